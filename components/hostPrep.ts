@@ -1,0 +1,50 @@
+// Host preparation, the post's "Packages" to "Additional prerequisites": six
+// idempotent steps per host, each its own script and its own resource, so that
+// a changed setting re-runs only its step.
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { HostPrepSettings, HostSpec, SshSettings } from "./config";
+import { hostStep } from "./remote";
+
+export interface HostPrepArgs {
+    host: HostSpec;
+    ssh: SshSettings;
+    settings: HostPrepSettings;
+}
+
+/** The prep steps in the post's order; each runs after the one before it on the same host. */
+export const PREP_STEPS = ["repo", "packages", "docker-storage", "services", "sysctl", "selinux"] as const;
+
+export class HostPrep extends pulumi.ComponentResource {
+    /** Every step, by name. */
+    public readonly steps: Record<(typeof PREP_STEPS)[number], command.remote.Command>;
+
+    constructor(name: string, args: HostPrepArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("kubevirt-lab:hosts:HostPrep", name, {}, opts);
+        const s = args.settings;
+        const step = (id: string, stepArgs: string[], after: pulumi.Resource[]) =>
+            hostStep(
+                `${name}-${id}`,
+                { host: args.host, ssh: args.ssh, script: `${id}.sh`, args: stepArgs, withActions: true },
+                { parent: this, dependsOn: after },
+            );
+
+        const repo = step("repo", [s.yumRepoBaseUrl, ...s.yumRepoGpgKeys], []);
+        const packages = step("packages", [s.yumUpdate ? "yes" : "no", s.kubernetesVersion, ...s.extraPackages], [repo]);
+        // docker-storage-setup reads its file when docker first starts: written before the services step.
+        const dockerStorage = step("docker-storage", [s.dockerStorageDevice], [packages]);
+        const services = step("services", [], [dockerStorage]);
+        // The bridge-nf-call keys exist once docker has loaded br_netfilter.
+        const sysctl = step("sysctl", s.sysctl, [services]);
+        // SELinux is independent of the others: prepared in parallel with them.
+        const selinux = step("selinux", [s.selinux], []);
+
+        this.steps = { repo, packages, "docker-storage": dockerStorage, services, sysctl, selinux };
+        this.registerOutputs({ host: args.host.name });
+    }
+
+    /** Resources that later stages on this host wait for. */
+    public get done(): pulumi.Resource[] {
+        return Object.values(this.steps);
+    }
+}

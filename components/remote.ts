@@ -1,0 +1,98 @@
+// How a host script reaches a host: one `remote.Command` per step, the script
+// file carried inside the command line (so a changed file is an in-place update
+// of that step, shown by `pulumi preview`), values as quoted arguments, secrets
+// on stdin. See scripts/host/README.md.
+import * as fs from "fs";
+import * as path from "path";
+import * as crypto from "crypto";
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { HostSpec, SshSettings } from "./config";
+
+export const SCRIPT_DIR = path.join(__dirname, "..", "scripts", "host");
+
+/** Quotes a value for a POSIX shell: 'it'\''s'. */
+export function shQuote(s: string): string {
+    return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+const scriptCache = new Map<string, string>();
+
+/** The text of scripts/host/<name>. */
+export function scriptText(name: string): string {
+    let text = scriptCache.get(name);
+    if (text === undefined) {
+        text = fs.readFileSync(path.join(SCRIPT_DIR, name), "utf8");
+        scriptCache.set(name, text);
+    }
+    return text;
+}
+
+export function scriptHash(name: string): string {
+    return crypto.createHash("sha256").update(scriptText(name)).digest("hex").slice(0, 12);
+}
+
+/**
+ * The command line that runs scripts/host/<name> as root on a host:
+ * `sudo -n bash -c "$(printf %s '<base64>' | base64 -d)" <name> args...`.
+ * `sudo -n` fails at once instead of waiting for a password when sudo needs one.
+ */
+export function hostScript(name: string, args: readonly string[], sshUser: string): string {
+    const b64 = Buffer.from(scriptText(name)).toString("base64");
+    const sudo = sshUser === "root" ? "" : "sudo -n ";
+    const argv = [name, ...args].map(shQuote).join(" ");
+    return `${sudo}bash -c "$(printf %s '${b64}' | base64 -d)" ${argv}`;
+}
+
+/** The SSH connection of a host, with the key as a secret and bounded dialing so that a dead host fails fast. */
+export function connection(host: HostSpec, ssh: SshSettings): command.types.input.remote.ConnectionArgs {
+    return {
+        host: host.address,
+        port: ssh.port,
+        user: ssh.user,
+        privateKey: ssh.privateKey,
+        hostKey: ssh.hostKey,
+        dialErrorLimit: ssh.dialErrorLimit,
+        perDialTimeout: ssh.perDialTimeout,
+    };
+}
+
+export interface StepArgs {
+    host: HostSpec;
+    ssh: SshSettings;
+    /** scripts/host/<script> */
+    script: string;
+    /** Arguments of the `apply` run; when `withActions` is set they follow the word `apply`. */
+    args?: readonly string[];
+    /** Whether the script takes `apply`/`remove` as its first argument. */
+    withActions?: boolean;
+    /** Arguments of the `remove` run on `pulumi destroy` (only with withActions). */
+    removeArgs?: readonly string[];
+    /** Data for the script's stdin (a secret such as a join line). */
+    stdin?: pulumi.Input<string>;
+    /** The step prints a secret: its stdout is kept secret and never logged. */
+    secretOutput?: boolean;
+}
+
+/**
+ * One host step as a `remote.Command`: create runs the script, a changed script or
+ * argument re-runs it in place (no `update` command, so `create` runs again),
+ * and delete runs its `remove` action.
+ */
+export function hostStep(name: string, a: StepArgs, opts: pulumi.CustomResourceOptions): command.remote.Command {
+    const args = a.args ?? [];
+    const create = hostScript(a.script, a.withActions ? ["apply", ...args] : args, a.ssh.user);
+    const del = a.withActions ? hostScript(a.script, ["remove", ...(a.removeArgs ?? [])], a.ssh.user) : undefined;
+    return new command.remote.Command(
+        name,
+        {
+            connection: connection(a.host, a.ssh),
+            create,
+            delete: del,
+            stdin: a.stdin,
+            addPreviousOutputInEnv: false,
+            logging: a.secretOutput || a.stdin !== undefined ? "none" : "stdoutAndStderr",
+        },
+        a.secretOutput ? { ...opts, additionalSecretOutputs: ["stdout", "stderr"] } : opts,
+    );
+}

@@ -1,0 +1,47 @@
+// A worker: a join line minted for it on the master at join time (so a worker
+// added months later still joins), `kubeadm join` on the worker, and on removal
+// a drain and delete on the master before `kubeadm reset` on the worker.
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { HostSpec, SshSettings } from "./config";
+import { hostStep } from "./remote";
+
+export interface WorkerArgs {
+    host: HostSpec;
+    master: HostSpec;
+    ssh: SshSettings;
+    joinTokenTtl: string;
+    /** The worker's host preparation. */
+    prepared: pulumi.Resource[];
+    /** The master is Ready with Flannel. */
+    masterReady: pulumi.Resource;
+}
+
+export class Worker extends pulumi.ComponentResource {
+    public readonly join: command.remote.Command;
+    /** Its delete drains the node and deletes it from the cluster (before the worker's reset). */
+    public readonly membership: command.remote.Command;
+
+    constructor(name: string, args: WorkerArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("kubevirt-lab:cluster:Worker", name, {}, opts);
+        const { host, master, ssh } = args;
+
+        const joinLine = hostStep(
+            `${name}-join-command`,
+            { host: master, ssh, script: "join-command.sh", args: [args.joinTokenTtl], secretOutput: true },
+            { parent: this, dependsOn: [args.masterReady] },
+        );
+        this.join = hostStep(
+            `${name}-kubeadm-join`,
+            { host, ssh, script: "kubeadm-join.sh", withActions: true, args: [host.name], stdin: joinLine.stdout },
+            // The line is needed for the first join only; a fresh token must not count as a change.
+            { parent: this, dependsOn: [...args.prepared, joinLine], ignoreChanges: ["stdin"] },
+        );
+        this.membership = hostStep(
+            `${name}-drain`,
+            { host: master, ssh, script: "drain-node.sh", withActions: true, args: [host.name], removeArgs: [host.name] },
+            { parent: this, dependsOn: [this.join] },
+        );
+        this.registerOutputs({ node: host.name });
+    }
+}

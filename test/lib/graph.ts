@@ -1,0 +1,139 @@
+// Runs the Pulumi program under mocks and records every resource with its
+// inputs, options, parent and dependencies, so tests can read the graph like a
+// policy: "every join depends on the master's Flannel step".
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { REPO } from "./stack";
+
+export interface Registered {
+    type: string;
+    name: string;
+    props: Record<string, unknown>;
+    opts: pulumi.ResourceOptions;
+    /** Names of the resources in opts.dependsOn. */
+    dependsOn: string[];
+    parent?: string;
+    resource: pulumi.Resource;
+}
+
+/** Canned outputs of the host steps that print something the program reads. */
+export const FAKE_ADMIN_CONF = [
+    "apiVersion: v1",
+    "kind: Config",
+    "clusters:",
+    "- cluster:",
+    "    certificate-authority-data: Q0EtREFUQQ==",
+    "    server: https://10.0.2.15:6443",
+    "  name: kubernetes",
+    "contexts:",
+    "- context: {cluster: kubernetes, user: kubernetes-admin}",
+    "  name: kubernetes-admin@kubernetes",
+    "current-context: kubernetes-admin@kubernetes",
+    "users:",
+    "- name: kubernetes-admin",
+    "  user: {client-certificate-data: Q0VSVA==, client-key-data: S0VZLXNlY3JldA==}",
+    "",
+].join("\n");
+export const FAKE_JOIN_LINE = "kubeadm join --token abcdef.0123456789abcdef 172.31.50.221:6443 --discovery-token-ca-cert-hash sha256:" + "ab".repeat(32);
+
+export class Graph {
+    constructor(public readonly resources: Registered[], public readonly exports: Record<string, unknown>) {}
+
+    byName(name: string): Registered {
+        const r = this.resources.find((x) => x.name === name);
+        if (!r) throw new Error(`no resource named ${name}; have: ${this.resources.map((x) => x.name).join(", ")}`);
+        return r;
+    }
+
+    ofType(type: string): Registered[] {
+        return this.resources.filter((r) => r.type === type);
+    }
+
+    /** Whether `from` depends on `to`, directly or through other dependencies or their parents' children. */
+    dependsOn(from: string, to: string): boolean {
+        const seen = new Set<string>();
+        const stack = [from];
+        for (let guard = 0; stack.length > 0 && guard < 100000; guard++) {
+            const n = stack.pop()!;
+            if (n === to && n !== from) return true;
+            if (seen.has(n)) continue;
+            seen.add(n);
+            const r = this.resources.find((x) => x.name === n);
+            if (r) stack.push(...r.dependsOn);
+            if (r && n !== from && r.dependsOn.includes(to)) return true;
+        }
+        return seen.has(to) && to !== from;
+    }
+}
+
+/**
+ * Sets `config`, installs mocks, loads index.ts and waits until registrations settle.
+ * Call once per process (node:test runs each test file in its own process).
+ */
+export async function runProgram(config: Record<string, string>, outputs: (type: string, name: string, inputs: any) => Record<string, unknown> = () => ({})): Promise<Graph> {
+    pulumi.runtime.setAllConfig(config, Object.keys(config).filter((k) => /sshPrivateKey$|Password$/.test(k)));
+    const resources: Registered[] = [];
+    const names = new WeakMap<pulumi.Resource, string>();
+    await pulumi.runtime.setMocks(
+        {
+            newResource(args) {
+                const state: Record<string, unknown> = { ...args.inputs, ...outputs(args.type, args.name, args.inputs) };
+                if (args.type === "command:remote:Command" && state.stdout === undefined) {
+                    const create = String(args.inputs.create ?? "");
+                    state.stdout = create.includes("kubeconfig.sh") ? FAKE_ADMIN_CONF : create.includes("join-command.sh") ? FAKE_JOIN_LINE : "";
+                    state.stderr = "";
+                }
+                return { id: `${args.name}-id`, state };
+            },
+            call: (args) => args.inputs,
+        },
+        "kubevirt-lab",
+        "test",
+        false,
+    );
+    const transformation: pulumi.ResourceTransformation = (args) => {
+        names.set(args.resource, args.name);
+        const deps = ([] as pulumi.Resource[]).concat((args.opts.dependsOn as pulumi.Resource[] | undefined) ?? []);
+        resources.push({
+            type: args.type,
+            name: args.name,
+            props: args.props as Record<string, unknown>,
+            opts: args.opts,
+            dependsOn: [],
+            parent: undefined,
+            resource: args.resource,
+            _deps: deps,
+        } as Registered & { _deps: pulumi.Resource[] });
+        return undefined;
+    };
+    let program: Record<string, unknown> = {};
+    await pulumi.runtime.runInPulumiStack(async () => {
+        pulumi.runtime.registerStackTransformation(transformation);
+        program = await import(path.join(REPO, "index.ts"));
+        return undefined;
+    });
+    // Let every apply and registration run: wait until the count stays still (bounded).
+    let last = -1;
+    for (let i = 0; i < 200 && last !== resources.length; i++) {
+        last = resources.length;
+        await new Promise((r) => setTimeout(r, 20));
+    }
+    for (const r of resources as Array<Registered & { _deps: pulumi.Resource[] }>) {
+        r.dependsOn = r._deps.map((d) => names.get(d) ?? "?");
+        r.parent = r.opts.parent ? names.get(r.opts.parent) : undefined;
+    }
+    const exportsResolved: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(program)) {
+        exportsResolved[k] = pulumi.Output.isInstance(v) ? await promiseOf(v) : v;
+    }
+    return new Graph(resources, exportsResolved);
+}
+
+/** The value of an Output under mocks. */
+export function promiseOf<T>(o: pulumi.Output<T>): Promise<T> {
+    return new Promise((resolve) => o.apply((v) => { resolve(v); return v; }));
+}
+
+export async function isSecret(o: pulumi.Output<unknown>): Promise<boolean> {
+    return (o as any).isSecret as Promise<boolean>;
+}

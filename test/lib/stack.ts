@@ -1,0 +1,49 @@
+// Stack configuration as the engine hands it to the program: Pulumi.yaml's
+// defaults overlaid with Pulumi.<stack>.yaml, every value a string (objects and
+// lists as JSON), keys prefixed with the project name.
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
+
+export const REPO = path.join(__dirname, "..", "..");
+
+/** A syntactically valid stand-in key: parsed by nobody, only checked for its PEM frame. */
+export const TEST_PRIVATE_KEY =
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0LXRlc3Qta2V5LW5vdC1yZWFs\n-----END OPENSSH PRIVATE KEY-----\n";
+export const TEST_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKvlabtestkeyonly operator@kubevirt-lab";
+
+function asString(v: unknown): string {
+    return typeof v === "string" ? v : JSON.stringify(v);
+}
+
+export function projectDefaults(): Record<string, string> {
+    const project = YAML.parse(fs.readFileSync(path.join(REPO, "Pulumi.yaml"), "utf8"));
+    const out: Record<string, string> = {};
+    for (const [key, decl] of Object.entries<any>(project.config ?? {})) {
+        if (decl && decl.default !== undefined) out[`kubevirt-lab:${key}`] = asString(decl.default);
+    }
+    return out;
+}
+
+/**
+ * The config map of a stack, with the test SSH keys in place of the user's
+ * key file, then `overrides` (keys without the prefix; undefined deletes).
+ */
+export function stackConfig(stack: string, overrides: Record<string, unknown> = {}): Record<string, string> {
+    const file = YAML.parse(fs.readFileSync(path.join(REPO, `Pulumi.${stack}.yaml`), "utf8"));
+    const out = projectDefaults();
+    for (const [key, v] of Object.entries<unknown>(file.config ?? {})) out[key] = asString(v);
+    delete out["kubevirt-lab:sshPrivateKeyPath"];
+    out["kubevirt-lab:sshPrivateKey"] = TEST_PRIVATE_KEY;
+    out["kubevirt-lab:vmSshPublicKey"] = TEST_PUBLIC_KEY;
+    for (const [key, v] of Object.entries(overrides)) {
+        if (v === undefined) delete out[`kubevirt-lab:${key}`];
+        else out[`kubevirt-lab:${key}`] = asString(v);
+    }
+    return out;
+}
+
+/** A ConfigSource over such a map, for parseConfig. */
+export function sourceOf(map: Record<string, string>) {
+    return { get: (key: string) => map[`kubevirt-lab:${key}`] };
+}
