@@ -226,6 +226,17 @@ export function isHttpUrl(s: string): boolean {
     }
 }
 
+/** Where a manifest may come from: http(s), or file:// for a local mirror (and for tests). */
+export function isManifestUrl(s: string): boolean {
+    if (isHttpUrl(s)) return true;
+    try {
+        const u = new URL(s);
+        return u.protocol === "file:" && u.pathname.length > 1;
+    } catch {
+        return false;
+    }
+}
+
 /** kubeadm token TTLs are Go durations; a zero TTL would mean "never expires", which a join token must not. */
 export function isPositiveDuration(s: string): boolean {
     const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(s);
@@ -436,10 +447,10 @@ export function parseConfig(source: ConfigSource): LabConfig {
     const ingressNginxVersion = r.string("ingressNginxVersion", DEFAULTS.ingressNginxVersion, (v) => /^\d+\.\d+\.\d+$/.test(v), "a release like 0.13.0 (no leading v)");
     const addons: AddonSettings = {
         kubevirtVersion,
-        kubevirtManifestUrl: r.string("kubevirtManifestUrl", kubevirtManifestUrl(kubevirtVersion), isHttpUrl, "an http(s) URL of kubevirt.yaml"),
-        skydiveManifestUrl: r.string("skydiveManifestUrl", DEFAULTS.skydiveManifestUrl, isHttpUrl, "an http(s) URL of skydive.yaml"),
+        kubevirtManifestUrl: r.string("kubevirtManifestUrl", kubevirtManifestUrl(kubevirtVersion), isManifestUrl, "an http(s) or file:// URL of kubevirt.yaml"),
+        skydiveManifestUrl: r.string("skydiveManifestUrl", DEFAULTS.skydiveManifestUrl, isManifestUrl, "an http(s) or file:// URL of skydive.yaml"),
         ingressNginxVersion,
-        ingressNginxManifestBaseUrl: r.string("ingressNginxManifestBaseUrl", ingressNginxManifestBaseUrl(ingressNginxVersion), isHttpUrl, "an http(s) URL of the deploy/ folder of an ingress-nginx release tag"),
+        ingressNginxManifestBaseUrl: r.string("ingressNginxManifestBaseUrl", ingressNginxManifestBaseUrl(ingressNginxVersion), isManifestUrl, "an http(s) or file:// URL of the deploy/ folder of an ingress-nginx release tag"),
         ingressNginxControllerImage: r.string("ingressNginxControllerImage", ingressNginxControllerImage(ingressNginxVersion), (v) => /^[a-z0-9.-]+(:\d+)?\/[a-z0-9._/-]+:[A-Za-z0-9._-]+$/.test(v), "an image reference with a tag"),
         ingressHttpNodePort: r.integer("ingressHttpNodePort", DEFAULTS.ingressHttpNodePort, 1, 65535),
         ingressHttpsNodePort: r.integer("ingressHttpsNodePort", DEFAULTS.ingressHttpsNodePort, 1, 65535),

@@ -9,7 +9,7 @@ export interface Registered {
     type: string;
     name: string;
     props: Record<string, unknown>;
-    opts: pulumi.ResourceOptions;
+    opts: pulumi.CustomResourceOptions;
     /** Names of the resources in opts.dependsOn. */
     dependsOn: string[];
     parent?: string;
@@ -109,8 +109,10 @@ export async function runProgram(config: Record<string, string>, outputs: (type:
     let program: Record<string, unknown> = {};
     await pulumi.runtime.runInPulumiStack(async () => {
         pulumi.runtime.registerStackTransformation(transformation);
-        program = await import(path.join(REPO, "index.ts"));
-        return undefined;
+        const mod = await import(path.join(REPO, "index.ts"));
+        const main = typeof mod.default === "function" ? mod.default : mod;
+        program = typeof main === "function" ? await main() : main;
+        return program;
     });
     // Let every apply and registration run: wait until the count stays still (bounded).
     let last = -1;

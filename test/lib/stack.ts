@@ -29,6 +29,13 @@ export function projectDefaults(): Record<string, string> {
  * The config map of a stack, with the test SSH keys in place of the user's
  * key file, then `overrides` (keys without the prefix; undefined deletes).
  */
+/** The upstream manifest settings pointed at the local stand-ins in test/fixtures/upstream. */
+export const FIXTURE_URLS = {
+    kubevirtManifestUrl: `file://${REPO}/test/fixtures/upstream/kubevirt.yaml`,
+    skydiveManifestUrl: `file://${REPO}/test/fixtures/upstream/skydive.yaml`,
+    ingressNginxManifestBaseUrl: `file://${REPO}/test/fixtures/upstream/ingress-nginx/deploy`,
+};
+
 export function stackConfig(stack: string, overrides: Record<string, unknown> = {}): Record<string, string> {
     const file = YAML.parse(fs.readFileSync(path.join(REPO, `Pulumi.${stack}.yaml`), "utf8"));
     const out = projectDefaults();
@@ -36,6 +43,7 @@ export function stackConfig(stack: string, overrides: Record<string, unknown> = 
     delete out["kubevirt-lab:sshPrivateKeyPath"];
     out["kubevirt-lab:sshPrivateKey"] = TEST_PRIVATE_KEY;
     out["kubevirt-lab:vmSshPublicKey"] = TEST_PUBLIC_KEY;
+    for (const [key, url] of Object.entries(FIXTURE_URLS)) out[`kubevirt-lab:${key}`] = url;
     for (const [key, v] of Object.entries(overrides)) {
         if (v === undefined) delete out[`kubevirt-lab:${key}`];
         else out[`kubevirt-lab:${key}`] = asString(v);

@@ -1,0 +1,56 @@
+// Skydive: namespace `skydive`, the upstream manifest, and the Ingress
+// skydive.ingress.<domain> to the analyzer's UI on 8082.
+import * as pulumi from "@pulumi/pulumi";
+import * as k8s from "@pulumi/kubernetes";
+import * as command from "@pulumi/command";
+import { HostSpec, SshSettings } from "./config";
+import { K8sObject, clone, labManifest } from "./manifests";
+import { applyObjects } from "./k8s";
+import { hostStep } from "./remote";
+
+export const SKYDIVE_NAMESPACE = "skydive";
+
+export interface SkydiveArgs {
+    /** The parsed skydive.yaml. */
+    objs: K8sObject[];
+    domain: string;
+    provider: k8s.Provider;
+    master: HostSpec;
+    ssh: SshSettings;
+    readyTimeoutSeconds: number;
+}
+
+/** The upstream objects placed in the skydive namespace (the post: `kubectl create -n skydive -f`), plus the lab's Ingress. */
+export function skydiveObjects(upstream: K8sObject[], domain: string): K8sObject[] {
+    const ns: K8sObject = { apiVersion: "v1", kind: "Namespace", metadata: { name: SKYDIVE_NAMESPACE } };
+    const placed = upstream.map((o) => {
+        const c = clone(o);
+        if (c.kind !== "Namespace" && !CLUSTER_SCOPED.has(c.kind)) c.metadata.namespace = SKYDIVE_NAMESPACE;
+        // Upstream binds the `view` role to its service account in `default`; the account lives in skydive here.
+        if (c.kind === "ClusterRoleBinding" && Array.isArray(c.subjects)) {
+            for (const s of c.subjects) if (s.kind === "ServiceAccount") s.namespace = SKYDIVE_NAMESPACE;
+        }
+        return c;
+    });
+    const ingress = clone(labManifest("skydive-ingress.yaml")[0]);
+    ingress.spec.rules[0].host = `skydive.ingress.${domain}`;
+    return [ns, ...placed, ingress];
+}
+
+const CLUSTER_SCOPED = new Set(["ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PersistentVolume", "StorageClass"]);
+
+export class Skydive extends pulumi.ComponentResource {
+    /** Ready analyzer pod: "<pod> <ip> <node>"; the analyzer address Ansible's skydive agents point at. */
+    public readonly analyzer: command.remote.Command;
+
+    constructor(name: string, args: SkydiveArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("kubevirt-lab:addons:Skydive", name, {}, opts);
+        const objects = applyObjects(name, skydiveObjects(args.objs, args.domain), { parent: this, provider: args.provider });
+        this.analyzer = hostStep(
+            `${name}-analyzer-ready`,
+            { host: args.master, ssh: args.ssh, script: "wait-pods.sh", args: [String(args.readyTimeoutSeconds), SKYDIVE_NAMESPACE, "app=skydive,tier=analyzer", "1"] },
+            { parent: this, dependsOn: objects },
+        );
+        this.registerOutputs({});
+    }
+}

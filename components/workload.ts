@@ -1,0 +1,145 @@
+// The post's workload in namespace nodejs-ex: the nodejs and mongodb
+// OfflineVirtualMachines pinned to their workers, their Services, the SSH
+// NodePorts Ansible uses, and the Ingress nodejs.ingress.<domain>.
+import * as pulumi from "@pulumi/pulumi";
+import * as k8s from "@pulumi/kubernetes";
+import * as command from "@pulumi/command";
+import { HostSpec, SshSettings, WorkloadSettings } from "./config";
+import { K8sObject, clone, find, labManifest } from "./manifests";
+import { hostStep } from "./remote";
+
+/** kubevirt.io/v1alpha1 OfflineVirtualMachine, as far as the lab uses it (KubeVirt v0.4). */
+export interface OfflineVirtualMachine {
+    apiVersion: "kubevirt.io/v1alpha1";
+    kind: "OfflineVirtualMachine";
+    metadata: { name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+    spec: {
+        running: boolean;
+        template: {
+            metadata: { labels: Record<string, string> };
+            spec: {
+                nodeSelector?: Record<string, string>;
+                domain: {
+                    cpu: { cores: number };
+                    devices: { disks: Array<{ name: string; volumeName: string; disk: { bus: "virtio" | "sata" } }> };
+                    machine: { type: string };
+                    resources: { requests: { memory: string } };
+                };
+                volumes: Array<{
+                    name: string;
+                    registryDisk?: { image: string };
+                    cloudInitNoCloud?: { userDataBase64: string };
+                }>;
+            };
+        };
+    };
+}
+
+export const VM_NAMES = ["nodejs", "mongodb"] as const;
+export type VmName = (typeof VM_NAMES)[number];
+
+/** cloud-init user data authorising the operator's key for the guest user (the companion repo's cloud-init.txt). */
+export function cloudInitUserData(sshPublicKey: string): string {
+    return ["#cloud-config", "ssh_pwauth: True", "disable_root: false", "ssh_authorized_keys:", `- ${sshPublicKey}`, ""].join("\n");
+}
+
+/** The lab's workload objects with the settings applied. */
+export function workloadObjects(s: WorkloadSettings, domain: string) {
+    const base = labManifest("nodejs-ex.yaml").concat(labManifest("vm-ssh.yaml"));
+    const src = "manifests/nodejs-ex.yaml";
+    const inNamespace = <T extends K8sObject>(o: T): T => {
+        const c = clone(o);
+        c.metadata.namespace = s.namespace;
+        return c;
+    };
+    const userDataBase64 = Buffer.from(cloudInitUserData(s.vmSshPublicKey)).toString("base64");
+    const node: Record<VmName, string> = { nodejs: s.nodejsVmNode, mongodb: s.mongodbVmNode };
+    const vms = VM_NAMES.map((name) => {
+        const vm = inNamespace(find(base, "OfflineVirtualMachine", name, src)) as unknown as OfflineVirtualMachine;
+        vm.spec.running = s.vmsRunning;
+        vm.spec.template.spec.nodeSelector = { "kubernetes.io/hostname": node[name] };
+        for (const v of vm.spec.template.spec.volumes) {
+            if (v.registryDisk) v.registryDisk.image = s.vmImage;
+            if (v.cloudInitNoCloud) v.cloudInitNoCloud.userDataBase64 = userDataBase64;
+        }
+        return vm;
+    });
+    const services = ["mongodb", "nodejs"].map((n) => inNamespace(find(base, "Service", n, src)));
+    const sshPort: Record<VmName, number> = { nodejs: s.nodejsSshNodePort, mongodb: s.mongodbSshNodePort };
+    const sshServices = VM_NAMES.map((n) => {
+        const svc = inNamespace(find(base, "Service", `${n}-ssh`, "manifests/vm-ssh.yaml"));
+        svc.spec.ports[0].nodePort = sshPort[n];
+        return svc;
+    });
+    const ingress = inNamespace(find(base, "Ingress", "nodejs", src));
+    ingress.spec.rules[0].host = `nodejs.ingress.${domain}`;
+    return { vms, services: [...services, ...sshServices], ingress };
+}
+
+export interface WorkloadArgs {
+    settings: WorkloadSettings;
+    domain: string;
+    provider: k8s.Provider;
+    master: HostSpec;
+    ssh: SshSettings;
+    readyTimeoutSeconds: number;
+    /** KubeVirt and ingress-nginx are ready. */
+    addonsReady: pulumi.Resource[];
+}
+
+export interface VmStatus {
+    pod: string;
+    ip: string;
+    node: string;
+}
+
+/** Parses the `<pod> <ip> <node>` line of wait-pods.sh. */
+export function parsePodLine(stdout: string, what: string): VmStatus {
+    const line = stdout.split("\n").find((l) => l.trim().length > 0);
+    const [pod, ip, node] = (line ?? "").trim().split(/\s+/);
+    if (!pod || !ip || !node) throw new Error(`${what}: expected "<pod> <ip> <node>" from wait-pods.sh, got ${JSON.stringify(stdout)}`);
+    return { pod, ip, node };
+}
+
+export class Workload extends pulumi.ComponentResource {
+    public readonly vms: Record<VmName, k8s.apiextensions.CustomResource>;
+    /** Per running VM, its virt-launcher pod, pod IP and node. */
+    public readonly status: Partial<Record<VmName, pulumi.Output<VmStatus>>> = {};
+    /** The steps that wait for the VMs' pods (empty when the VMs are stopped). */
+    public readonly running: command.remote.Command[] = [];
+
+    constructor(name: string, args: WorkloadArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("kubevirt-lab:workload:Workload", name, {}, opts);
+        const s = args.settings;
+        const objs = workloadObjects(s, args.domain);
+        const k8sOpts = { parent: this, provider: args.provider };
+
+        const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: { name: s.namespace } }, { ...k8sOpts, dependsOn: args.addonsReady });
+        const inNs = { ...k8sOpts, dependsOn: [namespace] };
+        for (const svc of objs.services) {
+            new k8s.core.v1.Service(`${s.namespace}/${svc.metadata.name}`, svc as k8s.types.input.core.v1.Service, inNs);
+        }
+        new k8s.extensions.v1beta1.Ingress(`${s.namespace}/nodejs`, objs.ingress as k8s.types.input.extensions.v1beta1.Ingress, inNs);
+
+        const vms = {} as Record<VmName, k8s.apiextensions.CustomResource>;
+        for (const vm of objs.vms) {
+            const name_ = vm.metadata.name as VmName;
+            vms[name_] = new k8s.apiextensions.CustomResource(`${s.namespace}/${name_}`, vm, inNs);
+            if (!s.vmsRunning) continue;
+            const wait = hostStep(
+                `${name}-${name_}-running`,
+                {
+                    host: args.master,
+                    ssh: args.ssh,
+                    script: "wait-pods.sh",
+                    args: [String(args.readyTimeoutSeconds), s.namespace, `kubevirt.io=virt-launcher,kubevirt.io/domain=${name_}`, "1"],
+                },
+                { parent: this, dependsOn: [vms[name_]] },
+            );
+            this.running.push(wait);
+            this.status[name_] = wait.stdout.apply((out) => parsePodLine(out, `VM ${name_}`));
+        }
+        this.vms = vms;
+        this.registerOutputs({ status: this.status });
+    }
+}
