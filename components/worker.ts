@@ -33,7 +33,7 @@ export class Worker extends pulumi.ComponentResource {
         );
         this.join = hostStep(
             `${name}-kubeadm-join`,
-            { host, ssh, script: "kubeadm-join.sh", withActions: true, args: [host.name], stdin: joinLine.stdout },
+            { host, ssh, script: "kubeadm-join.sh", withActions: true, args: [host.name], stdin: pulumi.secret(joinLine.stdout) },
             // The line is needed for the first join only; a fresh token must not count as a change.
             { parent: this, dependsOn: [...args.prepared, joinLine], ignoreChanges: ["stdin"] },
         );

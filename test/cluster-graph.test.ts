@@ -2,13 +2,13 @@
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as YAML from "yaml";
-import { Graph, isSecret, runProgram } from "./lib/graph";
+import { FAKE_JOIN_LINE, Graph, isSecret, runProgram } from "./lib/graph";
 import { stackConfig } from "./lib/stack";
 import { PREP_STEPS } from "../components/hostPrep";
 
 let g: Graph;
 const HOSTS = ["km1", "kn1", "kn2"];
-const cmd = (g: Graph, name: string) => String(g.byName(name).props.create);
+const cmd = (g: Graph, name: string) => String(g.byName(name).inputs.create);
 
 before(async () => {
     g = await runProgram(stackConfig("dev"));
@@ -21,7 +21,7 @@ describe("dev stack: cluster", () => {
                 const r = g.byName(`${h}-${step}`);
                 assert.equal(r.type, "command:remote:Command", `${h}-${step}`);
                 assert.match(cmd(g, `${h}-${step}`), new RegExp(`\\b${step}\\.sh apply`), `${h}-${step} runs ${step}.sh apply`);
-                assert.match(String(r.props.delete), new RegExp(`\\b${step}\\.sh remove`), `${h}-${step} removes on destroy`);
+                assert.match(String(r.inputs.delete), new RegExp(`\\b${step}\\.sh remove`), `${h}-${step} removes on destroy`);
             }
             assert.ok(g.dependsOn(`${h}-packages`, `${h}-repo`), `${h}: packages after the repo file`);
             assert.ok(g.dependsOn(`${h}-docker-storage`, `${h}-packages`), `${h}: storage file after packages`);
@@ -33,11 +33,12 @@ describe("dev stack: cluster", () => {
     it("connects to each host at its address, as root, with the key as a secret", async () => {
         const addr: Record<string, string> = { km1: "172.31.50.221", kn1: "172.31.50.231", kn2: "172.31.50.232" };
         for (const h of HOSTS) {
-            const conn = g.byName(`${h}-repo`).props.connection as any;
+            const conn = g.byName(`${h}-repo`).inputs.connection as any;
             assert.equal(conn.host, addr[h]);
             assert.equal(conn.user, "root");
             assert.equal(conn.port, 22);
-            assert.ok(await isSecret(conn.privateKey), `${h}: private key is a secret`);
+            assert.match(conn.privateKey, /^-----BEGIN OPENSSH PRIVATE KEY-----/);
+            assert.ok(await isSecret(g.byName(`${h}-repo`).props.connection as any), `${h}: the connection, key included, is a secret`);
         }
     });
 
@@ -50,12 +51,12 @@ describe("dev stack: cluster", () => {
     });
 
     it("runs one kubeadm init, after the master's preparation, guarded against re-creation", () => {
-        const inits = g.resources.filter((r) => /kubeadm-init\.sh/.test(String(r.props.create)));
+        const inits = g.resources.filter((r) => /kubeadm-init\.sh/.test(String(r.inputs.create)));
         assert.deepEqual(inits.map((r) => r.name), ["km1-kubeadm-init"]);
         assert.match(cmd(g, "km1-kubeadm-init"), / apply 10\.244\.0\.0\/16 10\.96\.0\.0\/12 km1\.virtomation\.com 172\.31\.50\.221 1\.9\.4 root$/);
         for (const step of PREP_STEPS) assert.ok(g.dependsOn("km1-kubeadm-init", `km1-${step}`), `init after km1-${step}`);
         assert.deepEqual(g.byName("km1-kubeadm-init").opts.ignoreChanges, ["create"]);
-        assert.match(String(g.byName("km1-kubeadm-init").props.delete), /kubeadm-init\.sh remove root$/);
+        assert.match(String(g.byName("km1-kubeadm-init").inputs.delete), /kubeadm-init\.sh remove root$/);
     });
 
     it("applies Flannel after init and waits for the master", () => {
@@ -66,18 +67,18 @@ describe("dev stack: cluster", () => {
     });
 
     it("joins each worker with a line minted on the master after Flannel, in parallel", () => {
-        const joins = g.resources.filter((r) => /kubeadm-join\.sh/.test(String(r.props.create)));
+        const joins = g.resources.filter((r) => /kubeadm-join\.sh/.test(String(r.inputs.create)));
         assert.deepEqual(joins.map((r) => r.name).sort(), ["kn1-kubeadm-join", "kn2-kubeadm-join"]);
         for (const w of ["kn1", "kn2"]) {
             const line = g.byName(`${w}-join-command`);
-            assert.equal((line.props.connection as any).host, "172.31.50.221", "the join line is minted on the master");
-            assert.match(String(line.props.create), /join-command\.sh 15m$/);
+            assert.equal((line.inputs.connection as any).host, "172.31.50.221", "the join line is minted on the master");
+            assert.match(String(line.inputs.create), /join-command\.sh 15m$/);
             assert.ok(g.dependsOn(`${w}-join-command`, "km1-flannel"), `${w}: token after Flannel`);
             assert.ok(g.dependsOn(`${w}-kubeadm-join`, `${w}-join-command`));
             for (const step of PREP_STEPS) assert.ok(g.dependsOn(`${w}-kubeadm-join`, `${w}-${step}`), `${w}: join after ${step}`);
-            assert.equal((g.byName(`${w}-kubeadm-join`).props.connection as any).host.startsWith("172.31.50.23"), true);
+            assert.equal((g.byName(`${w}-kubeadm-join`).inputs.connection as any).host.startsWith("172.31.50.23"), true);
             assert.deepEqual(g.byName(`${w}-kubeadm-join`).opts.ignoreChanges, ["stdin"]);
-            assert.match(String(g.byName(`${w}-drain`).props.delete), new RegExp(`drain-node\\.sh remove ${w}\\.virtomation\\.com$`));
+            assert.match(String(g.byName(`${w}-drain`).inputs.delete), new RegExp(`drain-node\\.sh remove ${w}\\.virtomation\\.com$`));
             assert.ok(g.dependsOn(`${w}-drain`, `${w}-kubeadm-join`), `${w}: drained before its reset on destroy`);
         }
         assert.ok(!g.dependsOn("kn1-kubeadm-join", "kn2-kubeadm-join") && !g.dependsOn("kn2-kubeadm-join", "kn1-kubeadm-join"), "joins are independent");
@@ -87,18 +88,20 @@ describe("dev stack: cluster", () => {
     it("keeps join lines and the kubeconfig secret and out of the logs", async () => {
         for (const w of ["kn1", "kn2"]) {
             const line = g.byName(`${w}-join-command`);
-            assert.deepEqual(line.opts.additionalSecretOutputs, ["stdout", "stderr"]);
-            assert.equal(line.props.logging, "none");
-            assert.equal(g.byName(`${w}-kubeadm-join`).props.logging, "none");
+            assert.ok(["stdout", "stderr"].every((k) => line.opts.additionalSecretOutputs?.includes(k)), `${w}-join-command: stdout and stderr are secret outputs`);
+            assert.equal(line.inputs.logging, "none");
+            assert.equal(g.byName(`${w}-kubeadm-join`).inputs.logging, "none");
             assert.ok(await isSecret(g.byName(`${w}-kubeadm-join`).props.stdin as any), `${w}: the join line reaches the worker as a secret`);
+            assert.equal(g.byName(`${w}-kubeadm-join`).inputs.stdin, FAKE_JOIN_LINE);
         }
         const kc = g.byName("km1-kubeconfig");
-        assert.deepEqual(kc.opts.additionalSecretOutputs, ["stdout", "stderr"]);
-        assert.equal(kc.props.logging, "none");
+        assert.ok(["stdout", "stderr"].every((k) => kc.opts.additionalSecretOutputs?.includes(k)), "admin.conf is a secret output");
+        assert.equal(kc.inputs.logging, "none");
     });
 
     it("exports the kubeconfig with the master's address and the node names", () => {
         const conf = YAML.parse(String(g.exports.kubeconfig));
+        assert.equal(conf.users[0].user["client-key-data"], "S0VZLXNlY3JldA==", "the rest of admin.conf is kept");
         assert.equal(conf.clusters[0].cluster.server, "https://172.31.50.221:6443");
         assert.deepEqual(g.exports.nodes, ["km1.virtomation.com", "kn1.virtomation.com", "kn2.virtomation.com"]);
         assert.ok(g.dependsOn("cluster-nodes-ready", "kn1-drain") && g.dependsOn("cluster-nodes-ready", "kn2-drain"));

@@ -8,7 +8,10 @@ import { REPO } from "./stack";
 export interface Registered {
     type: string;
     name: string;
+    /** Constructor arguments as given (may hold Outputs). */
     props: Record<string, unknown>;
+    /** Inputs as the engine received them: resolved and serialized (what a provider would see). */
+    inputs: Record<string, any>;
     opts: pulumi.CustomResourceOptions;
     /** Names of the resources in opts.dependsOn. */
     dependsOn: string[];
@@ -35,6 +38,16 @@ export const FAKE_ADMIN_CONF = [
     "",
 ].join("\n");
 export const FAKE_JOIN_LINE = "kubeadm join --token abcdef.0123456789abcdef 172.31.50.221:6443 --discovery-token-ca-cert-hash sha256:" + "ab".repeat(32);
+
+/** What wait-pods.sh prints for the post's lab: `<pod> <ip> <node>`. */
+export function fakePods(create: string): string {
+    const vm = /kubevirt\.io\/domain=(\w+)/.exec(create)?.[1];
+    if (vm === "nodejs") return "virt-launcher-nodejs-5r59c 10.244.1.8 kn1.virtomation.com\n";
+    if (vm === "mongodb") return "virt-launcher-mongodb-qdpmg 10.244.2.7 kn2.virtomation.com\n";
+    if (create.includes("app=ingress-nginx")) return "nginx-ingress-controller-85c8787886-vf5tp 10.244.1.4 kn1.virtomation.com\n";
+    if (create.includes("tier=analyzer")) return "skydive-analyzer-5db567b4bc-m77kq 10.244.1.2 kn1.virtomation.com\n";
+    return "pod-x 10.244.0.9 km1.virtomation.com\n";
+}
 
 export class Graph {
     constructor(public readonly resources: Registered[], public readonly exports: Record<string, unknown>) {}
@@ -74,13 +87,15 @@ export async function runProgram(config: Record<string, string>, outputs: (type:
     pulumi.runtime.setAllConfig(config, Object.keys(config).filter((k) => /sshPrivateKey$|Password$/.test(k)));
     const resources: Registered[] = [];
     const names = new WeakMap<pulumi.Resource, string>();
+    const engineInputs = new Map<string, Record<string, any>>();
     await pulumi.runtime.setMocks(
         {
             newResource(args) {
+                engineInputs.set(`${args.type}::${args.name}`, args.inputs);
                 const state: Record<string, unknown> = { ...args.inputs, ...outputs(args.type, args.name, args.inputs) };
                 if (args.type === "command:remote:Command" && state.stdout === undefined) {
                     const create = String(args.inputs.create ?? "");
-                    state.stdout = create.includes("kubeconfig.sh") ? FAKE_ADMIN_CONF : create.includes("join-command.sh") ? FAKE_JOIN_LINE : "";
+                    state.stdout = create.includes("kubeconfig.sh") ? FAKE_ADMIN_CONF : create.includes("join-command.sh") ? FAKE_JOIN_LINE : create.includes("wait-pods.sh") ? fakePods(create) : "";
                     state.stderr = "";
                 }
                 return { id: `${args.name}-id`, state };
@@ -99,6 +114,7 @@ export async function runProgram(config: Record<string, string>, outputs: (type:
             name: args.name,
             props: args.props as Record<string, unknown>,
             opts: args.opts,
+            inputs: {},
             dependsOn: [],
             parent: undefined,
             resource: args.resource,
@@ -123,12 +139,25 @@ export async function runProgram(config: Record<string, string>, outputs: (type:
     for (const r of resources as Array<Registered & { _deps: pulumi.Resource[] }>) {
         r.dependsOn = r._deps.map((d) => names.get(d) ?? "?");
         r.parent = r.opts.parent ? names.get(r.opts.parent) : undefined;
+        r.inputs = unwrapSecrets(engineInputs.get(`${r.type}::${r.name}`) ?? {});
     }
     const exportsResolved: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(program)) {
         exportsResolved[k] = pulumi.Output.isInstance(v) ? await promiseOf(v) : v;
     }
     return new Graph(resources, exportsResolved);
+}
+
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+/** Serialized secrets ({sig, value}) replaced by their values, so tests can read what a provider receives. */
+export function unwrapSecrets(v: any): any {
+    if (Array.isArray(v)) return v.map(unwrapSecrets);
+    if (v && typeof v === "object") {
+        if (v[SECRET_SIG] === "1b47061264138c4ac30d75fd1eb44270") return unwrapSecrets(v.value);
+        return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
+    }
+    return v;
 }
 
 /** The value of an Output under mocks. */
