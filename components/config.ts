@@ -24,6 +24,8 @@ export interface SshSettings {
     port: number;
     /** The private key's text, always a Pulumi secret. */
     privateKey: pulumi.Output<string>;
+    /** The key file when given as sshPrivateKeyPath (Ansible uses it to reach the VMs). */
+    privateKeyPath?: string;
     /** Host key to expect (OpenSSH public key line), or undefined to accept any. */
     hostKey?: string;
     dialErrorLimit: number;
@@ -544,7 +546,7 @@ export function parseConfig(source: ConfigSource): LabConfig {
         domain,
         master,
         workers,
-        ssh: { user: sshUser, port: sshPort, privateKey: pulumi.secret(privateKey), hostKey, dialErrorLimit, perDialTimeout },
+        ssh: { user: sshUser, port: sshPort, privateKey: pulumi.secret(privateKey), privateKeyPath: keyPath, hostKey, dialErrorLimit, perDialTimeout },
         hostPrep,
         cluster,
         stages,

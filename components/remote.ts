@@ -63,7 +63,7 @@ export interface StepArgs {
     /** scripts/host/<script> */
     script: string;
     /** Arguments of the `apply` run; when `withActions` is set they follow the word `apply`. */
-    args?: readonly string[];
+    args?: readonly pulumi.Input<string>[];
     /** Whether the script takes `apply`/`remove` as its first argument. */
     withActions?: boolean;
     /** Arguments of the `remove` run on `pulumi destroy` (only with withActions). */
@@ -81,7 +81,7 @@ export interface StepArgs {
  */
 export function hostStep(name: string, a: StepArgs, opts: pulumi.CustomResourceOptions): command.remote.Command {
     const args = a.args ?? [];
-    const create = hostScript(a.script, a.withActions ? ["apply", ...args] : args, a.ssh.user);
+    const create = pulumi.all([...args]).apply((resolved) => hostScript(a.script, a.withActions ? ["apply", ...resolved] : resolved, a.ssh.user));
     const del = a.withActions ? hostScript(a.script, ["remove", ...(a.removeArgs ?? [])], a.ssh.user) : undefined;
     return new command.remote.Command(
         name,

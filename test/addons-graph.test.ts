@@ -2,7 +2,8 @@
 // manifests served from the local stand-ins.
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { Graph, runProgram } from "./lib/graph";
+import * as YAML from "yaml";
+import { Graph, isSecret, runProgram } from "./lib/graph";
 import { stackConfig } from "./lib/stack";
 
 let g: Graph;
@@ -72,6 +73,39 @@ describe("dev stack: add-ons and workload", () => {
         for (const svc of ["mongodb", "nodejs", "nodejs-ssh", "mongodb-ssh"]) obj("kubernetes:core/v1:Service", `nodejs-ex/${svc}`);
         const ing = obj("kubernetes:extensions/v1beta1:Ingress", "nodejs-ex/nodejs");
         assert.equal((ing.inputs.metadata as any).annotations["kubernetes.io/ingress.class"], "nginx");
+    });
+
+    it("runs Ansible with an inventory of the live lab and the passwords on stdin only", async () => {
+        const r = g.byName("app-playbook");
+        assert.equal(r.type, "command:local:Command");
+        const create = String(r.inputs.create);
+        assert.ok(!create.includes("nodejspassword"), "no password on the command line");
+        assert.match(create, /bash ansible\/run-playbook\.sh "\$inv"$/);
+        const inv = YAML.parse(Buffer.from(/printf %s '?([A-Za-z0-9+/=]+)'? \| base64 -d/.exec(create)![1], "base64").toString());
+        assert.deepEqual(inv.all.children, {
+            mongodb: { hosts: { "mongodb-1": { ansible_host: "172.31.50.232", ansible_port: 30122 } } },
+            nodejs: { hosts: { "nodejs-1": { ansible_host: "172.31.50.231", ansible_port: 30022 } } },
+        });
+        assert.deepEqual(inv.all.vars, { ansible_user: "fedora", ansible_become: true, ansible_python_interpreter: "/usr/bin/python3", analyzers: "10.244.1.2:8082" });
+        assert.deepEqual(JSON.parse(String(r.inputs.stdin)), { mongodb_admin_password: "nodejspassword", mongodb_app_password: "nodejspassword" });
+        assert.ok(await isSecret(r.props.stdin as any), "the passwords are a secret input");
+        assert.equal((r.inputs.triggers as string[]).length, 1);
+        assert.match((r.inputs.triggers as string[])[0], /^[0-9a-f]{64}$/, "re-run when anything under ansible/ changes");
+        for (const dep of ["nodejs-ex-nodejs-running", "nodejs-ex-mongodb-running", "skydive-analyzer-ready"]) assert.ok(g.dependsOn("app-playbook", dep), `after ${dep}`);
+    });
+
+    it("publishes the nodes and the ingress wildcard (the controller's node) in dnsmasq on dns1", () => {
+        const r = g.byName("dns-records");
+        assert.equal((r.inputs.connection as any).host, "172.31.50.10");
+        assert.match(String(r.inputs.create), / apply \/etc\/dnsmasq\.d\/virtomation\.conf ingress\.virtomation\.com 172\.31\.50\.231 km1\.virtomation\.com=172\.31\.50\.221 kn1\.virtomation\.com=172\.31\.50\.231 kn2\.virtomation\.com=172\.31\.50\.232$/);
+        assert.match(String(r.inputs.delete), /dnsmasq-records\.sh remove \/etc\/dnsmasq\.d\/virtomation\.conf$/);
+        assert.ok(g.dependsOn("dns-records", "ingress-nginx-controller-ready"));
+        assert.equal(g.exports.ingressAddress, "172.31.50.231");
+        assert.equal(g.exports.dnsServer, "172.31.50.10");
+        assert.deepEqual(g.exports.vms, {
+            nodejs: { pod: "virt-launcher-nodejs-5r59c", ip: "10.244.1.8", node: "kn1.virtomation.com" },
+            mongodb: { pod: "virt-launcher-mongodb-qdpmg", ip: "10.244.2.7", node: "kn2.virtomation.com" },
+        });
     });
 
     it("nothing of the add-ons or workload feeds back into the cluster stage", () => {

@@ -26,6 +26,6 @@ describe("a five-worker cluster, without later stages", () => {
 
     it("registers nothing of the Kubernetes stages", () => {
         assert.equal(g.resources.filter((r) => r.type.startsWith("kubernetes:") || r.type === "pulumi:providers:kubernetes").length, 0);
-        assert.deepEqual(Object.keys(g.exports).sort(), ["kubeconfig", "nodes"]);
+        assert.deepEqual(Object.keys(g.exports).sort(), ["domain", "kubeconfig", "nodes"]);
     });
 });

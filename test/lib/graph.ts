@@ -143,7 +143,7 @@ export async function runProgram(config: Record<string, string>, outputs: (type:
     }
     const exportsResolved: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(program)) {
-        exportsResolved[k] = pulumi.Output.isInstance(v) ? await promiseOf(v) : v;
+        exportsResolved[k] = await promiseOf(pulumi.output(v as any));
     }
     return new Graph(resources, exportsResolved);
 }

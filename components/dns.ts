@@ -1,0 +1,49 @@
+// dnsmasq on the home network's DNS host (the post's dns1): an address= line
+// per node and the wildcard .ingress.<domain> → the node that runs the ingress
+// controller, in one file that `pulumi destroy` removes.
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { DnsSettings, HostSpec, SshSettings } from "./config";
+import { hostStep } from "./remote";
+
+export interface DnsArgs {
+    settings: DnsSettings;
+    domain: string;
+    nodes: HostSpec[];
+    ssh: SshSettings;
+    /** Name of the node whose address the ingress wildcard points at. */
+    ingressNode: pulumi.Input<string>;
+    /** Done before the records are written (the cluster; the ingress controller when looked up). */
+    after: pulumi.Resource[];
+}
+
+/** The address of a node by name; an error names what is known when it is not one of the lab's nodes. */
+export function nodeAddress(nodes: HostSpec[], name: string): string {
+    const n = nodes.find((h) => h.name === name);
+    if (!n) throw new Error(`the ingress controller runs on ${name}, which is not a configured node (${nodes.map((h) => h.name).join(", ")})`);
+    return n.address;
+}
+
+export class Dns extends pulumi.ComponentResource {
+    public readonly records: command.remote.Command;
+    public readonly ingressAddress: pulumi.Output<string>;
+
+    constructor(name: string, args: DnsArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("kubevirt-lab:dns:Dnsmasq", name, {}, opts);
+        const s = args.settings;
+        this.ingressAddress = pulumi.output(args.ingressNode).apply((n) => nodeAddress(args.nodes, n));
+        this.records = hostStep(
+            `${name}-records`,
+            {
+                host: s.host,
+                ssh: args.ssh,
+                script: "dnsmasq-records.sh",
+                withActions: true,
+                args: [s.configPath, `ingress.${args.domain}`, this.ingressAddress, ...args.nodes.map((h) => `${h.name}=${h.address}`)],
+                removeArgs: [s.configPath],
+            },
+            { parent: this, dependsOn: args.after },
+        );
+        this.registerOutputs({ ingressAddress: this.ingressAddress });
+    }
+}

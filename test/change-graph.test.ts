@@ -1,0 +1,48 @@
+// Changing a setting changes exactly the resources it should, and never the
+// cluster's init (compared on the mocked graphs of two configs).
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import * as path from "path";
+import { REPO, stackConfig } from "./lib/stack";
+
+function dump(overrides: Record<string, unknown>): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+        execFile(
+            process.execPath,
+            ["--import", "tsx", path.join(REPO, "test/lib/dump-graph.ts")],
+            { env: { ...process.env, KVL_CONFIG: JSON.stringify(stackConfig("dev", overrides)) }, maxBuffer: 64 << 20, timeout: 60000 },
+            (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout))),
+        );
+    });
+}
+
+/** Custom resources (what a provider acts on; components only group them) added, removed or with changed inputs. */
+function diff(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    const isComponent = (k: string) => k.startsWith("kubevirt-lab:") || k.startsWith("kubernetes:yaml:");
+    return [...keys].filter((k) => !isComponent(k) && JSON.stringify(a[k]) !== JSON.stringify(b[k])).sort();
+}
+
+describe("what a change touches", () => {
+    const cases: Array<[string, Record<string, unknown>, string[]]> = [
+        ["a NodePort", { ingressHttpNodePort: 30080 }, ["kubernetes:core/v1:Service ingress-nginx/ingress-nginx"]],
+        ["the sysctl lines", { sysctl: ["net.bridge.bridge-nf-call-ip6tables = 1", "net.bridge.bridge-nf-call-iptables = 1", "net.ipv4.ip_forward = 1"] },
+            ["command:remote:Command km1-sysctl", "command:remote:Command kn1-sysctl", "command:remote:Command kn2-sysctl"]],
+        ["stopping the VMs", { vmsRunning: false }, [
+            "command:local:Command app-playbook", "command:remote:Command nodejs-ex-mongodb-running", "command:remote:Command nodejs-ex-nodejs-running",
+            "kubernetes:kubevirt.io/v1alpha1:OfflineVirtualMachine nodejs-ex/mongodb", "kubernetes:kubevirt.io/v1alpha1:OfflineVirtualMachine nodejs-ex/nodejs"]],
+        ["the Skydive manifest URL", { skydiveManifestUrl: `file://${REPO}/test/fixtures/upstream/skydive.yaml?mirror` }, []],
+        ["the MongoDB password", { mongodbPassword: "another-secret-1" }, ["command:local:Command app-playbook"]],
+    ];
+
+    it("changes exactly the resources each setting feeds, never the kubeadm init", async () => {
+        const [base, ...changed] = await Promise.all([dump({}), ...cases.map(([, o]) => dump(o))]);
+        assert.ok(Object.keys(base).length > 60, `the dev stack has the whole lab (${Object.keys(base).length} resources)`);
+        cases.forEach(([what, , expected], i) => {
+            const d = diff(base, changed[i]);
+            assert.deepEqual(d, expected, `changing ${what}: expected ${JSON.stringify(expected)}, saw ${JSON.stringify(d)}`);
+            assert.ok(!d.some((k) => /kubeadm-init|kubeadm-join/.test(k)), `changing ${what} never touches init or joins`);
+        });
+    });
+});

@@ -1,0 +1,204 @@
+// tools/simlab.sh: a lab of real SSH hosts in namespaces. Brings a lab up under
+// its own name (so it does not collide with a developer's "kvl" lab), checks
+// what the Pulumi program relies on, and that `down` leaves nothing behind.
+// Needs root, iproute2, openssh-server, dnsmasq and dig; skipped otherwise.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync, SpawnSyncReturns } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+
+const SIMLAB = path.resolve(__dirname, "..", "tools", "simlab.sh");
+const NAME = `slt${process.pid % 100000}`;
+const RUN = `/tmp/kubevirt-lab-sim/${NAME}`;
+const HOSTS: Record<string, string> = { km1: "172.31.50.221", kn1: "172.31.50.231", kn2: "172.31.50.232" };
+const DNS = { dns1: "172.31.50.10" };
+
+const missing = ["ip", "sshd", "ssh", "dnsmasq", "dig", "unshare", "nsenter"].filter(
+    (c) => spawnSync("bash", ["-c", `command -v ${c} || test -x /usr/sbin/${c}`]).status !== 0,
+);
+const skip =
+    process.getuid?.() !== 0 ? "needs root" : missing.length ? `missing ${missing.join(", ")}` : false;
+
+type Run = SpawnSyncReturns<string> & { ms: number };
+
+function run(cmd: string, args: string[], timeoutMs = 30_000, env?: NodeJS.ProcessEnv): Run {
+    const t0 = Date.now();
+    const r = spawnSync(cmd, args, { encoding: "utf8", timeout: timeoutMs, env: env ?? process.env });
+    return Object.assign(r, { ms: Date.now() - t0 });
+}
+
+const sim = (args: string[], timeoutMs = 30_000, env?: NodeJS.ProcessEnv, name = NAME) =>
+    run("bash", [SIMLAB, "--name", name, ...args], timeoutMs, env);
+
+const ok = (r: Run, what: string): string => {
+    assert.equal(r.status, 0, `${what}: exit ${r.status} ${r.signal ?? ""}\n${r.stdout}\n${r.stderr}`);
+    return r.stdout;
+};
+
+// ssh from the operator namespace, through the lab's ssh_config
+const ssh = (host: string, command: string, timeoutMs = 15_000) =>
+    sim(["op", "ssh", "-F", `${RUN}/ssh_config`, host, command], timeoutMs);
+
+const rootNsLeaks = (): string[] => {
+    const addr = ok(run("ip", ["-4", "addr", "show"]), "ip addr");
+    const route = ok(run("ip", ["-4", "route", "show", "table", "all"]), "ip route");
+    return [...addr.split("\n"), ...route.split("\n")].filter((l) => l.includes("172.31."));
+};
+
+const netnsOfLab = () =>
+    ok(run("ip", ["netns", "list"]), "ip netns list")
+        .split("\n")
+        .map((l) => l.split(" ")[0])
+        .filter((n) => n.startsWith(`${NAME}-`));
+
+describe("tools/simlab.sh", { skip }, () => {
+    let upMs = 0;
+
+    before(() => {
+        sim(["down"]); // a stale lab of the same name, if any
+        const up = sim(["up", "--hosts", Object.entries(HOSTS).map(([h, ip]) => `${h}=${ip}`).join(","), "--dns", "dns1=172.31.50.10"], 60_000);
+        ok(up, "simlab up");
+        upMs = up.ms;
+        console.log(`simlab up: ${upMs} ms`);
+    });
+
+    after(() => {
+        sim(["down"]); // whatever happened
+    });
+
+    it("makes one operator namespace and one namespace per host, nothing in the root namespace", () => {
+        assert.deepEqual(netnsOfLab().sort(), [`${NAME}-dns1`, `${NAME}-km1`, `${NAME}-kn1`, `${NAME}-kn2`, `${NAME}-op`].sort());
+        assert.deepEqual(rootNsLeaks(), [], "172.31. address or route in the root network namespace");
+        const opRoutes = ok(sim(["op", "ip", "-4", "route"]), "op ip route");
+        assert.doesNotMatch(opRoutes, /default/, `the operator namespace must have no way out:\n${opRoutes}`);
+        assert.match(opRoutes, /172\.31\.50\.0\/24 dev \S+-br0/);
+        assert.equal(ok(sim(["op", "cat", "/proc/sys/net/ipv4/ip_forward"]), "ip_forward").trim(), "0");
+        const status = sim(["status"]);
+        assert.equal(status.status, 0, status.stdout + status.stderr);
+        for (const [h, ip] of Object.entries({ ...HOSTS, ...DNS })) {
+            assert.match(status.stdout, new RegExp(`^${h}\\s+${ip.replace(/\./g, "\\.")}\\s+alive\\(\\d+\\)\\s+alive\\s+reachable`, "m"));
+        }
+    });
+
+    it("answers ssh on every host with the host's own FQDN", () => {
+        for (const h of [...Object.keys(HOSTS), ...Object.keys(DNS)]) {
+            assert.equal(ok(ssh(h, "hostname"), `ssh ${h} hostname`).trim(), `${h}.virtomation.com`);
+        }
+        // by address too, as the Pulumi program connects
+        assert.equal(ok(ssh(HOSTS.kn1, "hostname -s"), "ssh by address").trim(), "kn1");
+    });
+
+    it("gives each host its own /etc, invisible to the other hosts and to the machine", () => {
+        const file = `/etc/simlab-test-${process.pid}`;
+        ok(ssh("km1", `echo km1 > ${file}`), "write on km1");
+        assert.equal(ok(ssh("km1", `cat ${file}`), "read on km1").trim(), "km1");
+        assert.notEqual(ssh("kn1", `test -e ${file}`).status, 0, `${file} must not exist on kn1`);
+        assert.equal(existsSync(file), false, `${file} must not exist on the real machine`);
+        assert.equal(readFileSync(`${RUN}/hosts/km1/ovl/etc/upper/simlab-test-${process.pid}`, "utf8").trim(), "km1");
+        assert.equal(ok(sim(["exec", "km1", "cat", file]), "exec km1").trim(), "km1");
+    });
+
+    it("resolves sysctl/systemctl to the stand-ins in /usr/local/bin, even by absolute path", () => {
+        const paths = ok(ssh("km1", "command -v sysctl systemctl modprobe kubeadm kubectl"), "command -v").trim().split("\n");
+        assert.deepEqual(paths, ["sysctl", "systemctl", "modprobe", "kubeadm", "kubectl"].map((c) => `/usr/local/bin/${c}`));
+        assert.match(ok(ssh("km1", "echo $PATH"), "PATH"), /^\/usr\/local\/s?bin:/);
+        if (existsSync("/usr/bin/sudo")) {
+            assert.equal(ok(ssh("km1", "sudo -n sh -c 'command -v sysctl'"), "sudo -n").trim(), "/usr/local/bin/sysctl");
+        }
+        // The real value is written back unchanged, so even a broken guard
+        // would change nothing; the stand-in must record the call.
+        const real = readFileSync("/proc/sys/vm/swappiness", "utf8").trim();
+        ssh("km1", `/usr/sbin/sysctl -w vm.swappiness=${real}`);
+        const calls = ok(sim(["exec", "km1", "cat", "/var/log/kubevirt-lab/calls.log"]), "calls log");
+        assert.match(calls, new RegExp(`km1\\.virtomation\\.com sysctl -w vm\\.swappiness=${real}`));
+        assert.equal(readFileSync(`${RUN}/hosts/km1/ovl/var/upper/log/kubevirt-lab/calls.log`, "utf8"), calls);
+        const env = ok(ssh("kn2", "cat /etc/kubevirt-lab-sim/env"), "env file");
+        assert.match(env, /^SIM_HOST=kn2\.virtomation\.com$/m);
+        assert.match(env, /^SIM_CALLS=\/var\/log\/kubevirt-lab\/calls\.log$/m);
+        assert.match(env, new RegExp(`^SIM_APISERVER=${RUN}/apiserver$`, "m"));
+        // the apiserver dir is one directory shared by all hosts
+        ok(ssh("km1", `echo Ready > ${RUN}/apiserver/nodes/simlab-test`), "write apiserver");
+        assert.equal(ok(ssh("kn2", `cat ${RUN}/apiserver/nodes/simlab-test`), "read apiserver").trim(), "Ready");
+    });
+
+    it("serves a record added to dns1's /etc/dnsmasq.d once the restart hook ran", () => {
+        const dig = (name: string) => ok(sim(["op", "dig", "+short", "+time=1", "+tries=2", "@172.31.50.10", name]), `dig ${name}`).trim();
+        assert.equal(dig("probe.virtomation.com"), "");
+        ok(ssh("dns1", "echo 'address=/probe.virtomation.com/172.31.50.99' > /etc/dnsmasq.d/simlab-test.conf"), "write record");
+        assert.equal(dig("probe.virtomation.com"), "", "not served before the restart");
+        ok(ssh("dns1", "/etc/kubevirt-lab-sim/hooks/systemctl-restart-dnsmasq"), "restart hook");
+        assert.equal(dig("probe.virtomation.com"), "172.31.50.99");
+        // the operator namespace resolves through dns1
+        assert.match(ok(sim(["op", "getent", "hosts", "probe.virtomation.com"]), "getent"), /^172\.31\.50\.99\s/);
+    });
+
+    const standinSystemctl = path.resolve(__dirname, "standins", "bin", "systemctl");
+    const hookAware = !existsSync(standinSystemctl) || readFileSync(standinSystemctl, "utf8").includes("kubevirt-lab-sim/hooks");
+    it(
+        "restarts the real dnsmasq on `systemctl restart dnsmasq` (the stand-in runs the hook)",
+        { skip: hookAware ? false : "test/standins/bin/systemctl does not run /etc/kubevirt-lab-sim/hooks/systemctl-<verb>-<unit> yet" },
+        () => {
+            ok(ssh("dns1", "echo 'address=/.ingress.virtomation.com/172.31.50.231' > /etc/dnsmasq.d/virtomation.conf"), "write wildcard");
+            ok(ssh("dns1", "systemctl restart dnsmasq"), "systemctl restart dnsmasq");
+            const a = ok(sim(["op", "dig", "+short", "+time=1", "+tries=2", "@172.31.50.10", "nodejs.ingress.virtomation.com"]), "dig").trim();
+            assert.equal(a, "172.31.50.231");
+        },
+    );
+
+    it("makes ssh fail fast on a host whose sshd is stopped, and work again once restarted", () => {
+        ok(sim(["stop-sshd", "kn2"]), "stop-sshd");
+        const r = ssh("kn2", "hostname");
+        assert.equal(r.status, 255, r.stderr);
+        assert.ok(r.ms < 5_000, `ssh to a stopped host took ${r.ms} ms`);
+        assert.match(r.stderr, /Connection refused|timed out/);
+        const status = sim(["status"]);
+        assert.equal(status.status, 1);
+        assert.match(status.stdout, /^kn2\s+\S+\s+alive\(\d+\)\s+dead\s+unreachable/m);
+        ok(sim(["start-sshd", "kn2"]), "start-sshd");
+        assert.equal(ok(ssh("kn2", "hostname"), "ssh after start-sshd").trim(), "kn2.virtomation.com");
+    });
+
+    it("adds a host to the running lab", () => {
+        ok(sim(["add-host", "kn3=172.31.50.233"]), "add-host");
+        assert.equal(ok(ssh("kn3", "hostname"), "ssh kn3").trim(), "kn3.virtomation.com");
+        assert.match(ok(sim(["info"]), "info"), /^SIMLAB_HOSTS=.*kn3=172\.31\.50\.233/m);
+        assert.deepEqual(rootNsLeaks(), []);
+    });
+
+    it("tears everything down: no namespace, mount or process left, and down is idempotent", () => {
+        const namespaces = netnsOfLab();
+        assert.ok(namespaces.length >= 5);
+        const pids = namespaces.flatMap((ns) =>
+            ok(run("ip", ["netns", "pids", ns]), `ip netns pids ${ns}`).split(/\s+/).filter(Boolean).map(Number),
+        );
+        assert.ok(pids.length >= 5, `expected the hosts' processes, got ${pids.join(" ")}`);
+        const down = sim(["down"]);
+        ok(down, "simlab down");
+        console.log(`simlab up: ${upMs} ms, down: ${down.ms} ms`);
+        assert.deepEqual(netnsOfLab(), []);
+        const mounts = readFileSync("/proc/mounts", "utf8").split("\n").filter((l) => l.includes(RUN) || l.includes(`/run/netns/${NAME}-`));
+        assert.deepEqual(mounts, []);
+        const alive = pids.filter((p) => existsSync(`/proc/${p}`));
+        assert.deepEqual(alive, [], `processes of the lab still alive: ${alive.join(" ")}`);
+        assert.equal(existsSync(RUN), false, `${RUN} left behind`);
+        assert.equal(existsSync(`/etc/netns/${NAME}-op`), false);
+        assert.deepEqual(rootNsLeaks(), []);
+        ok(sim(["down"]), "second down");
+    });
+
+    it("tears down what it made when up fails mid-way", () => {
+        const name = `${NAME}f`.slice(0, 11);
+        // an sshd_config sshd refuses: the host's init dies after its network is made
+        const env = { ...process.env, SIMLAB_ACCEPT_ENV: "LANG\nNoSuchSshdOption yes" };
+        const r = sim(["up", "--hosts", "km1=172.31.50.221", "--dns", ""], 60_000, env, name);
+        assert.notEqual(r.status, 0, "up must fail");
+        assert.match(r.stderr, /tearing down/);
+        assert.deepEqual(
+            ok(run("ip", ["netns", "list"]), "ip netns list").split("\n").filter((l) => l.startsWith(`${name}-`)),
+            [],
+        );
+        assert.equal(existsSync(`/tmp/kubevirt-lab-sim/${name}`), false);
+        assert.equal(existsSync(`/etc/netns/${name}-op`), false);
+    });
+});
