@@ -36,9 +36,11 @@ const ok = (r: Run, what: string): string => {
     return r.stdout;
 };
 
-// ssh from the operator namespace, through the lab's ssh_config
-const ssh = (host: string, command: string, timeoutMs = 15_000) =>
-    sim(["op", "ssh", "-F", `${RUN}/ssh_config`, host, command], timeoutMs);
+// anything that talks to the hosts runs in the operator namespace
+const op = (args: string[], timeoutMs = 15_000) => run("ip", ["netns", "exec", `${NAME}-op`, ...args], timeoutMs);
+// ssh through the lab's ssh_config, as documented
+const ssh = (host: string, command: string, timeoutMs = 15_000) => op(["ssh", "-F", `${RUN}/ssh_config`, host, command], timeoutMs);
+const dig = (name: string) => ok(op(["dig", "+short", "+time=1", "+tries=2", "@172.31.50.10", name]), `dig ${name}`).trim();
 
 const rootNsLeaks = (): string[] => {
     const addr = ok(run("ip", ["-4", "addr", "show"]), "ip addr");
@@ -70,10 +72,10 @@ describe("tools/simlab.sh", { skip }, () => {
     it("makes one operator namespace and one namespace per host, nothing in the root namespace", () => {
         assert.deepEqual(netnsOfLab().sort(), [`${NAME}-dns1`, `${NAME}-km1`, `${NAME}-kn1`, `${NAME}-kn2`, `${NAME}-op`].sort());
         assert.deepEqual(rootNsLeaks(), [], "172.31. address or route in the root network namespace");
-        const opRoutes = ok(sim(["op", "ip", "-4", "route"]), "op ip route");
+        const opRoutes = ok(op(["ip", "-4", "route"]), "op ip route");
         assert.doesNotMatch(opRoutes, /default/, `the operator namespace must have no way out:\n${opRoutes}`);
         assert.match(opRoutes, /172\.31\.50\.0\/24 dev \S+-br0/);
-        assert.equal(ok(sim(["op", "cat", "/proc/sys/net/ipv4/ip_forward"]), "ip_forward").trim(), "0");
+        assert.equal(ok(op(["cat", "/proc/sys/net/ipv4/ip_forward"]), "ip_forward").trim(), "0");
         const status = sim(["status"]);
         assert.equal(status.status, 0, status.stdout + status.stderr);
         for (const [h, ip] of Object.entries({ ...HOSTS, ...DNS })) {
@@ -91,8 +93,7 @@ describe("tools/simlab.sh", { skip }, () => {
 
     it("gives each host its own /etc, invisible to the other hosts and to the machine", () => {
         const file = `/etc/simlab-test-${process.pid}`;
-        ok(ssh("km1", `echo km1 > ${file}`), "write on km1");
-        assert.equal(ok(ssh("km1", `cat ${file}`), "read on km1").trim(), "km1");
+        assert.equal(ok(ssh("km1", `echo km1 > ${file} && cat ${file}`), "write on km1").trim(), "km1");
         assert.notEqual(ssh("kn1", `test -e ${file}`).status, 0, `${file} must not exist on kn1`);
         assert.equal(existsSync(file), false, `${file} must not exist on the real machine`);
         assert.equal(readFileSync(`${RUN}/hosts/km1/ovl/etc/upper/simlab-test-${process.pid}`, "utf8").trim(), "km1");
@@ -100,30 +101,39 @@ describe("tools/simlab.sh", { skip }, () => {
     });
 
     it("resolves sysctl/systemctl to the stand-ins in /usr/local/bin, even by absolute path", () => {
-        const paths = ok(ssh("km1", "command -v sysctl systemctl modprobe kubeadm kubectl"), "command -v").trim().split("\n");
-        assert.deepEqual(paths, ["sysctl", "systemctl", "modprobe", "kubeadm", "kubectl"].map((c) => `/usr/local/bin/${c}`));
-        assert.match(ok(ssh("km1", "echo $PATH"), "PATH"), /^\/usr\/local\/s?bin:/);
-        if (existsSync("/usr/bin/sudo")) {
-            assert.equal(ok(ssh("km1", "sudo -n sh -c 'command -v sysctl'"), "sudo -n").trim(), "/usr/local/bin/sysctl");
-        }
         // The real value is written back unchanged, so even a broken guard
         // would change nothing; the stand-in must record the call.
         const real = readFileSync("/proc/sys/vm/swappiness", "utf8").trim();
-        ssh("km1", `/usr/sbin/sysctl -w vm.swappiness=${real}`);
+        const sudo = existsSync("/usr/bin/sudo");
+        const out = ok(
+            ssh(
+                "km1",
+                [
+                    "command -v sysctl systemctl modprobe kubeadm kubectl",
+                    'echo "PATH=$PATH"',
+                    sudo ? "sudo -n sh -c 'echo sudo:$(command -v sysctl)'" : "true",
+                    `/usr/sbin/sysctl -w vm.swappiness=${real} >/dev/null`,
+                    `echo Ready > ${RUN}/apiserver/nodes/simlab-test`,
+                ].join("; "),
+            ),
+            "km1 session",
+        ).trim().split("\n");
+        assert.deepEqual(out.slice(0, 5), ["sysctl", "systemctl", "modprobe", "kubeadm", "kubectl"].map((c) => `/usr/local/bin/${c}`));
+        assert.match(out[5], /^PATH=\/usr\/local\/s?bin:/);
+        if (sudo) assert.equal(out[6], "sudo:/usr/local/bin/sysctl");
         const calls = ok(sim(["exec", "km1", "cat", "/var/log/kubevirt-lab/calls.log"]), "calls log");
         assert.match(calls, new RegExp(`km1\\.virtomation\\.com sysctl -w vm\\.swappiness=${real}`));
         assert.equal(readFileSync(`${RUN}/hosts/km1/ovl/var/upper/log/kubevirt-lab/calls.log`, "utf8"), calls);
-        const env = ok(ssh("kn2", "cat /etc/kubevirt-lab-sim/env"), "env file");
-        assert.match(env, /^SIM_HOST=kn2\.virtomation\.com$/m);
-        assert.match(env, /^SIM_CALLS=\/var\/log\/kubevirt-lab\/calls\.log$/m);
-        assert.match(env, new RegExp(`^SIM_APISERVER=${RUN}/apiserver$`, "m"));
-        // the apiserver dir is one directory shared by all hosts
-        ok(ssh("km1", `echo Ready > ${RUN}/apiserver/nodes/simlab-test`), "write apiserver");
-        assert.equal(ok(ssh("kn2", `cat ${RUN}/apiserver/nodes/simlab-test`), "read apiserver").trim(), "Ready");
+        // kn2: its env file; the apiserver dir is one directory shared by all hosts
+        const kn2 = ok(ssh("kn2", `cat /etc/kubevirt-lab-sim/env ${RUN}/apiserver/nodes/simlab-test`), "kn2 session");
+        assert.match(kn2, /^SIM_HOST=kn2\.virtomation\.com$/m);
+        assert.match(kn2, /^SIM_CALLS=\/var\/log\/kubevirt-lab\/calls\.log$/m);
+        assert.match(kn2, /^SIM_STATE=\/var\/lib\/kubevirt-lab-sim$/m);
+        assert.match(kn2, new RegExp(`^SIM_APISERVER=${RUN}/apiserver$`, "m"));
+        assert.match(kn2, /^Ready$/m);
     });
 
     it("serves a record added to dns1's /etc/dnsmasq.d once the restart hook ran", () => {
-        const dig = (name: string) => ok(sim(["op", "dig", "+short", "+time=1", "+tries=2", "@172.31.50.10", name]), `dig ${name}`).trim();
         assert.equal(dig("probe.virtomation.com"), "");
         ok(ssh("dns1", "echo 'address=/probe.virtomation.com/172.31.50.99' > /etc/dnsmasq.d/simlab-test.conf"), "write record");
         assert.equal(dig("probe.virtomation.com"), "", "not served before the restart");
@@ -141,8 +151,7 @@ describe("tools/simlab.sh", { skip }, () => {
         () => {
             ok(ssh("dns1", "echo 'address=/.ingress.virtomation.com/172.31.50.231' > /etc/dnsmasq.d/virtomation.conf"), "write wildcard");
             ok(ssh("dns1", "systemctl restart dnsmasq"), "systemctl restart dnsmasq");
-            const a = ok(sim(["op", "dig", "+short", "+time=1", "+tries=2", "@172.31.50.10", "nodejs.ingress.virtomation.com"]), "dig").trim();
-            assert.equal(a, "172.31.50.231");
+            assert.equal(dig("nodejs.ingress.virtomation.com"), "172.31.50.231");
         },
     );
 
@@ -179,7 +188,14 @@ describe("tools/simlab.sh", { skip }, () => {
         assert.deepEqual(netnsOfLab(), []);
         const mounts = readFileSync("/proc/mounts", "utf8").split("\n").filter((l) => l.includes(RUN) || l.includes(`/run/netns/${NAME}-`));
         assert.deepEqual(mounts, []);
-        const alive = pids.filter((p) => existsSync(`/proc/${p}`));
+        // a zombie (State Z) has exited: only the machine's init has yet to reap it
+        const alive = pids.filter((p) => {
+            try {
+                return !/^State:\s+[ZX]/m.test(readFileSync(`/proc/${p}/status`, "utf8"));
+            } catch {
+                return false;
+            }
+        });
         assert.deepEqual(alive, [], `processes of the lab still alive: ${alive.join(" ")}`);
         assert.equal(existsSync(RUN), false, `${RUN} left behind`);
         assert.equal(existsSync(`/etc/netns/${NAME}-op`), false);
