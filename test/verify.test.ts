@@ -18,9 +18,14 @@ const standIn = "127.42.1.1"; // where the "ingress" stand-ins listen
 const dnsAddress = "127.42.1.53";
 
 const servers: Array<http.Server | net.Server> = [];
+const sockets = new Set<net.Socket>();
 
 function listen<T extends http.Server | net.Server>(server: T, address = standIn): Promise<number> {
   servers.push(server);
+  server.on("connection", (s: net.Socket) => {
+    sockets.add(s);
+    s.once("close", () => sockets.delete(s));
+  });
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(0, address, () => resolve((server.address() as net.AddressInfo).port));
@@ -75,10 +80,11 @@ before(async () => {
 });
 
 after(async () => {
-  for (const s of servers) {
-    (s as http.Server).closeAllConnections?.();
-    await new Promise<void>((resolve) => s.close(() => resolve()));
-  }
+  for (const s of sockets) s.destroy();
+  await Promise.race([
+    Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))),
+    new Promise((resolve) => setTimeout(resolve, 5_000)),
+  ]);
   await dns?.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -106,7 +112,7 @@ function flags(over: { domain?: string; http?: number; mgmt?: number; timeoutMs?
   ];
 }
 
-describe("against the stand-ins", () => {
+describe("against the stand-ins", { timeout: 120_000 }, () => {
   test("the good setup: every check passes", async () => {
     const r = await verify(flags());
     assert.equal(r.code, 0, r.lines.join("\n"));
@@ -140,7 +146,7 @@ describe("against the stand-ins", () => {
   test("the name does not resolve", async () => {
     const r = await verify(flags({ domain: "elsewhere.test" }));
     assert.equal(r.code, 1);
-    assert.match(r.lines[0], new RegExp(`^FAIL dns: expected an IPv4 address for nodejs\\.ingress\\.elsewhere\\.test \\(via ${dns.server.replace(/\./g, "\\.")}\\), saw E[A-Z]+`));
+    assert.match(r.lines[0], new RegExp(`^FAIL dns: expected an IPv4 address for nodejs\\.ingress\\.elsewhere\\.test \\(via ${dns.server.replace(/\./g, "\\.")}\\), saw EREFUSED$`));
     assert.match(r.lines[1], /^FAIL page: expected .*, saw no address to connect to: nodejs\.ingress\.elsewhere\.test does not resolve/);
     assert.match(r.lines[2], /^FAIL vts: expected .*, saw no address to connect to: mgmt\.ingress\.elsewhere\.test does not resolve/);
   });
@@ -152,7 +158,7 @@ describe("against the stand-ins", () => {
     servers.splice(servers.indexOf(probe), 1);
     const r = await verify(flags({ http: closed }));
     assert.equal(r.code, 1);
-    assert.match(r.lines[1], new RegExp(`^FAIL page: expected .*, saw ECONNREFUSED.* from 127\\.42\\.1\\.1:${closed}$`));
+    assert.match(r.lines[1], new RegExp(`^FAIL page: expected .*, saw ECONNREFUSED from 127\\.42\\.1\\.1:${closed}$`));
   });
 
   test("a server that never answers fails within the timeout", async () => {
@@ -200,11 +206,31 @@ describe("against the stand-ins", () => {
     const outputs = path.join(dir, "outputs.json");
     fs.writeFileSync(
       outputs,
-      JSON.stringify({ domain, dnsServer: dns.server, httpNodePort: goodPage, mgmtNodePort: 1, kubeconfig: "[secret]" }),
+      JSON.stringify({
+        domain,
+        dnsServer: dns.server,
+        ingressAddress: standIn,
+        httpNodePort: goodPage,
+        mgmtNodePort: 1,
+        kubeconfig: "[secret]",
+      }),
     );
     const r = await verify(["--outputs", outputs, "--mgmt-port", String(goodVts), "--timeout-ms", "2000"]);
     assert.equal(r.code, 0, r.lines.join("\n"));
     assert.equal(r.lines.length, 3);
+  });
+
+  test("the name resolves, but not to the ingress node the stack names", async () => {
+    const outputs = path.join(dir, "outputs-other-node.json");
+    fs.writeFileSync(outputs, JSON.stringify({ domain, dnsServer: dns.server, ingressAddress: "127.42.1.2" }));
+    const r = await verify(["--outputs", outputs, "--http-port", String(goodPage), "--mgmt-port", String(goodVts)]);
+    assert.equal(r.code, 1);
+    assert.equal(
+      r.lines[0],
+      `FAIL dns: expected nodejs.ingress.${domain} -> 127.42.1.2, the ingress node (via ${dns.server}), saw nodejs.ingress.${domain} -> ${standIn}`,
+    );
+    // The page is still read where the name points, as a browser would.
+    assert.match(r.lines[1], /^PASS page:/);
   });
 
   test("the CLI exits 0 when all pass and 1 when one fails", { timeout: 60_000 }, async () => {
@@ -231,11 +257,11 @@ describe("against the stand-ins", () => {
     );
     const bad = await cli(flags({ mgmt: 1 }));
     assert.equal(bad.code, 1, bad.stdout);
-    assert.match(bad.stdout, /^FAIL vts: expected .*, saw ECONNREFUSED/m);
+    assert.match(bad.stdout, /^FAIL vts: expected .*, saw ECONNREFUSED from 127\.42\.1\.1:1$/m);
   });
 });
 
-describe("inputs and parsing", () => {
+describe("inputs and parsing", { timeout: 60_000 }, () => {
   test("usage errors exit 2 with every problem named", async () => {
     const r = await verify(["--http-port", "70000"]);
     assert.equal(r.code, 2);
@@ -246,7 +272,7 @@ describe("inputs and parsing", () => {
     assert.equal(r2.code, 2);
     assert.match(r2.lines[0], /domain: give --domain or a `domain` stack output/);
     assert.match(r2.lines[0], /httpNodePort: "x" is not a port/);
-    assert.match(r2.lines[0], /ingressAddress: "not-an-ip" is not an IP address/);
+    assert.match(r2.lines[0], /ingressAddress: "not-an-ip" is not an IPv4 address/);
     fs.rmSync(path.dirname(empty), { recursive: true, force: true });
     const r3 = await verify(["--bogus"]);
     assert.equal(r3.code, 2);
@@ -254,7 +280,15 @@ describe("inputs and parsing", () => {
 
   test("defaults are the post's NodePorts", () => {
     const o: VerifyOptions = resolveOptions({}, { domain: "virtomation.com" });
-    assert.deepEqual(o, { dnsServer: undefined, domain: "virtomation.com", httpPort: 30000, mgmtPort: 32000, connect: undefined, timeoutMs: 5000 });
+    assert.deepEqual(o, {
+      dnsServer: undefined,
+      domain: "virtomation.com",
+      httpPort: 30000,
+      mgmtPort: 32000,
+      connect: undefined,
+      expectAddress: undefined,
+      timeoutMs: 5000,
+    });
   });
 
   test("parseCount reads nodejs-ex's span", () => {
