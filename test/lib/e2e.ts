@@ -1,0 +1,188 @@
+// The real Pulumi engine against the simulated lab of tools/simlab.sh: a copy
+// of the project in a temp dir (so the repo's stack files stay untouched), a
+// file state backend, and every engine run inside the lab's operator network
+// namespace, where the hosts are the only thing reachable.
+import { execFileSync, spawn } from "node:child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as YAML from "yaml";
+import { REPO } from "./stack";
+
+const SIMLAB = path.join(REPO, "tools", "simlab.sh");
+
+/** PATH and settings of the offline engine (tools/setup-engine.sh builds or reuses it). */
+export function engineEnv(): Record<string, string> {
+    const lines = execFileSync("bash", [path.join(REPO, "tools", "setup-engine.sh"), "--print-env"], { encoding: "utf8", timeout: 3 * 3600_000 });
+    const env: Record<string, string> = {};
+    for (const m of lines.matchAll(/^export ([A-Z_]+)=(.*)$/gm)) {
+        const value = m[2].replace(/^["']|["']$/g, "").replace(/\$PATH|\$\{PATH\}/g, process.env.PATH ?? "");
+        env[m[1]] = value;
+    }
+    return env;
+}
+
+export interface RunResult {
+    code: number | null;
+    stdout: string;
+    stderr: string;
+    ms: number;
+}
+
+/** Runs a command with a time limit; the process group is killed when it passes. */
+export function run(cmd: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; timeoutMs: number; input?: string }): Promise<RunResult> {
+    return new Promise((resolve) => {
+        const t0 = Date.now();
+        const p = spawn(cmd, args, { env: { ...process.env, ...opts.env }, cwd: opts.cwd, detached: true, stdio: ["pipe", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        p.stdout.on("data", (d) => (stdout += d));
+        p.stderr.on("data", (d) => (stderr += d));
+        const timer = setTimeout(() => {
+            stderr += `\n[killed after ${opts.timeoutMs} ms]`;
+            try {
+                process.kill(-p.pid!, "SIGKILL");
+            } catch {
+                /* already gone */
+            }
+        }, opts.timeoutMs);
+        p.on("close", (code) => {
+            clearTimeout(timer);
+            resolve({ code, stdout, stderr, ms: Date.now() - t0 });
+        });
+        p.stdin.end(opts.input ?? "");
+    });
+}
+
+/** One simulated lab (namespaces, sshd, stand-ins). */
+export class SimLab {
+    readonly dir: string;
+    constructor(readonly name: string) {
+        this.dir = `/tmp/kubevirt-lab-sim/${name}`;
+    }
+
+    async cli(args: string[], timeoutMs = 120_000): Promise<RunResult> {
+        const r = await run("bash", [SIMLAB, "--name", this.name, ...args], { timeoutMs });
+        if (r.code !== 0) throw new Error(`simlab ${args.join(" ")} failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
+        return r;
+    }
+
+    up(hosts: string, dns = "dns1=172.31.50.10") {
+        return this.cli(["up", "--hosts", hosts, "--dns", dns]);
+    }
+
+    down() {
+        return run("bash", [SIMLAB, "--name", this.name, "down"], { timeoutMs: 120_000 });
+    }
+
+    /** The private key the hosts accept. */
+    get keyPath(): string {
+        return path.join(this.dir, "id_ed25519");
+    }
+
+    /** The calls a host's stand-ins recorded: "<ms> <host> <prog> <args...>". */
+    calls(host: string): string[] {
+        const p = path.join(this.dir, "hosts", host, "ovl/var/upper/log/kubevirt-lab/calls.log");
+        return fs.existsSync(p) ? fs.readFileSync(p, "utf8").split("\n").filter((l) => l.length > 0) : [];
+    }
+
+    /** A file as the host sees it, or undefined when it does not exist there. */
+    async file(host: string, file: string): Promise<string | undefined> {
+        const r = await run("bash", [SIMLAB, "--name", this.name, "exec", host, "sh", "-c", `[ -f '${file}' ] && cat '${file}' || echo '<absent>'`], { timeoutMs: 30_000 });
+        return r.stdout === "<absent>\n" ? undefined : r.stdout;
+    }
+
+    /** Runs a command in the operator namespace. */
+    op(cmd: string[], env: Record<string, string> = {}, timeoutMs = 600_000, cwd?: string): Promise<RunResult> {
+        return run("bash", [SIMLAB, "--name", this.name, "op", "env", ...Object.entries({ PATH: process.env.PATH ?? "", ...env }).map(([k, v]) => `${k}=${v}`), ...cmd], { timeoutMs, cwd });
+    }
+}
+
+/** A copy of the project with its own stack file and file backend. */
+export class Project {
+    readonly dir: string;
+    readonly state: string;
+    readonly env: Record<string, string>;
+    /** Every byte the engine printed, for the secret-leak check. */
+    console = "";
+
+    constructor(readonly lab: SimLab, readonly stack: string, engine: Record<string, string>) {
+        const root = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-e2e-"));
+        this.dir = path.join(root, "project");
+        this.state = path.join(root, "state");
+        fs.mkdirSync(this.dir);
+        fs.mkdirSync(this.state);
+        for (const f of ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts"]) fs.copyFileSync(path.join(REPO, f), path.join(this.dir, f));
+        for (const d of ["components", "scripts", "manifests", "ansible"]) fs.cpSync(path.join(REPO, d), path.join(this.dir, d), { recursive: true });
+        fs.symlinkSync(path.join(REPO, "node_modules"), path.join(this.dir, "node_modules"));
+        this.env = {
+            ...engine,
+            HOME: process.env.HOME ?? "/root",
+            PULUMI_BACKEND_URL: `file://${this.state}`,
+            PULUMI_CONFIG_PASSPHRASE: "kubevirt-lab-e2e",
+            PULUMI_SKIP_UPDATE_CHECK: "true",
+            PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+        };
+    }
+
+    /** Writes Pulumi.<stack>.yaml: the repo's sim stack with `overrides` (keys without the prefix). */
+    configure(overrides: Record<string, unknown>): void {
+        const file = path.join(this.dir, `Pulumi.${this.stack}.yaml`);
+        const base = YAML.parse(fs.readFileSync(path.join(REPO, "Pulumi.sim.yaml"), "utf8"));
+        const existing = fs.existsSync(file) ? YAML.parse(fs.readFileSync(file, "utf8")) : {};
+        const config = { ...base.config, "kubevirt-lab:sshPrivateKeyPath": this.lab.keyPath };
+        for (const [k, v] of Object.entries(overrides)) config[`kubevirt-lab:${k}`] = v;
+        fs.writeFileSync(file, YAML.stringify({ ...(existing.encryptionsalt ? { encryptionsalt: existing.encryptionsalt } : {}), config }));
+    }
+
+    async pulumi(args: string[], timeoutMs = 600_000): Promise<RunResult> {
+        const r = await this.lab.op(["pulumi", "--cwd", this.dir, "--non-interactive", "--stack", this.stack, ...args], this.env, timeoutMs, this.dir);
+        this.console += r.stdout + r.stderr;
+        return r;
+    }
+
+    async init(): Promise<void> {
+        const r = await this.lab.op(["pulumi", "--cwd", this.dir, "--non-interactive", "stack", "init", this.stack], this.env, 120_000, this.dir);
+        if (r.code !== 0) throw new Error(`pulumi stack init failed:\n${r.stdout}\n${r.stderr}`);
+    }
+
+    /** The state file of the stack, as the backend keeps it. */
+    stateText(): string {
+        const files: string[] = [];
+        const walk = (d: string) => {
+            for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+                const p = path.join(d, e.name);
+                if (e.isDirectory()) walk(p);
+                else files.push(p);
+            }
+        };
+        walk(this.state);
+        return files.filter((f) => /\.json(\.gz)?$|\.bak$/.test(f) && !f.endsWith(".gz")).map((f) => fs.readFileSync(f, "utf8")).join("\n");
+    }
+
+    /** Planned operations of `pulumi preview --json`: "<op> <type> <name>" for every step that is not a same. */
+    async plan(): Promise<string[]> {
+        const r = await this.pulumi(["preview", "--json"]);
+        if (r.code !== 0) throw new Error(`pulumi preview failed:\n${r.stdout}\n${r.stderr}`);
+        const out = JSON.parse(r.stdout);
+        return (out.steps ?? [])
+            .filter((s: any) => s.op !== "same")
+            .map((s: any) => {
+                const parts = String(s.urn).split("::");
+                return `${s.op} ${parts[parts.length - 2].split("$").pop()} ${parts[parts.length - 1]}`;
+            })
+            .sort();
+    }
+
+    cleanup(): void {
+        fs.rmSync(path.dirname(this.dir), { recursive: true, force: true });
+    }
+}
+
+/** Parses "<ms> <host> <prog> <args...>" lines. */
+export function parseCalls(lines: string[]): Array<{ t: number; host: string; prog: string; args: string[]; line: string }> {
+    return lines.map((line) => {
+        const [t, host, prog, ...args] = line.split(" ");
+        return { t: Number(t), host, prog, args, line };
+    });
+}
