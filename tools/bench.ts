@@ -1,0 +1,94 @@
+// npm run bench: wall times of the real engine against the simulated lab, and
+// the critical path of the work the hosts did.
+//
+// The stand-ins sleep a fixed time per call (SIM_DELAY_*), standing in for
+// yum, kubeadm and kubectl taking time. From the calls each host recorded, the
+// critical path is max(prep) + init + Flannel and master wait + max(join):
+// what an ideal orchestrator could not beat. up / critical path shows what the
+// engine, SSH and our sequencing add. Fresh `up` is measured with 2 and with 6
+// workers: prepared and joined in parallel, 6 should cost little more than 2.
+import { Project, SimLab, engineEnv, parseCalls } from "../test/lib/e2e";
+
+const DELAYS: Record<string, number> = { yum: 1.0, kubeadm: 1.0, kubectl: 0.3, systemctl: 0.1, sysctl: 0.1, setenforce: 0.1 };
+const PREP = new Set(["yum", "rpm", "systemctl", "sysctl", "setenforce", "getenforce", "docker-storage-setup", "modprobe"]);
+
+function delayOf(prog: string): number {
+    return DELAYS[prog] ?? 0;
+}
+
+interface Figures {
+    workers: number;
+    freshUp: number;
+    noopUp?: number;
+    destroy?: number;
+    critical: number;
+    parts: { prep: number; init: number; flannel: number; join: number };
+}
+
+async function measure(workers: number, full: boolean, engine: Record<string, string>): Promise<Figures> {
+    const lab = new SimLab("kvlbench");
+    const names = Array.from({ length: workers }, (_, i) => `kn${i + 1}`);
+    const hosts = [["km1", "172.31.50.221"], ...names.map((n, i) => [n, `172.31.50.${231 + i}`])];
+    await lab.down();
+    await lab.up(hosts.map(([n, a]) => `${n}=${a}`).join(","));
+    const project = new Project(lab, "bench", engine);
+    try {
+        for (const [h] of hosts) {
+            const lines = Object.entries(DELAYS).map(([p, s]) => `SIM_DELAY_${p.toUpperCase()}=${s}`).join("\\n");
+            await lab.cli(["exec", h, "sh", "-c", `printf '${lines}\\n' >> /etc/kubevirt-lab-sim/env`]);
+        }
+        project.configure({ workers: names.map((n, i) => ({ name: `${n}.virtomation.com`, address: `172.31.50.${231 + i}` })) });
+        await project.init();
+        const t0 = Date.now();
+        const r = await project.pulumi(["up", "--yes", "--skip-preview"], 1_800_000);
+        if (r.code !== 0) throw new Error(`up failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+        const freshUp = (Date.now() - t0) / 1000;
+
+        // The critical path, from what each host recorded.
+        const sum = (calls: ReturnType<typeof parseCalls>) => calls.reduce((s, c) => s + delayOf(c.prog), 0);
+        const prepOf = (h: string) => sum(parseCalls(lab.calls(h)).filter((c) => PREP.has(c.prog)));
+        const km1 = parseCalls(lab.calls("km1"));
+        const prep = Math.max(...hosts.map(([h]) => prepOf(h)));
+        const init = sum(km1.filter((c) => c.prog === "kubeadm" && c.args[0] === "init"));
+        // kubectl on the master: the Flannel apply and the Ready waits.
+        const flannel = sum(km1.filter((c) => c.prog === "kubectl"));
+        const tokenEach = sum(km1.filter((c) => c.prog === "kubeadm" && c.args[0] === "token")) / Math.max(1, workers);
+        const join = workers === 0 ? 0 : tokenEach + Math.max(...names.map((h) => sum(parseCalls(lab.calls(h)).filter((c) => c.prog === "kubeadm"))));
+        const fig: Figures = { workers, freshUp, critical: prep + init + flannel + join, parts: { prep, init, flannel, join } };
+
+        if (full) {
+            const t1 = Date.now();
+            const noop = await project.pulumi(["up", "--yes", "--skip-preview"], 600_000);
+            if (noop.code !== 0) throw new Error(`no-op up failed: ${noop.stderr}`);
+            fig.noopUp = (Date.now() - t1) / 1000;
+            const t2 = Date.now();
+            const d = await project.pulumi(["destroy", "--yes", "--skip-preview"], 1_800_000);
+            if (d.code !== 0) throw new Error(`destroy failed: ${d.stderr}`);
+            fig.destroy = (Date.now() - t2) / 1000;
+        }
+        return fig;
+    } finally {
+        await lab.down();
+        project.cleanup();
+    }
+}
+
+async function main() {
+    const engine = { ...engineEnv(), PULUMI_NODEJS_TRANSPILE_ONLY: "true" };
+    const two = await measure(2, true, engine);
+    const six = await measure(6, false, engine);
+    const f = (n: number | undefined) => (n === undefined ? "-" : `${n.toFixed(1)} s`);
+    console.log("kubevirt-lab bench (simulated lab, stand-in delays " + JSON.stringify(DELAYS) + ")");
+    console.log(`| workers | fresh up | no-op up | destroy | critical path (prep + init + flannel/waits + join) | up / critical |`);
+    console.log(`|---|---|---|---|---|---|`);
+    for (const x of [two, six]) {
+        const p = x.parts;
+        console.log(`| ${x.workers} | ${f(x.freshUp)} | ${f(x.noopUp)} | ${f(x.destroy)} | ${f(x.critical)} (${p.prep.toFixed(1)} + ${p.init.toFixed(1)} + ${p.flannel.toFixed(1)} + ${p.join.toFixed(1)}) | ${(x.freshUp / x.critical).toFixed(2)} |`);
+    }
+    console.log(`fresh up, 6 workers vs 2: ${(six.freshUp / two.freshUp).toFixed(2)}x`);
+}
+
+main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+});
