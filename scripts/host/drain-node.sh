@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# drain-node.sh: take a worker out of the cluster before its `kubeadm reset`
+# (runs on the master).
+#
+#   drain-node.sh apply <node-name>     does nothing
+#   drain-node.sh remove <node-name>    kubectl drain, then kubectl delete node
+#
+# remove does nothing when the node is not in the cluster or the master has no
+# admin.conf any more. The drain flags are the 1.9 ones (--delete-local-data
+# became --delete-emptydir-data in 1.20: used when this kubectl has it), and
+# the drain gives up after 10 minutes.
+set -euo pipefail
+
+SCRIPT=drain-node.sh
+ADMIN_CONF=/etc/kubernetes/admin.conf
+
+usage() {
+  printf 'usage: %s apply <node-name> | remove <node-name>\n' "$SCRIPT" >&2
+  exit 2
+}
+
+die() {
+  printf '%s: %s\n' "$SCRIPT" "$*" >&2
+  exit 1
+}
+
+(($# == 2)) || usage
+action=$1
+node=$2
+[[ $node =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || die "not a node name: '$node'"
+changed=unchanged
+
+case $action in
+  apply) ;;
+  remove)
+    if [[ ! -f $ADMIN_CONF ]]; then
+      echo "$SCRIPT: $ADMIN_CONF does not exist: no cluster to remove $node from"
+    elif ! out=$(kubectl --kubeconfig="$ADMIN_CONF" get node "$node" 2>&1); then
+      if [[ $out == *NotFound* || $out == *"not found"* ]]; then
+        echo "$SCRIPT: node $node is not in the cluster"
+      else
+        die "cannot look up node $node: $out"
+      fi
+    else
+      local_data=--delete-local-data
+      help=$(kubectl --kubeconfig="$ADMIN_CONF" drain --help 2>&1 || true)
+      if [[ $help == *--delete-emptydir-data* ]]; then local_data=--delete-emptydir-data; fi
+      kubectl --kubeconfig="$ADMIN_CONF" drain "$node" --ignore-daemonsets "$local_data" --force --timeout=600s
+      kubectl --kubeconfig="$ADMIN_CONF" delete node "$node"
+      changed=changed
+    fi
+    ;;
+  *) usage ;;
+esac
+
+printf 'kubevirt-lab: %s %s: %s\n' "$SCRIPT" "$action" "$changed"

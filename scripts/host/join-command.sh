@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# join-command.sh: print a fresh join line for a worker (a secret):
+# `kubeadm token create --ttl <ttl> --print-join-command` (new in 1.9).
+#
+#   join-command.sh <ttl>      a Go duration: 1h, 30m, 24h0m0s; 0 never expires
+#
+# stdout is exactly that line; the closing kubevirt-lab line goes to stderr.
+set -euo pipefail
+
+SCRIPT=join-command.sh
+
+die() {
+  printf '%s: %s\n' "$SCRIPT" "$*" >&2
+  exit 1
+}
+
+if (($# != 1)); then
+  printf 'usage: %s <ttl>\n' "$SCRIPT" >&2
+  exit 2
+fi
+ttl=$1
+[[ $ttl == 0 || $ttl =~ ^([0-9]+(h|m|s))+$ ]] || die "not a token TTL like 1h, 30m or 24h0m0s: '$ttl'"
+line=$(kubeadm token create --ttl "$ttl" --print-join-command)
+if [[ $line != "kubeadm join "* || $line == *$'\n'* ]]; then
+  die "kubeadm token create --print-join-command did not print one 'kubeadm join' line"
+fi
+printf '%s\n' "$line"
+printf 'kubevirt-lab: %s run: changed\n' "$SCRIPT" >&2

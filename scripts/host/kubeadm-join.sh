@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# kubeadm-join.sh: join this worker to the cluster (the post's `kubeadm join`).
+#
+#   kubeadm-join.sh apply <node-name>     the join line on stdin
+#   kubeadm-join.sh remove [...]          `kubeadm reset`
+#
+# apply does nothing when /etc/kubernetes/kubelet.conf exists (stdin is not
+# read then). Otherwise it reads one line, which must be
+#   kubeadm join --token <token> <host:port> --discovery-token-ca-cert-hash sha256:<hex>
+# (any order of the arguments, "--flag=value" too), and runs
+#   kubeadm join --token <token> <host:port> --discovery-token-ca-cert-hash sha256:<hex> --node-name <node-name>
+# The token is never printed, also not under `bash -x`, and kubeadm's output
+# goes through a filter that hides tokens. remove resets only when kubeadm
+# left something, with --force when this kubeadm has that flag.
+set -euo pipefail
+umask 022
+
+SCRIPT=kubeadm-join.sh
+K8S=/etc/kubernetes
+KUBELET_CONF=$K8S/kubelet.conf
+FORM="kubeadm join --token <token> <host:port> --discovery-token-ca-cert-hash sha256:<hex>"
+
+usage() {
+  printf 'usage: %s apply <node-name> (join line on stdin) | remove\n' "$SCRIPT" >&2
+  exit 2
+}
+
+die() {
+  printf '%s: %s\n' "$SCRIPT" "$*" >&2
+  exit 1
+}
+
+# refuse <reason>: a bad join line. Nothing of the line itself is shown.
+refuse() {
+  die "the join line on stdin is not of the form '$FORM': $1 (values are not shown: the line holds a secret)"
+}
+
+hide_tokens() {
+  sed -E 's/[a-z0-9]{6}\.[a-z0-9]{16}/<token hidden by kubevirt-lab>/g'
+}
+
+kubeadm_left_state() {
+  local f
+  for f in admin.conf kubelet.conf bootstrap-kubelet.conf controller-manager.conf scheduler.conf; do
+    [[ -e $K8S/$f ]] && return 0
+  done
+  for f in manifests pki; do
+    [[ -d $K8S/$f && -n $(ls -A -- "$K8S/$f") ]] && return 0
+  done
+  return 1
+}
+
+kubeadm_reset() {
+  local help force=()
+  help=$(kubeadm reset --help 2>&1 || true)
+  if [[ $help =~ (^|[[:space:],])--force([[:space:]]|$) ]]; then
+    force=(--force)
+  fi
+  kubeadm reset ${force[@]+"${force[@]}"} </dev/null 2>&1 | hide_tokens
+}
+
+(($# >= 1)) || usage
+action=$1
+shift
+changed=unchanged
+
+case $action in
+  apply)
+    (($# == 1)) || usage
+    node_name=$1
+    [[ $node_name =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || die "not a node name (lower-case DNS name): '$node_name'"
+    if [[ -e $KUBELET_CONF ]]; then
+      echo "$SCRIPT: $KUBELET_CONF exists: this node has already joined"
+    else
+      # From here on the token is in variables: no tracing.
+      xtrace=0
+      if [[ $- == *x* ]]; then xtrace=1; fi
+      { set +x; } 2>/dev/null
+      words=()
+      read -r -t 60 -a words || [[ ${#words[@]} -gt 0 ]] || refuse "no line on stdin"
+      if ((${#words[@]} < 2)) || [[ ${words[0]} != kubeadm || ${words[1]} != join ]]; then
+        refuse "it does not start with 'kubeadm join'"
+      fi
+      token="" endpoint="" ca_hash=""
+      i=2
+      while ((i < ${#words[@]})); do
+        word=${words[i]}
+        case $word in
+          --token=*) [[ -z $token ]] || refuse "--token given twice"; token=${word#*=} ;;
+          --token)
+            [[ -z $token ]] || refuse "--token given twice"
+            ((i + 1 < ${#words[@]})) || refuse "--token without a value"
+            i=$((i + 1))
+            token=${words[i]}
+            ;;
+          --discovery-token-ca-cert-hash=*) [[ -z $ca_hash ]] || refuse "--discovery-token-ca-cert-hash given twice"; ca_hash=${word#*=} ;;
+          --discovery-token-ca-cert-hash)
+            [[ -z $ca_hash ]] || refuse "--discovery-token-ca-cert-hash given twice"
+            ((i + 1 < ${#words[@]})) || refuse "--discovery-token-ca-cert-hash without a value"
+            i=$((i + 1))
+            ca_hash=${words[i]}
+            ;;
+          -*) refuse "an unexpected option (argument $i)" ;;
+          *) [[ -z $endpoint ]] || refuse "more than one API server endpoint"; endpoint=$word ;;
+        esac
+        i=$((i + 1))
+      done
+      [[ $token =~ ^[a-z0-9]{6}\.[a-z0-9]{16}$ ]] || refuse "no token of the form [a-z0-9]{6}.[a-z0-9]{16}"
+      [[ $endpoint =~ ^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):[0-9]{1,5}$ ]] || refuse "no API server endpoint <host:port>"
+      [[ $ca_hash =~ ^sha256:[0-9a-f]{64}$ ]] || refuse "no --discovery-token-ca-cert-hash sha256:<64 hex digits>"
+      kubeadm join --token "$token" "$endpoint" --discovery-token-ca-cert-hash "$ca_hash" \
+        --node-name "$node_name" 2>&1 | hide_tokens
+      unset token words
+      if ((xtrace)); then set -x; fi
+      [[ -f $KUBELET_CONF ]] || die "kubeadm join did not write $KUBELET_CONF"
+      changed=changed
+    fi
+    ;;
+  remove)
+    if kubeadm_left_state; then
+      kubeadm_reset
+      changed=changed
+    fi
+    ;;
+  *) usage ;;
+esac
+
+printf 'kubevirt-lab: %s %s: %s\n' "$SCRIPT" "$action" "$changed"

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# selinux.sh: the SELinux mode of the post: `setenforce 0` now, and
+# /etc/selinux/config (the post's file, SELINUX=<mode>) for the next boot.
+#
+#   selinux.sh apply <disabled|permissive|enforcing>
+#   selinux.sh remove [...]     restore the original /etc/selinux/config
+#
+# Before its first change the original file is kept as
+# /etc/selinux/config.kubevirt-lab.orig (when there was none, the marker
+# /etc/selinux/config.kubevirt-lab.none says so). `setenforce 0` runs when the
+# mode is disabled or permissive and getenforce says Enforcing; mode
+# enforcing leaves the running system alone. remove restores the file only:
+# the running mode stays as it is until the next boot.
+set -euo pipefail
+umask 022
+
+SCRIPT=selinux.sh
+CONF=/etc/selinux/config
+BACKUP=$CONF.kubevirt-lab.orig
+NONE_MARKER=$CONF.kubevirt-lab.none
+
+usage() {
+  printf 'usage: %s apply <disabled|permissive|enforcing> | remove\n' "$SCRIPT" >&2
+  exit 2
+}
+
+file_is() {
+  local current=""
+  [[ -f $1 ]] || return 1
+  IFS= read -r -d '' current <"$1" || true
+  [[ $current == "$2" ]]
+}
+
+write_file() {
+  mkdir -p -- "$(dirname -- "$1")"
+  printf '%s' "$2" >"$1.kubevirt-lab.tmp"
+  mv -f -- "$1.kubevirt-lab.tmp" "$1"
+}
+
+# content <mode>: the post's /etc/selinux/config with SELINUX=<mode>.
+content() {
+  printf '%s\n' \
+    "# This file controls the state of SELinux on the system." \
+    "# SELINUX= can take one of these three values:" \
+    "#     enforcing - SELinux security policy is enforced." \
+    "#     permissive - SELinux prints warnings instead of enforcing." \
+    "#     disabled - No SELinux policy is loaded." \
+    "SELINUX=$1" \
+    "# SELINUXTYPE= can take one of three two values:" \
+    "#     targeted - Targeted processes are protected," \
+    "#     minimum - Modification of targeted policy. Only selected processes are protected." \
+    "#     mls - Multi Level Security protection." \
+    "SELINUXTYPE=targeted"
+}
+
+(($# >= 1)) || usage
+action=$1
+shift
+changed=unchanged
+
+case $action in
+  apply)
+    (($# == 1)) || usage
+    mode=$1
+    case $mode in
+      disabled | permissive | enforcing) ;;
+      *) usage ;;
+    esac
+    if [[ $mode != enforcing ]] && command -v getenforce >/dev/null && [[ $(getenforce) == Enforcing ]]; then
+      setenforce 0
+      changed=changed
+    fi
+    want=$(content "$mode")$'\n'
+    if ! file_is "$CONF" "$want"; then
+      if [[ ! -e $BACKUP && ! -e $NONE_MARKER ]]; then
+        if [[ -e $CONF ]]; then
+          cp -p -- "$CONF" "$BACKUP"
+        else
+          mkdir -p -- "$(dirname -- "$CONF")"
+          : >"$NONE_MARKER"
+        fi
+      fi
+      write_file "$CONF" "$want"
+      changed=changed
+    fi
+    ;;
+  remove)
+    if [[ -e $BACKUP ]]; then
+      mv -f -- "$BACKUP" "$CONF"
+      changed=changed
+    elif [[ -e $NONE_MARKER ]]; then
+      rm -f -- "$CONF" "$NONE_MARKER"
+      changed=changed
+    fi
+    ;;
+  *) usage ;;
+esac
+
+printf 'kubevirt-lab: %s %s: %s\n' "$SCRIPT" "$action" "$changed"

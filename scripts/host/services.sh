@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# services.sh: start and enable docker, enable kubelet (the post's
+# `systemctl start docker`, `systemctl enable docker`, `systemctl enable kubelet`).
+#
+#   services.sh apply
+#   services.sh remove [...]     does nothing
+set -euo pipefail
+
+SCRIPT=services.sh
+
+usage() {
+  printf 'usage: %s apply | remove\n' "$SCRIPT" >&2
+  exit 2
+}
+
+(($# >= 1)) || usage
+action=$1
+shift
+changed=unchanged
+
+case $action in
+  apply)
+    (($# == 0)) || usage
+    if ! systemctl is-active --quiet docker; then
+      systemctl start docker
+      changed=changed
+    fi
+    if ! systemctl is-enabled --quiet docker; then
+      systemctl enable docker
+      changed=changed
+    fi
+    if ! systemctl is-enabled --quiet kubelet; then
+      systemctl enable kubelet
+      changed=changed
+    fi
+    ;;
+  remove) ;;
+  *) usage ;;
+esac
+
+printf 'kubevirt-lab: %s %s: %s\n' "$SCRIPT" "$action" "$changed"

@@ -1,0 +1,744 @@
+/**
+ * The host scripts (scripts/host/*.sh), run the way the Pulumi components run
+ * them, in sandboxes (test/lib/sandbox.ts) whose CentOS tools are the
+ * recording stand-ins (test/standins/bin). For each script: the exact files
+ * it writes (contents from the post), the commands it calls and their order,
+ * and that a second run changes nothing, calls nothing that changes state and
+ * says "unchanged". Then the cluster flow across two sandboxes that share one
+ * simulated API server.
+ */
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, describe, it } from "node:test";
+
+import {
+  HOST_SCRIPTS,
+  REPO_ROOT,
+  RunResult,
+  SIM_APISERVER,
+  SIM_STATE,
+  Sandbox,
+  SandboxOptions,
+  diffSnapshots,
+  sandboxSupported,
+  scriptCommand,
+} from "./lib/sandbox";
+
+// ---------------------------------------------------------------------------
+// What the post writes (section "Kubernetes"), byte for byte.
+
+const BASEURL = "https://packages.cloud.google.com/yum/repos/kubernetes-el7-$basearch";
+const GPGKEYS = [
+  "https://packages.cloud.google.com/yum/doc/yum-key.gpg",
+  "https://packages.cloud.google.com/yum/doc/rpm-package-key.gpg",
+];
+const REPO_FILE = "/etc/yum.repos.d/kubernetes.repo";
+const REPO_CONTENT =
+  "[kubernetes]\n" +
+  "name=Kubernetes\n" +
+  "baseurl=https://packages.cloud.google.com/yum/repos/kubernetes-el7-$basearch\n" +
+  "enabled=1\n" +
+  "gpgcheck=1\n" +
+  "repo_gpgcheck=1\n" +
+  "gpgkey=https://packages.cloud.google.com/yum/doc/yum-key.gpg https://packages.cloud.google.com/yum/doc/rpm-package-key.gpg\n";
+
+const STORAGE_FILE = "/etc/sysconfig/docker-storage-setup";
+const storageContent = (dev: string) =>
+  "STORAGE_DRIVER=overlay2\n" +
+  `DEVS=${dev}\n` +
+  "CONTAINER_ROOT_LV_NAME=dockerlv\n" +
+  "CONTAINER_ROOT_LV_SIZE=100%FREE\n" +
+  "CONTAINER_ROOT_LV_MOUNT_PATH=/var/lib/docker\n" +
+  "VG=dockervg\n";
+
+const SYSCTL_FILE = "/etc/sysctl.d/k8s.conf";
+const SYSCTL_CONTENT = "net.bridge.bridge-nf-call-ip6tables = 1\nnet.bridge.bridge-nf-call-iptables = 1\n";
+
+const SELINUX_FILE = "/etc/selinux/config";
+const SELINUX_BACKUP = "/etc/selinux/config.kubevirt-lab.orig";
+const SELINUX_NONE = "/etc/selinux/config.kubevirt-lab.none";
+const selinuxContent = (mode: string) =>
+  "# This file controls the state of SELinux on the system.\n" +
+  "# SELINUX= can take one of these three values:\n" +
+  "#     enforcing - SELinux security policy is enforced.\n" +
+  "#     permissive - SELinux prints warnings instead of enforcing.\n" +
+  "#     disabled - No SELinux policy is loaded.\n" +
+  `SELINUX=${mode}\n` +
+  "# SELINUXTYPE= can take one of three two values:\n" +
+  "#     targeted - Targeted processes are protected,\n" +
+  "#     minimum - Modification of targeted policy. Only selected processes are protected.\n" +
+  "#     mls - Multi Level Security protection.\n" +
+  "SELINUXTYPE=targeted\n";
+/** /etc/selinux/config as CentOS 7 ships it (blank lines around the post's text). */
+const CENTOS_SELINUX_CONFIG = `\n${selinuxContent("enforcing")}\n\n`;
+
+const ADMIN_CONF = "/etc/kubernetes/admin.conf";
+const KUBELET_CONF = "/etc/kubernetes/kubelet.conf";
+const FLANNEL_URL = "https://raw.githubusercontent.com/coreos/flannel/v0.9.1/Documentation/kube-flannel.yml";
+const INIT_ARGS = ["10.244.0.0/16", "10.96.0.0/12", "km1", "172.31.50.221", "1.9.4"];
+const INIT_COMMAND =
+  "kubeadm init --pod-network-cidr=10.244.0.0/16 --service-cidr=10.96.0.0/12 --node-name=km1 " +
+  "--apiserver-advertise-address=172.31.50.221 --kubernetes-version=v1.9.4";
+const KC = "--kubeconfig=/etc/kubernetes/admin.conf";
+const TOKEN_RE = /[a-z0-9]{6}\.[a-z0-9]{16}/;
+const JOIN_RE = /^kubeadm join --token ([a-z0-9]{6}\.[a-z0-9]{16}) 172\.31\.50\.221:6443 --discovery-token-ca-cert-hash (sha256:[0-9a-f]{64})$/;
+
+/** The scripts these tests cover (dnsmasq-records.sh and others have their own). */
+const SCRIPTS = [
+  "repo.sh", "packages.sh", "docker-storage.sh", "services.sh", "sysctl.sh", "selinux.sh", "kubeadm-init.sh",
+  "kubeconfig.sh", "flannel.sh", "wait-nodes.sh", "join-command.sh", "kubeadm-join.sh", "drain-node.sh",
+];
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+const support = sandboxSupported();
+const skip = support.ok ? false : support.reason;
+
+const open: Sandbox[] = [];
+async function sandbox(opts: SandboxOptions = {}): Promise<Sandbox> {
+  const sb = await Sandbox.create(opts);
+  open.push(sb);
+  return sb;
+}
+after(async () => {
+  for (const sb of open) await sb.dispose();
+});
+
+/** Calls that only look: allowed in a second run. */
+const READ_ONLY = [
+  /^rpm -q/,
+  /^systemctl (is-active|is-enabled|status) /,
+  /^getenforce$/,
+  /^sysctl -n /,
+  /^kubectl (--kubeconfig=\S+ )?get /,
+  / --help$/,
+];
+const stateChanging = (cmds: string[]) => cmds.filter((c) => !READ_ONLY.some((re) => re.test(c)));
+
+function ok(r: RunResult, what: string): RunResult {
+  assert.equal(r.code, 0, `${what} failed (${r.code}):\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  return r;
+}
+
+/** The closing line of a script. */
+function status(r: RunResult, script: string, action: string, changed: "changed" | "unchanged", stream: "stdout" | "stderr" = "stdout") {
+  const lines = r[stream].trimEnd().split("\n");
+  assert.equal(lines[lines.length - 1], `kubevirt-lab: ${script} ${action}: ${changed}`, `last ${stream} line of ${script}:\n${r[stream]}`);
+}
+
+interface Step {
+  readonly result: RunResult;
+  /** Commands the stand-ins logged during the run. */
+  readonly calls: string[];
+  /** Upper-layer differences made by the run (files and dirs). */
+  readonly diff: string[];
+}
+
+interface StepOptions {
+  readonly stdin?: string;
+  readonly env?: Record<string, string>;
+  /** Run the script from another directory (a mutated copy). */
+  readonly scriptsDir?: string;
+}
+
+/** Run a script and return what it did. */
+async function step(sb: Sandbox, script: string, args: string[], opts: StepOptions = {}): Promise<Step> {
+  const before = sb.snapshot();
+  const mark = sb.callCount();
+  const result = await sb.runAsync(scriptCommand(script, args, opts.scriptsDir ?? HOST_SCRIPTS), opts);
+  return { result, calls: sb.commandsSince(mark), diff: diffSnapshots(before, sb.snapshot()) };
+}
+
+/** Files (not directories) a step created, changed or deleted, the simulator's own state left out. */
+function files(s: Step): string[] {
+  return s.diff.filter((d) => !d.endsWith("(dir)") && !d.includes(` ${SIM_STATE}/`));
+}
+
+/** Run the script again: nothing may change, nothing state-changing may be called. */
+async function assertNoop(sb: Sandbox, script: string, args: string[], action: string, opts: StepOptions = {}): Promise<Step> {
+  const s = await step(sb, script, args, opts);
+  ok(s.result, `second ${script} ${args.join(" ")}`);
+  assert.deepEqual(s.diff, [], `second run of ${script} changed files`);
+  assert.deepEqual(stateChanging(s.calls), [], `second run of ${script} made state-changing calls`);
+  status(s.result, script, action, "unchanged");
+  return s;
+}
+
+/** Run a script, expect success; its result. */
+async function script(sb: Sandbox, name: string, args: string[], opts: StepOptions = {}): Promise<RunResult> {
+  return ok(await  sb.runScriptAsync(name, args, opts), `${name} ${args.join(" ")}`);
+}
+
+/** The state of a host where packages.sh, services.sh and sysctl.sh have run. */
+async function seedPreparedHost(sb: Sandbox): Promise<void> {
+  ok(
+    await sb.runAsync(`set -e
+      mkdir -p ${SIM_STATE}/rpmdb ${SIM_STATE}/systemd ${SIM_STATE}/sysctl /etc/kubernetes/manifests /etc/yum.repos.d
+      for p in kubelet kubeadm kubectl; do printf 1.9.4-0 > ${SIM_STATE}/rpmdb/$p; done
+      printf 0.6.0-0 > ${SIM_STATE}/rpmdb/kubernetes-cni
+      printf 1.13.1-53 > ${SIM_STATE}/rpmdb/docker
+      touch ${SIM_STATE}/systemd/docker.service.active ${SIM_STATE}/systemd/docker.service.enabled ${SIM_STATE}/systemd/kubelet.service.enabled
+      echo 1 > ${SIM_STATE}/sysctl/net.bridge.bridge-nf-call-iptables
+      echo 1 > ${SIM_STATE}/sysctl/net.bridge.bridge-nf-call-ip6tables
+      printf '[kubernetes]\\n' > ${REPO_FILE}`),
+    "seeding",
+  );
+}
+
+/** A sandbox with a shared API server dir. */
+function sharedApiserver(): { dir: string; binds: SandboxOptions["binds"] } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-apiserver-"));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return { dir, binds: [{ source: dir, target: SIM_APISERVER }] };
+}
+
+function tokensIn(apiserverDir: string): string[] {
+  const d = path.join(apiserverDir, "tokens");
+  return fs.existsSync(d) ? fs.readdirSync(d) : [];
+}
+
+// ---------------------------------------------------------------------------
+
+describe("host scripts", { skip, concurrency: 3 }, () => {
+  it("every script follows the README conventions", () => {
+    for (const s of SCRIPTS) {
+      const text = fs.readFileSync(path.join(HOST_SCRIPTS, s), "utf8");
+      assert.match(text, /^#!\/usr\/bin\/env bash\n/, `${s}: shebang`);
+      assert.match(text, /\nset -euo pipefail\n/, `${s}: set -euo pipefail`);
+      assert.doesNotMatch(text, /(^|[\s;|&(])\/(usr\/)?s?bin\/(yum|rpm|systemctl|sysctl|kubeadm|kubectl|setenforce|getenforce)\b/m, `${s}: calls a tool by path`);
+      assert.match(text, /kubevirt-lab: /, `${s}: closing line`);
+    }
+  });
+
+  describe("repo.sh", { concurrency: 3 }, () => {
+    it("writes the post's kubernetes.repo, literal $basearch, keys on one line; a second run is a no-op", async () => {
+      const sb = await sandbox();
+      const s = await step(sb, "repo.sh", ["apply", BASEURL, ...GPGKEYS]);
+      ok(s.result, "repo.sh apply");
+      status(s.result, "repo.sh", "apply", "changed");
+      assert.equal(sb.readFile(REPO_FILE), REPO_CONTENT);
+      assert.equal(sb.stat(REPO_FILE), "root:root 644");
+      assert.deepEqual(files(s), [`created ${REPO_FILE} (file)`]);
+      assert.deepEqual(s.calls, []);
+      await assertNoop(sb, "repo.sh", ["apply", BASEURL, ...GPGKEYS], "apply");
+    });
+
+    it("rewrites a changed file, refuses values with spaces, remove deletes it once", async () => {
+      const sb = await sandbox();
+      await sb.writeFileAsync(REPO_FILE, "[kubernetes]\nbaseurl=http://old\n");
+      const s = await step(sb, "repo.sh", ["apply", "https://mirror/el7-$basearch", "https://mirror/key.gpg"]);
+      ok(s.result, "apply");
+      assert.equal(sb.readFile(REPO_FILE), REPO_CONTENT.replace(BASEURL, "https://mirror/el7-$basearch").replace(/gpgkey=.*/, "gpgkey=https://mirror/key.gpg"));
+      const bad = await sb.runScriptAsync("repo.sh", ["apply", "https://x y", "k"]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /white space/);
+      assert.equal((await sb.runScriptAsync("repo.sh", ["apply", BASEURL])).code, 2, "needs a gpg key");
+      const rm = await step(sb, "repo.sh", ["remove"]);
+      ok(rm.result, "remove");
+      status(rm.result, "repo.sh", "remove", "changed");
+      assert.equal(sb.readFile(REPO_FILE), undefined);
+      await assertNoop(sb, "repo.sh", ["remove"], "remove");
+    });
+  });
+
+  describe("packages.sh", { concurrency: 3 }, () => {
+    const ARGS = ["apply", "yes", "1.9.4", "docker", "ansible", "git", "curl", "wget"];
+    const PKGS = ["kubelet-1.9.4", "kubeadm-1.9.4", "kubectl-1.9.4", "docker", "ansible", "git", "curl", "wget"];
+
+    it("updates, installs what rpm -q does not find, checks it; a second run only queries", async () => {
+      const sb = await sandbox();
+      await sb.writeFileAsync(REPO_FILE, REPO_CONTENT);
+      const s = await step(sb, "packages.sh", ARGS);
+      ok(s.result, "packages.sh");
+      status(s.result, "packages.sh", "apply", "changed");
+      assert.deepEqual(s.calls, [
+        `rpm -q ${PKGS.join(" ")}`,
+        "rpm -q --quiet kubelet",
+        "yum update -y",
+        `yum install -y ${PKGS.join(" ")}`,
+        `rpm -q ${PKGS.join(" ")}`,
+      ]);
+      assert.deepEqual(files(s), [], "packages.sh writes no file itself");
+      const again = await assertNoop(sb, "packages.sh", ARGS, "apply");
+      assert.deepEqual(again.calls, [`rpm -q ${PKGS.join(" ")}`]);
+    });
+
+    it("installs only the missing ones, no yum update once kubelet is there or when told no", async () => {
+      const sb = await sandbox();
+      await sb.writeFileAsync(REPO_FILE, REPO_CONTENT);
+      ok(await sb.runAsync(`mkdir -p ${SIM_STATE}/rpmdb && printf 1.9.4-0 > ${SIM_STATE}/rpmdb/kubelet && printf 2.0-1 > ${SIM_STATE}/rpmdb/git`), "seed");
+      const s = await step(sb, "packages.sh", ARGS);
+      ok(s.result, "packages.sh");
+      assert.deepEqual(stateChanging(s.calls), ["yum install -y kubeadm-1.9.4 kubectl-1.9.4 docker ansible curl wget"]);
+
+      const sb2 = await sandbox();
+      await sb2.writeFileAsync(REPO_FILE, REPO_CONTENT);
+      const s2 = await step(sb2, "packages.sh", ["apply", "no", "1.9.4"]);
+      ok(s2.result, "packages.sh no");
+      assert.deepEqual(stateChanging(s2.calls), ["yum install -y kubelet-1.9.4 kubeadm-1.9.4 kubectl-1.9.4"]);
+    });
+
+    it("fails clearly without the Kubernetes repo and on bad arguments", async () => {
+      const sb = await sandbox();
+      const r = await sb.runScriptAsync("packages.sh", ["apply", "no", "1.9.4"]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stdout + r.stderr, /No package kubelet-1\.9\.4 available/);
+      const bad = await sb.runScriptAsync("packages.sh", ["apply", "maybe", "1.9.4"]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /yes or no/);
+      assert.match((await sb.runScriptAsync("packages.sh", ["apply", "no", "latest"])).stderr, /not a Kubernetes version/);
+      const rm = ok(await sb.runScriptAsync("packages.sh", ["remove"]), "remove");
+      status(rm, "packages.sh", "remove", "unchanged");
+    });
+  });
+
+  describe("docker-storage.sh", { concurrency: 3 }, () => {
+    it("writes the post's docker-storage-setup; second run no-op; remove deletes our file only", async () => {
+      const sb = await sandbox();
+      const s = await step(sb, "docker-storage.sh", ["apply", "/dev/vdb"]);
+      ok(s.result, "apply");
+      status(s.result, "docker-storage.sh", "apply", "changed");
+      assert.equal(sb.readFile(STORAGE_FILE), storageContent("/dev/vdb"));
+      assert.deepEqual(files(s), [`created ${STORAGE_FILE} (file)`]);
+      assert.deepEqual(s.calls, []);
+      await assertNoop(sb, "docker-storage.sh", ["apply", "/dev/vdb"], "apply");
+      const rm = await step(sb, "docker-storage.sh", ["remove", "/dev/vdb"]);
+      ok(rm.result, "remove");
+      status(rm.result, "docker-storage.sh", "remove", "changed");
+      assert.equal(sb.readFile(STORAGE_FILE), undefined);
+      await assertNoop(sb, "docker-storage.sh", ["remove", "/dev/vdb"], "remove");
+
+      await sb.writeFileAsync(STORAGE_FILE, "# the docker package's own file\nSTORAGE_DRIVER=overlay2\n");
+      const foreign = ok(await sb.runScriptAsync("docker-storage.sh", ["remove"]), "remove foreign");
+      status(foreign, "docker-storage.sh", "remove", "unchanged");
+      assert.equal(sb.readFile(STORAGE_FILE), "# the docker package's own file\nSTORAGE_DRIVER=overlay2\n");
+    });
+
+    it("writes nothing without a device and refuses a non-device", async () => {
+      const sb = await sandbox();
+      const s = await step(sb, "docker-storage.sh", ["apply", ""]);
+      ok(s.result, "apply ''");
+      status(s.result, "docker-storage.sh", "apply", "unchanged");
+      assert.deepEqual(s.diff, []);
+      assert.equal((await sb.runScriptAsync("docker-storage.sh", ["apply", "vdb"])).code, 1);
+    });
+  });
+
+  describe("services.sh", { concurrency: 3 }, () => {
+    it("starts+enables docker (storage setup first), enables kubelet; a second run only asks", async () => {
+      const sb = await sandbox();
+      ok(await sb.runAsync(`mkdir -p ${SIM_STATE}/rpmdb && printf 1.13.1-53 > ${SIM_STATE}/rpmdb/docker && printf 1.9.4-0 > ${SIM_STATE}/rpmdb/kubelet`), "seed");
+      await sb.writeFileAsync(STORAGE_FILE, storageContent("/dev/vdb"));
+      const s = await step(sb, "services.sh", ["apply"]);
+      ok(s.result, "services.sh");
+      status(s.result, "services.sh", "apply", "changed");
+      assert.deepEqual(s.calls, [
+        "systemctl is-active --quiet docker",
+        "systemctl start docker",
+        "docker-storage-setup",
+        "systemctl is-enabled --quiet docker",
+        "systemctl enable docker",
+        "systemctl is-enabled --quiet kubelet",
+        "systemctl enable kubelet",
+      ]);
+      assert.equal(sb.readFile("/etc/sysconfig/docker-storage"), 'DOCKER_STORAGE_OPTIONS="--storage-driver overlay2 "\n');
+      const again = await assertNoop(sb, "services.sh", ["apply"], "apply");
+      assert.deepEqual(again.calls, ["systemctl is-active --quiet docker", "systemctl is-enabled --quiet docker", "systemctl is-enabled --quiet kubelet"]);
+      status(ok(await sb.runScriptAsync("services.sh", ["remove"]), "remove"), "services.sh", "remove", "unchanged");
+    });
+
+    it("fails when docker is not installed", async () => {
+      const sb = await sandbox();
+      const r = await sb.runScriptAsync("services.sh", ["apply"]);
+      assert.equal(r.code, 5);
+      assert.match(r.stderr, /docker\.service: Unit not found/);
+    });
+  });
+
+  describe("sysctl.sh", { concurrency: 3 }, () => {
+    it("writes k8s.conf with the two bridge lines, sysctl --system once; remove deletes it and reloads", async () => {
+      const sb = await sandbox();
+      const s = await step(sb, "sysctl.sh", ["apply"]);
+      ok(s.result, "apply");
+      status(s.result, "sysctl.sh", "apply", "changed");
+      assert.equal(sb.readFile(SYSCTL_FILE), SYSCTL_CONTENT);
+      assert.deepEqual(files(s), [`created ${SYSCTL_FILE} (file)`]);
+      assert.deepEqual(s.calls, ["sysctl --system"]);
+      assert.equal((await sb.runAsync("sysctl -n net.bridge.bridge-nf-call-iptables")).stdout, "1\n");
+      await assertNoop(sb, "sysctl.sh", ["apply", "net.bridge.bridge-nf-call-ip6tables = 1", "net.bridge.bridge-nf-call-iptables = 1"], "apply");
+
+      const custom = await step(sb, "sysctl.sh", ["apply", "net.ipv4.ip_forward=1", "vm.swappiness  =  0"]);
+      ok(custom.result, "custom");
+      assert.equal(sb.readFile(SYSCTL_FILE), "net.ipv4.ip_forward = 1\nvm.swappiness = 0\n");
+      assert.deepEqual(custom.calls, ["sysctl --system"]);
+      assert.equal((await sb.runScriptAsync("sysctl.sh", ["apply", "no-equals-sign"])).code, 1);
+
+      const rm = await step(sb, "sysctl.sh", ["remove"]);
+      ok(rm.result, "remove");
+      status(rm.result, "sysctl.sh", "remove", "changed");
+      assert.equal(sb.readFile(SYSCTL_FILE), undefined);
+      assert.deepEqual(rm.calls, ["sysctl --system"]);
+      await assertNoop(sb, "sysctl.sh", ["remove"], "remove");
+    });
+  });
+
+  describe("selinux.sh", { concurrency: 3 }, () => {
+    it("CentOS host: setenforce 0, the post's config with SELINUX=disabled, original kept; remove restores it", async () => {
+      const sb = await sandbox();
+      await sb.writeFileAsync(SELINUX_FILE, CENTOS_SELINUX_CONFIG);
+      const s = await step(sb, "selinux.sh", ["apply", "disabled"]);
+      ok(s.result, "apply");
+      status(s.result, "selinux.sh", "apply", "changed");
+      assert.deepEqual(s.calls, ["getenforce", "setenforce 0"]);
+      assert.equal(sb.readFile(SELINUX_FILE), selinuxContent("disabled"));
+      assert.equal(sb.readFile(SELINUX_BACKUP), CENTOS_SELINUX_CONFIG);
+      assert.deepEqual(files(s), [`changed ${SELINUX_FILE} (file)`, `created ${SELINUX_BACKUP} (file)`]);
+      assert.equal((await sb.runAsync("getenforce")).stdout, "Permissive\n");
+      const again = await assertNoop(sb, "selinux.sh", ["apply", "disabled"], "apply");
+      assert.deepEqual(again.calls, ["getenforce"]);
+
+      // a mode change keeps the first backup
+      ok(await sb.runScriptAsync("selinux.sh", ["apply", "permissive"]), "permissive");
+      assert.equal(sb.readFile(SELINUX_FILE), selinuxContent("permissive"));
+      assert.equal(sb.readFile(SELINUX_BACKUP), CENTOS_SELINUX_CONFIG);
+
+      const rm = await step(sb, "selinux.sh", ["remove"]);
+      ok(rm.result, "remove");
+      status(rm.result, "selinux.sh", "remove", "changed");
+      assert.equal(sb.readFile(SELINUX_FILE), CENTOS_SELINUX_CONFIG);
+      assert.equal(sb.readFile(SELINUX_BACKUP), undefined);
+      assert.deepEqual(rm.calls, []);
+      await assertNoop(sb, "selinux.sh", ["remove"], "remove");
+    });
+
+    it("enforcing leaves the running mode alone; permissive when already Permissive calls no setenforce", async () => {
+      const sb = await sandbox();
+      await sb.writeFileAsync(SELINUX_FILE, CENTOS_SELINUX_CONFIG);
+      const s = await step(sb, "selinux.sh", ["apply", "enforcing"]);
+      ok(s.result, "enforcing");
+      assert.deepEqual(s.calls, []);
+      assert.equal(sb.readFile(SELINUX_FILE), selinuxContent("enforcing"));
+      ok(await sb.runAsync("setenforce 0"), "setenforce");
+      const p = await step(sb, "selinux.sh", ["apply", "permissive"]);
+      ok(p.result, "permissive");
+      assert.deepEqual(p.calls, ["getenforce"]);
+      assert.equal((await sb.runScriptAsync("selinux.sh", ["apply", "off"])).code, 2);
+    });
+
+    it("host without a config: writes one and a marker; remove deletes both", async () => {
+      const sb = await sandbox();
+      ok(await sb.runAsync(`rm -f ${SELINUX_FILE}`), "no config");
+      ok(await sb.runScriptAsync("selinux.sh", ["apply", "disabled"]), "apply");
+      assert.equal(sb.readFile(SELINUX_FILE), selinuxContent("disabled"));
+      assert.equal(sb.readFile(SELINUX_NONE), "");
+      ok(await sb.runScriptAsync("selinux.sh", ["remove"]), "remove");
+      assert.equal(sb.readFile(SELINUX_FILE), undefined);
+      assert.equal(sb.readFile(SELINUX_NONE), undefined);
+    });
+
+    it("has teeth: a selinux.sh without the SELINUX= line fails the content check", async () => {
+      const sb = await sandbox();
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-mutant-"));
+      try {
+        const text = fs.readFileSync(path.join(HOST_SCRIPTS, "selinux.sh"), "utf8");
+        const mutant = text.replace(/^ *"SELINUX=\$1" \\\n/m, "");
+        assert.notEqual(mutant, text, "the mutation applies");
+        fs.writeFileSync(path.join(dir, "selinux.sh"), mutant);
+        ok(await sb.runAsync(scriptCommand("selinux.sh", ["apply", "disabled"], dir)), "mutant runs");
+        assert.throws(() => assert.equal(sb.readFile(SELINUX_FILE), selinuxContent("disabled")));
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  it("has teeth: a repo.sh that always rewrites its file fails the second-run check", async () => {
+    const sb = await sandbox();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-mutant-"));
+    try {
+      const text = fs.readFileSync(path.join(HOST_SCRIPTS, "repo.sh"), "utf8");
+      const mutant = text.replace('if ! file_is "$REPO_FILE" "$content"; then', "if true; then");
+      assert.notEqual(mutant, text, "the mutation applies");
+      fs.writeFileSync(path.join(dir, "repo.sh"), mutant);
+      const args = ["apply", BASEURL, ...GPGKEYS];
+      ok((await step(sb, "repo.sh", args, { scriptsDir: dir })).result, "first");
+      await assert.rejects(assertNoop(sb, "repo.sh", args, "apply", { scriptsDir: dir }), (e: Error) => {
+        assert.match(e.message, /second run of repo\.sh changed files/);
+        assert.match(e.message, /touched \/etc\/yum\.repos\.d\/kubernetes\.repo \(file\)/);
+        return true;
+      });
+      assert.equal(sb.readFile(REPO_FILE), REPO_CONTENT, "same content, yet caught");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  describe("kubeadm-init.sh, kubeconfig.sh, flannel.sh", { concurrency: 3 }, () => {
+    it("inits once, copies admin.conf to root's ~/.kube/config (600); second run no-op; token never printed", async () => {
+      const api = sharedApiserver();
+      const sb = await sandbox({ hostname: "km1", binds: api.binds });
+      await seedPreparedHost(sb);
+      const s = await step(sb, "kubeadm-init.sh", ["apply", ...INIT_ARGS, "root"]);
+      ok(s.result, "init");
+      status(s.result, "kubeadm-init.sh", "apply", "changed");
+      assert.deepEqual(s.calls, [INIT_COMMAND]);
+      const admin = sb.readFile(ADMIN_CONF)!;
+      assert.match(admin, /^apiVersion: v1\n/);
+      assert.match(admin, /\n    server: https:\/\/172\.31\.50\.221:6443\n/);
+      assert.match(admin, /\n    certificate-authority-data: [A-Za-z0-9+/=]+\n/);
+      assert.match(admin, /\ncurrent-context: kubernetes-admin@kubernetes\n/);
+      assert.match(admin, /\n    client-key-data: [A-Za-z0-9+/=]+\n/);
+      assert.equal(sb.readFile("/root/.kube/config"), admin);
+      assert.equal(sb.stat("/root/.kube/config"), "root:root 600");
+      const tokens = tokensIn(api.dir);
+      assert.equal(tokens.length, 1, "kubeadm init made a token");
+      assert.ok(!s.result.stdout.includes(tokens[0]) && !s.result.stderr.includes(tokens[0]), "the init token is hidden");
+      assert.match(s.result.stdout, /kubeadm join --token <token hidden by kubevirt-lab> 172\.31\.50\.221:6443/);
+      await assertNoop(sb, "kubeadm-init.sh", ["apply", ...INIT_ARGS, "root"], "apply");
+
+      // kubeconfig.sh: stdout is exactly admin.conf
+      const kc = ok(await sb.runScriptAsync("kubeconfig.sh", []), "kubeconfig.sh");
+      assert.equal(kc.stdout, admin);
+      status(kc, "kubeconfig.sh", "run", "unchanged", "stderr");
+
+      // flannel.sh: applied once per URL and cluster
+      const f = await step(sb, "flannel.sh", ["apply", FLANNEL_URL]);
+      ok(f.result, "flannel");
+      status(f.result, "flannel.sh", "apply", "changed");
+      assert.deepEqual(f.calls, [`kubectl ${KC} apply -f ${FLANNEL_URL}`]);
+      assert.match(fs.readFileSync(path.join(api.dir, "applied"), "utf8"), / km1 apply https:\/\/raw\.githubusercontent\.com\/coreos\/flannel\/v0\.9\.1\/Documentation\/kube-flannel\.yml\n$/);
+      await assertNoop(sb, "flannel.sh", ["apply", FLANNEL_URL], "apply");
+      const f2 = await step(sb, "flannel.sh", ["apply", "https://mirror/kube-flannel.yml"]);
+      assert.deepEqual(f2.calls, [`kubectl ${KC} apply -f https://mirror/kube-flannel.yml`]);
+      status(ok(await sb.runScriptAsync("flannel.sh", ["remove"]), "flannel remove"), "flannel.sh", "remove", "changed");
+
+      // remove: kubeadm reset (1.9: no --force), the kubeconfig goes
+      const rm = await step(sb, "kubeadm-init.sh", ["remove", ...INIT_ARGS, "root"]);
+      ok(rm.result, "remove");
+      status(rm.result, "kubeadm-init.sh", "remove", "changed");
+      assert.deepEqual(rm.calls, ["kubeadm reset --help", "kubeadm reset"]);
+      assert.deepEqual(sb.readFiles([ADMIN_CONF, "/root/.kube/config", "/etc/kubernetes/pki/ca.crt"]), [undefined, undefined, undefined]);
+      assert.equal(fs.existsSync(path.join(api.dir, "cluster")), false, "the simulated cluster is gone");
+      await assertNoop(sb, "kubeadm-init.sh", ["remove", ...INIT_ARGS, "root"], "remove");
+      const kc2 = await sb.runScriptAsync("kubeconfig.sh", []);
+      assert.equal(kc2.code, 1);
+      assert.match(kc2.stderr, /admin\.conf does not exist/);
+    });
+
+    it("admin.conf already there: no kubeadm init, only the copy; other SSH user gets it owned", async () => {
+      const sb = await sandbox({ hostname: "km1" });
+      await seedPreparedHost(sb);
+      await sb.writeFileAsync(ADMIN_CONF, "apiVersion: v1\nkind: Config\n# existing\n", "600");
+      ok(await sb.runAsync("useradd -m -U centos"), "useradd");
+      const s = await step(sb, "kubeadm-init.sh", ["apply", ...INIT_ARGS, "centos"]);
+      ok(s.result, "apply");
+      assert.deepEqual(s.calls, [], "no kubeadm init");
+      assert.match(s.result.stdout, /already initialized/);
+      assert.equal(sb.readFile("/home/centos/.kube/config"), "apiVersion: v1\nkind: Config\n# existing\n");
+      assert.equal(sb.stat("/home/centos/.kube/config"), "centos:centos 600");
+      assert.equal(sb.stat("/home/centos/.kube"), "centos:centos 755");
+      await assertNoop(sb, "kubeadm-init.sh", ["apply", ...INIT_ARGS, "centos"], "apply");
+      // a changed owner is repaired
+      ok(await sb.runAsync("chown root /home/centos/.kube/config"), "chown");
+      const fix = await step(sb, "kubeadm-init.sh", ["apply", ...INIT_ARGS, "centos"]);
+      status(fix.result, "kubeadm-init.sh", "apply", "changed");
+      assert.equal(sb.stat("/home/centos/.kube/config"), "centos:centos 600");
+      // bad arguments
+      assert.match((await sb.runScriptAsync("kubeadm-init.sh", ["apply", "10.244.0.0", ...INIT_ARGS.slice(1), "root"])).stderr, /not a CIDR/);
+      assert.match((await sb.runScriptAsync("kubeadm-init.sh", ["apply", ...INIT_ARGS, "nobody-here"])).stderr, /no such user/);
+    });
+
+    it("remove on a host with nothing: no reset, unchanged; a newer kubeadm gets --force", async () => {
+      const sb = await sandbox({ hostname: "km1" });
+      const s = await step(sb, "kubeadm-init.sh", ["remove", "root"]);
+      ok(s.result, "remove");
+      status(s.result, "kubeadm-init.sh", "remove", "unchanged");
+      assert.deepEqual(s.calls, []);
+
+      const env = { SIM_KUBEADM_RESET_FORCE: "1" };
+      const sb2 = await sandbox({ hostname: "km1", env });
+      await seedPreparedHost(sb2);
+      ok(await sb2.runScriptAsync("kubeadm-init.sh", ["apply", ...INIT_ARGS, "root"]), "init");
+      const rm = await step(sb2, "kubeadm-init.sh", ["remove", "root"]);
+      ok(rm.result, "remove");
+      assert.deepEqual(rm.calls, ["kubeadm reset --help", "kubeadm reset --force"]);
+      assert.equal(sb2.readFile(ADMIN_CONF), undefined);
+    });
+
+    it("init fails on kubeadm's preflight when docker is not running", async () => {
+      const sb = await sandbox({ hostname: "km1" });
+      const r = await sb.runScriptAsync("kubeadm-init.sh", ["apply", ...INIT_ARGS, "root"]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stdout, /\[ERROR Service-Docker\]/);
+    });
+  });
+
+  describe("cluster flow: km1 and kn1 share one simulated API server", { concurrency: 3 }, () => {
+    it("init, flannel, join-command, join with the line on stdin, wait-nodes, drain, resets", async () => {
+      const api = sharedApiserver();
+      const km1 = await sandbox({ hostname: "km1", binds: api.binds });
+      const kn1 = await sandbox({ hostname: "kn1", binds: api.binds });
+      await seedPreparedHost(km1);
+      await seedPreparedHost(kn1);
+      ok(await km1.runScriptAsync("kubeadm-init.sh", ["apply", ...INIT_ARGS, "root"]), "init");
+      ok(await km1.runScriptAsync("flannel.sh", ["apply", FLANNEL_URL]), "flannel");
+
+      const jc = await step(km1, "join-command.sh", ["1h"]);
+      ok(jc.result, "join-command");
+      assert.deepEqual(jc.calls, ["kubeadm token create --ttl 1h --print-join-command"]);
+      assert.equal(jc.result.stdout.split("\n").length, 2, "one line");
+      const m = JOIN_RE.exec(jc.result.stdout.trimEnd());
+      assert.ok(m, `join line: ${jc.result.stdout}`);
+      const [line, token, hash] = m;
+      status(jc.result, "join-command.sh", "run", "changed", "stderr");
+
+      const j = await step(kn1, "kubeadm-join.sh", ["apply", "kn1"], { stdin: `${line}\n` });
+      ok(j.result, "join");
+      status(j.result, "kubeadm-join.sh", "apply", "changed");
+      assert.deepEqual(j.calls, [`kubeadm join --token ${token} 172.31.50.221:6443 --discovery-token-ca-cert-hash ${hash} --node-name kn1`]);
+      assert.ok(!j.result.stdout.includes(token) && !j.result.stderr.includes(token), "token not printed");
+      assert.match(kn1.readFile(KUBELET_CONF)!, /server: https:\/\/172\.31\.50\.221:6443/);
+      assert.equal(kn1.readFile("/etc/kubernetes/pki/ca.crt"), km1.readFile("/etc/kubernetes/pki/ca.crt"));
+      // kubelet.conf exists: no join, stdin not needed
+      await assertNoop(kn1, "kubeadm-join.sh", ["apply", "kn1"], "apply");
+
+      const w = await step(km1, "wait-nodes.sh", ["30", "km1", "kn1"]);
+      ok(w.result, "wait-nodes");
+      status(w.result, "wait-nodes.sh", "run", "unchanged");
+      assert.deepEqual(w.calls, [`kubectl ${KC} get nodes --no-headers`]);
+      const nodes = ok(await km1.runAsync("kubectl get nodes"), "get nodes").stdout;
+      assert.match(nodes, /^NAME +STATUS +ROLES +AGE +VERSION\nkm1 +Ready +master +\d+s +v1\.9\.4\nkn1 +Ready +<none> +\d+s +v1\.9\.4\n$/);
+
+      // teardown of the worker: drain + delete on the master, reset on the worker
+      const d = await step(km1, "drain-node.sh", ["remove", "kn1"]);
+      ok(d.result, "drain");
+      status(d.result, "drain-node.sh", "remove", "changed");
+      assert.deepEqual(d.calls, [
+        `kubectl ${KC} get node kn1`,
+        `kubectl ${KC} drain --help`,
+        `kubectl ${KC} drain kn1 --ignore-daemonsets --delete-local-data --force --timeout=600s`,
+        `kubectl ${KC} delete node kn1`,
+      ]);
+      assert.equal(fs.existsSync(path.join(api.dir, "nodes", "kn1")), false);
+      const d2 = await assertNoop(km1, "drain-node.sh", ["remove", "kn1"], "remove");
+      assert.deepEqual(d2.calls, [`kubectl ${KC} get node kn1`]);
+      status(ok(await km1.runScriptAsync("drain-node.sh", ["apply", "kn1"]), "drain apply"), "drain-node.sh", "apply", "unchanged");
+
+      const r = await step(kn1, "kubeadm-join.sh", ["remove", "kn1"]);
+      ok(r.result, "join remove");
+      status(r.result, "kubeadm-join.sh", "remove", "changed");
+      assert.deepEqual(r.calls, ["kubeadm reset --help", "kubeadm reset"]);
+      assert.equal(kn1.readFile(KUBELET_CONF), undefined);
+      await assertNoop(kn1, "kubeadm-join.sh", ["remove", "kn1"], "remove");
+    });
+
+    it("refuses bad join lines without showing the token; accepts another argument order", async () => {
+      const api = sharedApiserver();
+      const km1 = await sandbox({ hostname: "km1", binds: api.binds });
+      const kn1 = await sandbox({ hostname: "kn1", binds: api.binds });
+      await seedPreparedHost(km1);
+      await seedPreparedHost(kn1);
+      ok(await km1.runScriptAsync("kubeadm-init.sh", ["apply", ...INIT_ARGS, "root"]), "init");
+      const line = ok(await km1.runScriptAsync("join-command.sh", ["2h"]), "join-command").stdout.trimEnd();
+      const [, token, hash] = JOIN_RE.exec(line)!;
+      const bad = [
+        "",
+        `kubeadm join --token ${token} 172.31.50.221:6443`,
+        `kubeadm join --token ${token} 172.31.50.221:6443 --discovery-token-ca-cert-hash sha256:abc`,
+        `kubeadm join --token ${token.toUpperCase()} 172.31.50.221:6443 --discovery-token-ca-cert-hash ${hash}`,
+        `kubeadm join --token ${token} 172.31.50.221:6443 --discovery-token-ca-cert-hash ${hash} ; touch /etc/pwned`,
+        `kubeadm join --token ${token} 172.31.50.221:6443 --discovery-token-ca-cert-hash ${hash} --unexpected`,
+        `kubeadm reset --token ${token} 172.31.50.221:6443 --discovery-token-ca-cert-hash ${hash}`,
+        `kubeadm join --token ${token} --token ${token} 172.31.50.221:6443 --discovery-token-ca-cert-hash ${hash}`,
+      ];
+      for (const b of bad) {
+        const s = await step(kn1, "kubeadm-join.sh", ["apply", "kn1"], { stdin: `${b}\n` });
+        assert.equal(s.result.code, 1, `refused: ${b}`);
+        assert.match(s.result.stderr, /kubeadm-join\.sh: the join line on stdin is not of the form 'kubeadm join --token <token> <host:port> --discovery-token-ca-cert-hash sha256:<hex>': /);
+        for (const secret of [token, token.toUpperCase(), token.split(".")[1]]) {
+          assert.ok(!s.result.stdout.includes(secret) && !s.result.stderr.includes(secret), `token shown for: ${b}`);
+        }
+        assert.deepEqual(s.calls, [], `nothing called for: ${b}`);
+        assert.deepEqual(s.diff, []);
+      }
+      assert.equal(kn1.exists("/etc/pwned"), false);
+
+      // bash -x traces no token, and another argument order joins
+      const reordered = `kubeadm join 172.31.50.221:6443 --discovery-token-ca-cert-hash=${hash} --token=${token}`;
+      const traced = await kn1.runAsync(scriptCommand("kubeadm-join.sh", ["apply", "kn1"]).replace(/^bash -c/, "bash -x -c"), { stdin: reordered });
+      ok(traced, "join under bash -x");
+      assert.match(traced.stderr, /^\+ /m, "it was traced");
+      assert.ok(!traced.stdout.includes(token) && !traced.stderr.includes(token), "token not traced");
+      assert.deepEqual(kn1.commands().slice(-1), [`kubeadm join --token ${token} 172.31.50.221:6443 --discovery-token-ca-cert-hash ${hash} --node-name kn1`]);
+
+      // a well-formed line with a token the cluster does not know fails in kubeadm, not silently
+      const kn2 = await sandbox({ hostname: "kn2", binds: api.binds });
+      await seedPreparedHost(kn2);
+      const unknown = await kn2.runScriptAsync("kubeadm-join.sh", ["apply", "kn2"], {
+        stdin: `kubeadm join --token abcdef.0123456789abcdef 172.31.50.221:6443 --discovery-token-ca-cert-hash ${hash}\n`,
+      });
+      assert.equal(unknown.code, 1);
+      assert.match(unknown.stdout + unknown.stderr, /token id is invalid for this cluster/);
+      assert.ok(!(unknown.stdout + unknown.stderr).includes("0123456789abcdef"));
+      assert.equal(kn2.readFile(KUBELET_CONF), undefined);
+    });
+
+    it("wait-nodes times out naming the node that is missing or NotReady", async () => {
+      const api = sharedApiserver();
+      const km1 = await sandbox({ hostname: "km1", binds: api.binds });
+      // a cluster as the stand-ins keep it: km1 Ready, kn2 NotReady, no kn1
+      await km1.writeFileAsync(ADMIN_CONF, "apiVersion: v1\nkind: Config\n", "600");
+      fs.mkdirSync(path.join(api.dir, "nodes"));
+      fs.writeFileSync(path.join(api.dir, "cluster"), "advertise=172.31.50.221\nport=6443\nversion=v1.9.4\nhost=km1\n");
+      fs.writeFileSync(path.join(api.dir, "nodes", "km1"), "name=km1\nrole=master\nhost=km1\nversion=v1.9.4\nstatus=Ready\ncreated=0\n");
+      fs.writeFileSync(path.join(api.dir, "nodes", "kn2"), "name=kn2\nrole=<none>\nhost=kn2\nversion=v1.9.4\nstatus=NotReady\ncreated=0\n");
+      const started = Date.now();
+      const s = await step(km1, "wait-nodes.sh", ["--interval", "0.2", "1", "km1", "kn1", "kn2"]);
+      assert.equal(s.result.code, 1);
+      assert.ok(Date.now() - started < 10_000, "bounded by the timeout");
+      assert.match(s.result.stderr, /^wait-nodes\.sh: timed out after 1s \(\d+ polls\): not Ready: kn1 \(not registered\), kn2 \(NotReady\)\n/);
+      assert.match(s.result.stderr, /last 'kubectl get nodes --no-headers' output:\nkm1 +Ready +master/);
+      assert.ok(s.calls.length >= 2 && s.calls.length <= 7, `polls: ${s.calls.length}`);
+      assert.ok(s.calls.every((c) => c === `kubectl ${KC} get nodes --no-headers`));
+      assert.equal((await km1.runScriptAsync("wait-nodes.sh", ["soon", "km1"])).code, 1);
+      assert.equal((await km1.runScriptAsync("wait-nodes.sh", ["10"])).code, 2);
+    });
+  });
+
+  it("join-command.sh refuses a bad TTL; drain-node.sh remove without a cluster is a no-op", async () => {
+    const sb = await sandbox({ hostname: "km1" });
+    const r = await sb.runScriptAsync("join-command.sh", ["1 day"]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /not a token TTL/);
+    const d = await step(sb, "drain-node.sh", ["remove", "kn1"]);
+    ok(d.result, "drain without cluster");
+    status(d.result, "drain-node.sh", "remove", "unchanged");
+    assert.deepEqual(d.calls, []);
+    const j = await step(sb, "kubeadm-join.sh", ["remove", "kn1"]);
+    ok(j.result, "join remove on a clean host");
+    status(j.result, "kubeadm-join.sh", "remove", "unchanged");
+    assert.deepEqual(j.calls, []);
+  });
+
+  it("the post's heredocs are what the tests expect (when the post is at hand)", { skip: !findPost() && "the post is not beside the repository" }, () => {
+    const post = fs.readFileSync(findPost()!, "utf8");
+    const heredoc = (target: string) => {
+      const m = new RegExp(`cat <<EOF > +${target.replace(/[.]/g, "\\.")}\\n([\\s\\S]*?)\\nEOF\\n`).exec(post);
+      assert.ok(m, `heredoc for ${target}`);
+      return `${m[1].replace(/\\\$/g, "$")}\n`;
+    };
+    assert.equal(heredoc(REPO_FILE), REPO_CONTENT);
+    assert.equal(heredoc(STORAGE_FILE), storageContent("/dev/vdb"));
+    assert.equal(heredoc(SYSCTL_FILE), SYSCTL_CONTENT);
+    assert.equal(heredoc(SELINUX_FILE), selinuxContent("disabled"));
+  });
+});
+
+function findPost(): string | undefined {
+  return [path.join(REPO_ROOT, "..", "shared"), "/work/shared"]
+    .map((d) => path.join(d, "seed", "kubevirt-network-deep-dive.txt"))
+    .find((p) => fs.existsSync(p));
+}
