@@ -26,7 +26,8 @@ function rejects(overrides: Record<string, unknown>, expected: string | RegExp):
 }
 
 describe("the dev stack", () => {
-    const cfg = parseConfig(sourceOf(stackConfig("dev")));
+    // As the user's stack has it: the upstream URLs at their defaults, not the test fixtures.
+    const cfg = parseConfig(sourceOf(stackConfig("dev", { kubevirtManifestUrl: undefined, skydiveManifestUrl: undefined, ingressNginxManifestBaseUrl: undefined })));
 
     it("is the post's lab", () => {
         assert.deepEqual(cfg.master, { name: "km1.virtomation.com", address: "172.31.50.221" });
@@ -41,6 +42,8 @@ describe("the dev stack", () => {
         assert.equal(cfg.hostPrep.selinux, "disabled");
         assert.equal(cfg.cluster.podNetworkCidr, "10.244.0.0/16");
         assert.equal(cfg.addons.kubevirtManifestUrl, "https://github.com/kubevirt/kubevirt/releases/download/v0.4.1/kubevirt.yaml");
+        assert.equal(cfg.addons.skydiveManifestUrl, "https://raw.githubusercontent.com/skydive-project/skydive/master/contrib/kubernetes/skydive.yaml");
+        assert.equal(cfg.addons.ingressNginxManifestBaseUrl, "https://raw.githubusercontent.com/kubernetes/ingress-nginx/nginx-0.13.0/deploy");
         assert.equal(cfg.addons.ingressNginxControllerImage, "quay.io/kubernetes-ingress-controller/nginx-ingress-controller:0.13.0");
         assert.equal(cfg.workload.nodejsVmNode, "kn1.virtomation.com", "short names resolve to the worker's full name");
         assert.equal(cfg.workload.mongodbVmNode, "kn2.virtomation.com");
@@ -165,6 +168,13 @@ describe("validation", () => {
         assert.deepEqual(cfg.stages, { addons: false, workload: false, app: false, dns: false });
         assert.equal(cfg.dns, undefined, "no DNS stage: nothing on dns1");
         assert.equal(parseConfig(sourceOf(stackConfig("dev", { stages: ["dns"], dnsIngressNode: "kn2" }))).dns?.ingressNode, "kn2.virtomation.com");
+    });
+
+    it("parses the simulated lab's stack", () => {
+        const sim = parseConfig(sourceOf(stackConfig("sim")));
+        assert.deepEqual(sim.stages, { addons: false, workload: false, app: false, dns: true });
+        assert.equal(sim.dns?.ingressNode, "kn1.virtomation.com");
+        assert.equal(sim.dns?.host.address, "172.31.50.10");
     });
 
     it("accepts any number of workers and a cluster without workers", () => {
