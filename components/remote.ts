@@ -16,32 +16,69 @@ export function shQuote(s: string): string {
     return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** A script's line that stands for lib.sh: it sources it when the file is run directly. */
+const LIB_MARKER = "# kubevirt-lab:lib";
+
 const scriptCache = new Map<string, string>();
 
-/** The text of scripts/host/<name>. */
-export function scriptText(name: string): string {
-    let text = scriptCache.get(name);
+/**
+ * The text of `<dir>/<name>` as it is sent to a host: every line that ends in
+ * `# kubevirt-lab:lib` (the `source .../lib.sh` line, and a `# shellcheck
+ * source=` line right above it) replaced by `<dir>/lib.sh` without its shebang
+ * line, so that the host receives one self-contained script. Cached per
+ * (dir, name): the files are read once per process.
+ */
+export function renderScript(name: string, dir: string = SCRIPT_DIR): string {
+    const key = `${dir}\0${name}`;
+    let text = scriptCache.get(key);
     if (text === undefined) {
-        text = fs.readFileSync(path.join(SCRIPT_DIR, name), "utf8");
-        scriptCache.set(name, text);
+        const raw = fs.readFileSync(path.join(dir, name), "utf8");
+        const lines = raw.split("\n");
+        if (lines.some((l) => l.trimEnd().endsWith(LIB_MARKER))) {
+            const lib = fs.readFileSync(path.join(dir, "lib.sh"), "utf8").replace(/^#![^\n]*\n/, "").replace(/\n$/, "");
+            const out: string[] = [];
+            for (const line of lines) {
+                if (!line.trimEnd().endsWith(LIB_MARKER)) out.push(line);
+                else {
+                    if (out.length > 0 && /^\s*# shellcheck source=/.test(out[out.length - 1])) out.pop();
+                    out.push(lib);
+                }
+            }
+            text = out.join("\n");
+        } else {
+            text = raw;
+        }
+        scriptCache.set(key, text);
     }
     return text;
 }
 
+/** The text of scripts/host/<name> as sent to a host: `renderScript(name)`. */
+export function scriptText(name: string): string {
+    return renderScript(name);
+}
+
+/** A short hash of what is sent to a host for scripts/host/<name>. */
 export function scriptHash(name: string): string {
-    return crypto.createHash("sha256").update(scriptText(name)).digest("hex").slice(0, 12);
+    return crypto.createHash("sha256").update(renderScript(name)).digest("hex").slice(0, 12);
 }
 
 /**
- * The command line that runs scripts/host/<name> as root on a host:
- * `sudo -n bash -c "$(printf %s '<base64>' | base64 -d)" <name> args...`.
- * `sudo -n` fails at once instead of waiting for a password when sudo needs one.
+ * The command line that runs the script `text` as root on a host, `$0` being
+ * `name`: `sudo -n bash -c "$(printf %s '<base64>' | base64 -d)" <name> args...`.
+ * `sudo -n` fails at once instead of waiting for a password when sudo needs
+ * one; it is left out when the SSH user is root.
  */
-export function hostScript(name: string, args: readonly string[], sshUser: string): string {
-    const b64 = Buffer.from(scriptText(name)).toString("base64");
+export function scriptCommandLine(text: string, name: string, args: readonly string[], sshUser: string): string {
+    const b64 = Buffer.from(text).toString("base64");
     const sudo = sshUser === "root" ? "" : "sudo -n ";
     const argv = [name, ...args].map(shQuote).join(" ");
     return `${sudo}bash -c "$(printf %s '${b64}' | base64 -d)" ${argv}`;
+}
+
+/** The command line that runs `<dir>/<name>` (rendered: lib.sh inlined) as root on a host. */
+export function hostScript(name: string, args: readonly string[], sshUser: string, dir: string = SCRIPT_DIR): string {
+    return scriptCommandLine(renderScript(name, dir), name, args, sshUser);
 }
 
 /** The SSH connection of a host, with the key as a secret and bounded dialing so that a dead host fails fast. */

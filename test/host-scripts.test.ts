@@ -11,7 +11,10 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { spawnSync } from "node:child_process";
 import { after, describe, it } from "node:test";
+
+import { renderScript } from "../components/remote";
 
 import {
   HOST_SCRIPTS,
@@ -203,13 +206,14 @@ function tokensIn(apiserverDir: string): string[] {
 // ---------------------------------------------------------------------------
 
 describe("host scripts", { skip, concurrency: 3 }, () => {
-  it("every script follows the README conventions", () => {
+  it("every script follows the README conventions (as sent: lib.sh inlined)", () => {
     for (const s of SCRIPTS) {
-      const text = fs.readFileSync(path.join(HOST_SCRIPTS, s), "utf8");
+      const text = renderScript(s, HOST_SCRIPTS);
       assert.match(text, /^#!\/usr\/bin\/env bash\n/, `${s}: shebang`);
       assert.match(text, /\nset -euo pipefail\n/, `${s}: set -euo pipefail`);
       assert.doesNotMatch(text, /(^|[\s;|&(])\/(usr\/)?s?bin\/(yum|rpm|systemctl|sysctl|kubeadm|kubectl|setenforce|getenforce)\b/m, `${s}: calls a tool by path`);
-      assert.match(text, /kubevirt-lab: /, `${s}: closing line`);
+      const raw = fs.readFileSync(path.join(HOST_SCRIPTS, s), "utf8");
+      assert.match(raw, /^\s*finish( >&2)?$|kubevirt-lab: /m, `${s}: closing line`);
     }
   });
 
@@ -447,6 +451,7 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
         const mutant = text.replace(/^ *"SELINUX=\$1" \\\n/m, "");
         assert.notEqual(mutant, text, "the mutation applies");
         fs.writeFileSync(path.join(dir, "selinux.sh"), mutant);
+        fs.copyFileSync(path.join(HOST_SCRIPTS, "lib.sh"), path.join(dir, "lib.sh"));
         ok(await sb.runAsync(scriptCommand("selinux.sh", ["apply", "disabled"], dir)), "mutant runs");
         assert.throws(() => assert.equal(sb.readFile(SELINUX_FILE), selinuxContent("disabled")));
       } finally {
@@ -463,6 +468,7 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
       const mutant = text.replace('if ! file_is "$REPO_FILE" "$content"; then', "if true; then");
       assert.notEqual(mutant, text, "the mutation applies");
       fs.writeFileSync(path.join(dir, "repo.sh"), mutant);
+      fs.copyFileSync(path.join(HOST_SCRIPTS, "lib.sh"), path.join(dir, "lib.sh"));
       const args = ["apply", BASEURL, ...GPGKEYS];
       ok((await step(sb, "repo.sh", args, { scriptsDir: dir })).result, "first");
       await assert.rejects(assertNoop(sb, "repo.sh", args, "apply", { scriptsDir: dir }), (e: Error) => {
@@ -742,3 +748,83 @@ function findPost(): string | undefined {
     .map((d) => path.join(d, "seed", "kubevirt-network-deep-dive.txt"))
     .find((p) => fs.existsSync(p));
 }
+
+// ---------------------------------------------------------------------------
+// What reaches a host: the script with lib.sh inlined (components/remote.ts).
+
+/** Every host script (lib.sh is not one: it is inlined into them). */
+const ALL_SCRIPTS = fs.readdirSync(HOST_SCRIPTS).filter((f) => f.endsWith(".sh") && f !== "lib.sh").sort();
+const LIB_LINE = /^.*# kubevirt-lab:lib\s*$/m;
+const SOURCES_LIB = /^\s*(source|\.)\s.*\blib\.sh\b/m;
+
+describe("rendered host scripts (lib.sh inlined)", () => {
+  it("the scripts that share code name lib.sh on one marker line right after SCRIPT=", () => {
+    const lib = fs.readFileSync(path.join(HOST_SCRIPTS, "lib.sh"), "utf8");
+    assert.doesNotMatch(lib, LIB_LINE, "lib.sh has no marker line of its own");
+    assert.doesNotMatch(lib, /^\s*set\s/m, "lib.sh sets no shell option");
+    for (const s of SCRIPTS) {
+      const raw = fs.readFileSync(path.join(HOST_SCRIPTS, s), "utf8");
+      const markers = raw.split("\n").filter((l) => LIB_LINE.test(l));
+      assert.equal(markers.length, 1, `${s}: one marker line`);
+      assert.match(raw, /\nSCRIPT=\S+\n# shellcheck source=lib\.sh\n[^\n]*# kubevirt-lab:lib\n/, `${s}: the marker follows SCRIPT=`);
+    }
+  });
+
+  it("has no marker and no source of lib.sh, carries lib.sh's functions, passes bash -n and shellcheck -S warning", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-rendered-"));
+    try {
+      const files: string[] = [];
+      for (const s of ALL_SCRIPTS) {
+        const text = renderScript(s, HOST_SCRIPTS);
+        assert.doesNotMatch(text, LIB_LINE, `${s}: marker left`);
+        assert.doesNotMatch(text, SOURCES_LIB, `${s}: sources lib.sh`);
+        assert.doesNotMatch(text, /# shellcheck source=lib\.sh/, `${s}: source directive left`);
+        if (SCRIPTS.includes(s)) assert.match(text, /\nfinish\(\) \{\n/, `${s}: lib.sh inlined`);
+        const file = path.join(dir, s);
+        fs.writeFileSync(file, text);
+        files.push(file);
+        const n = spawnSync("bash", ["-n", file], { encoding: "utf8", timeout: 10_000 });
+        assert.equal(n.status, 0, `bash -n ${s}: ${n.stderr}`);
+      }
+      const sc = spawnSync("shellcheck", ["-S", "warning", "-s", "bash", "-f", "gcc", ...files], { encoding: "utf8", timeout: 60_000 });
+      assert.ok(sc.status !== null && !sc.error, `shellcheck did not run: ${sc.error ?? sc.signal}`);
+      assert.equal(`${sc.stdout}${sc.stderr}`.trim(), "", "shellcheck findings in the rendered scripts");
+      assert.equal(sc.status, 0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("renders from the given directory: marker and its shellcheck line replaced, lib.sh's shebang dropped", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-render-"));
+    try {
+      fs.writeFileSync(path.join(dir, "lib.sh"), "#!/usr/bin/env bash\n# the lib\nhello() { echo hello; }\n");
+      fs.writeFileSync(path.join(dir, "t.sh"), '#!/usr/bin/env bash\nSCRIPT=t.sh\n# shellcheck source=lib.sh\nsource "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib\nhello\n');
+      fs.writeFileSync(path.join(dir, "plain.sh"), "#!/usr/bin/env bash\necho plain\n");
+      assert.equal(renderScript("t.sh", dir), "#!/usr/bin/env bash\nSCRIPT=t.sh\n# the lib\nhello() { echo hello; }\nhello\n");
+      assert.equal(renderScript("plain.sh", dir), "#!/usr/bin/env bash\necho plain\n");
+      // the file run directly sources lib.sh beside it, from any working directory
+      for (const [cwd, file] of [[dir, "t.sh"], [os.tmpdir(), path.join(dir, "t.sh")]]) {
+        const r = spawnSync("bash", [file], { cwd, encoding: "utf8", timeout: 10_000 });
+        assert.equal(r.stdout, "hello\n", `bash ${file} in ${cwd}: ${r.stderr}`);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a host script run directly finds lib.sh beside it (usage, exit 2)", () => {
+    for (const [cwd, file] of [[HOST_SCRIPTS, "repo.sh"], [os.tmpdir(), path.join(HOST_SCRIPTS, "repo.sh")]]) {
+      const r = spawnSync("bash", [file], { cwd, encoding: "utf8", timeout: 10_000 });
+      assert.equal(r.status, 2, `bash ${file} in ${cwd}: ${r.stderr}`);
+      assert.equal(r.stderr, "usage: repo.sh apply <baseurl> <gpgkey>... | remove\n");
+    }
+  });
+
+  it("the command line is the production one: root runs bash -c, the script name is $0, arguments quoted", () => {
+    const cmd = scriptCommand("repo.sh", ["apply", "https://x/$basearch", "k"]);
+    assert.match(cmd, /^bash -c "\$\(printf %s '[A-Za-z0-9+/=]+' \| base64 -d\)" repo\.sh apply 'https:\/\/x\/\$basearch' k$/);
+    const b64 = /'([A-Za-z0-9+/=]+)'/.exec(cmd)![1];
+    assert.equal(Buffer.from(b64, "base64").toString("utf8"), renderScript("repo.sh", HOST_SCRIPTS));
+  });
+});

@@ -1,7 +1,10 @@
 /**
- * shellcheck over every shell script of the project: *.sh under scripts/ and
- * every file of test/standins/bin (the stand-ins have no extension; sim-lib.sh
- * is sourced by them) at severity "style", *.sh under tools/ at "warning".
+ * shellcheck over every shell script of the project: *.sh under scripts/
+ * (scripts/host/lib.sh too, and followed from each host script's `source`
+ * line: -x with source path SCRIPTDIR) and every file of test/standins/bin
+ * (the stand-ins have no extension; sim-lib.sh is sourced by them) at severity
+ * "style", *.sh under tools/ at "warning". The host scripts as sent to a host
+ * (lib.sh inlined) are checked in test/host-scripts.test.ts.
  * Fails listing each finding as file:line:column: level: message [SCxxxx].
  * The files are checked by two shellcheck processes at once (2 cores).
  */
@@ -52,7 +55,7 @@ function shellcheck(severity: string, files: string[]): Promise<string> {
 describe("shellcheck", () => {
   it("finds the host scripts and the stand-ins", () => {
     const files = shellFiles().map((f) => f.file);
-    for (const f of ["scripts/host/repo.sh", "scripts/host/kubeadm-join.sh", "test/standins/bin/kubeadm", "test/standins/bin/sim-lib.sh"]) {
+    for (const f of ["scripts/host/repo.sh", "scripts/host/kubeadm-join.sh", "scripts/host/lib.sh", "test/standins/bin/kubeadm", "test/standins/bin/sim-lib.sh"]) {
       assert.ok(files.includes(f), `${f} is checked`);
     }
   });

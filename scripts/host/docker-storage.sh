@@ -10,30 +10,10 @@ set -euo pipefail
 umask 022
 
 SCRIPT=docker-storage.sh
+# shellcheck source=lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+USAGE='apply <device or ""> | remove'
 CONF=/etc/sysconfig/docker-storage-setup
-
-usage() {
-  printf 'usage: %s apply <device or ""> | remove\n' "$SCRIPT" >&2
-  exit 2
-}
-
-die() {
-  printf '%s: %s\n' "$SCRIPT" "$*" >&2
-  exit 1
-}
-
-file_is() {
-  local current=""
-  [[ -f $1 ]] || return 1
-  IFS= read -r -d '' current <"$1" || true
-  [[ $current == "$2" ]]
-}
-
-write_file() {
-  mkdir -p -- "$(dirname -- "$1")"
-  printf '%s' "$2" >"$1.kubevirt-lab.tmp"
-  mv -f -- "$1.kubevirt-lab.tmp" "$1"
-}
 
 # content <device>: the file of the post for that device.
 content() {
@@ -83,4 +63,4 @@ case $action in
   *) usage ;;
 esac
 
-printf 'kubevirt-lab: %s %s: %s\n' "$SCRIPT" "$action" "$changed"
+finish

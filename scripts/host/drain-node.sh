@@ -12,22 +12,15 @@
 set -euo pipefail
 
 SCRIPT=drain-node.sh
+# shellcheck source=lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+USAGE='apply <node-name> | remove <node-name>'
 ADMIN_CONF=/etc/kubernetes/admin.conf
-
-usage() {
-  printf 'usage: %s apply <node-name> | remove <node-name>\n' "$SCRIPT" >&2
-  exit 2
-}
-
-die() {
-  printf '%s: %s\n' "$SCRIPT" "$*" >&2
-  exit 1
-}
 
 (($# == 2)) || usage
 action=$1
 node=$2
-[[ $node =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || die "not a node name: '$node'"
+check_node_name "$node"
 changed=unchanged
 
 case $action in
@@ -53,4 +46,4 @@ case $action in
   *) usage ;;
 esac
 
-printf 'kubevirt-lab: %s %s: %s\n' "$SCRIPT" "$action" "$changed"
+finish

@@ -12,19 +12,12 @@ set -euo pipefail
 umask 022
 
 SCRIPT=flannel.sh
+# shellcheck source=lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+USAGE='apply <manifest-url> | remove'
 ADMIN_CONF=/etc/kubernetes/admin.conf
 CA=/etc/kubernetes/pki/ca.crt
 RECORD=/var/lib/kubevirt-lab/flannel.applied
-
-usage() {
-  printf 'usage: %s apply <manifest-url> | remove\n' "$SCRIPT" >&2
-  exit 2
-}
-
-die() {
-  printf '%s: %s\n' "$SCRIPT" "$*" >&2
-  exit 1
-}
 
 (($# >= 1)) || usage
 action=$1
@@ -57,4 +50,4 @@ case $action in
   *) usage ;;
 esac
 
-printf 'kubevirt-lab: %s %s: %s\n' "$SCRIPT" "$action" "$changed"
+finish

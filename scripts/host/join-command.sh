@@ -8,16 +8,13 @@
 set -euo pipefail
 
 SCRIPT=join-command.sh
+# shellcheck source=lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+USAGE='<ttl>'
+action=run
+changed=changed
 
-die() {
-  printf '%s: %s\n' "$SCRIPT" "$*" >&2
-  exit 1
-}
-
-if (($# != 1)); then
-  printf 'usage: %s <ttl>\n' "$SCRIPT" >&2
-  exit 2
-fi
+(($# == 1)) || usage
 ttl=$1
 [[ $ttl == 0 || $ttl =~ ^([0-9]+(h|m|s))+$ ]] || die "not a token TTL like 1h, 30m or 24h0m0s: '$ttl'"
 line=$(kubeadm token create --ttl "$ttl" --print-join-command)
@@ -25,4 +22,4 @@ if [[ $line != "kubeadm join "* || $line == *$'\n'* ]]; then
   die "kubeadm token create --print-join-command did not print one 'kubeadm join' line"
 fi
 printf '%s\n' "$line"
-printf 'kubevirt-lab: %s run: changed\n' "$SCRIPT" >&2
+finish >&2

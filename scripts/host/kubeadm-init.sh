@@ -16,45 +16,10 @@ set -euo pipefail
 umask 022
 
 SCRIPT=kubeadm-init.sh
-K8S=/etc/kubernetes
-ADMIN_CONF=$K8S/admin.conf
-
-usage() {
-  printf 'usage: %s apply <pod-cidr> <service-cidr> <node-name> <advertise-address> <kubernetes-version> <ssh-user> | remove [...] <ssh-user>\n' "$SCRIPT" >&2
-  exit 2
-}
-
-die() {
-  printf '%s: %s\n' "$SCRIPT" "$*" >&2
-  exit 1
-}
-
-# hide_tokens: copy stdin to stdout with kubeadm bootstrap tokens hidden.
-hide_tokens() {
-  sed -E 's/[a-z0-9]{6}\.[a-z0-9]{16}/<token hidden by kubevirt-lab>/g'
-}
-
-# kubeadm_left_state: did kubeadm init or join leave anything here?
-kubeadm_left_state() {
-  local f
-  for f in admin.conf kubelet.conf bootstrap-kubelet.conf controller-manager.conf scheduler.conf; do
-    [[ -e $K8S/$f ]] && return 0
-  done
-  for f in manifests pki; do
-    [[ -d $K8S/$f && -n $(ls -A -- "$K8S/$f") ]] && return 0
-  done
-  return 1
-}
-
-# kubeadm_reset: `kubeadm reset`, with --force when this kubeadm knows it.
-kubeadm_reset() {
-  local help force=()
-  help=$(kubeadm reset --help 2>&1 || true)
-  if [[ $help =~ (^|[[:space:],])--force([[:space:]]|$) ]]; then
-    force=(--force)
-  fi
-  kubeadm reset ${force[@]+"${force[@]}"} </dev/null 2>&1 | hide_tokens
-}
+# shellcheck source=lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+USAGE='apply <pod-cidr> <service-cidr> <node-name> <advertise-address> <kubernetes-version> <ssh-user> | remove [...] <ssh-user>'
+ADMIN_CONF=/etc/kubernetes/admin.conf
 
 # user_field <user> <n>: field n of the user's passwd entry.
 user_field() {
@@ -75,7 +40,7 @@ case $action in
     cidr_re='^[0-9a-fA-F.:]+/[0-9]{1,3}$'
     [[ $pod_cidr =~ $cidr_re ]] || die "not a CIDR: pod network '$pod_cidr'"
     [[ $service_cidr =~ $cidr_re ]] || die "not a CIDR: service network '$service_cidr'"
-    [[ $node_name =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || die "not a node name (lower-case DNS name): '$node_name'"
+    check_node_name "$node_name"
     [[ $address =~ ^[0-9a-fA-F.:]+$ ]] || die "not an IP address: '$address'"
     [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "not a Kubernetes version like 1.9.4: '$version'"
     home=$(user_field "$ssh_user" 6) || die "no such user: '$ssh_user'"
@@ -135,4 +100,4 @@ case $action in
   *) usage ;;
 esac
 
-printf 'kubevirt-lab: %s %s: %s\n' "$SCRIPT" "$action" "$changed"
+finish

@@ -16,47 +16,15 @@ set -euo pipefail
 umask 022
 
 SCRIPT=kubeadm-join.sh
-K8S=/etc/kubernetes
-KUBELET_CONF=$K8S/kubelet.conf
+# shellcheck source=lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+USAGE='apply <node-name> (join line on stdin) | remove'
+KUBELET_CONF=/etc/kubernetes/kubelet.conf
 FORM="kubeadm join --token <token> <host:port> --discovery-token-ca-cert-hash sha256:<hex>"
-
-usage() {
-  printf 'usage: %s apply <node-name> (join line on stdin) | remove\n' "$SCRIPT" >&2
-  exit 2
-}
-
-die() {
-  printf '%s: %s\n' "$SCRIPT" "$*" >&2
-  exit 1
-}
 
 # refuse <reason>: a bad join line. Nothing of the line itself is shown.
 refuse() {
   die "the join line on stdin is not of the form '$FORM': $1 (values are not shown: the line holds a secret)"
-}
-
-hide_tokens() {
-  sed -E 's/[a-z0-9]{6}\.[a-z0-9]{16}/<token hidden by kubevirt-lab>/g'
-}
-
-kubeadm_left_state() {
-  local f
-  for f in admin.conf kubelet.conf bootstrap-kubelet.conf controller-manager.conf scheduler.conf; do
-    [[ -e $K8S/$f ]] && return 0
-  done
-  for f in manifests pki; do
-    [[ -d $K8S/$f && -n $(ls -A -- "$K8S/$f") ]] && return 0
-  done
-  return 1
-}
-
-kubeadm_reset() {
-  local help force=()
-  help=$(kubeadm reset --help 2>&1 || true)
-  if [[ $help =~ (^|[[:space:],])--force([[:space:]]|$) ]]; then
-    force=(--force)
-  fi
-  kubeadm reset ${force[@]+"${force[@]}"} </dev/null 2>&1 | hide_tokens
 }
 
 (($# >= 1)) || usage
@@ -68,7 +36,7 @@ case $action in
   apply)
     (($# == 1)) || usage
     node_name=$1
-    [[ $node_name =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || die "not a node name (lower-case DNS name): '$node_name'"
+    check_node_name "$node_name"
     if [[ -e $KUBELET_CONF ]]; then
       echo "$SCRIPT: $KUBELET_CONF exists: this node has already joined"
     else
@@ -125,4 +93,4 @@ case $action in
   *) usage ;;
 esac
 
-printf 'kubevirt-lab: %s %s: %s\n' "$SCRIPT" "$action" "$changed"
+finish

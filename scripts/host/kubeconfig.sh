@@ -7,15 +7,13 @@
 set -euo pipefail
 
 SCRIPT=kubeconfig.sh
+# shellcheck source=lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+USAGE=''
 ADMIN_CONF=/etc/kubernetes/admin.conf
 
-if (($# != 0)); then
-  printf 'usage: %s\n' "$SCRIPT" >&2
-  exit 2
-fi
-if [[ ! -f $ADMIN_CONF ]]; then
-  printf '%s: %s does not exist: the master is not initialized (run kubeadm-init.sh apply first)\n' "$SCRIPT" "$ADMIN_CONF" >&2
-  exit 1
-fi
+(($# == 0)) || usage
+[[ -f $ADMIN_CONF ]] || die "$ADMIN_CONF does not exist: the master is not initialized (run kubeadm-init.sh apply first)"
 cat -- "$ADMIN_CONF"
-printf 'kubevirt-lab: %s run: unchanged\n' "$SCRIPT" >&2
+action=run changed=unchanged
+finish >&2

@@ -14,16 +14,9 @@ set -euo pipefail
 umask 022
 
 SCRIPT=packages.sh
-
-usage() {
-  printf 'usage: %s apply <yes|no> <kubernetes-version> [<extra-package>...] | remove\n' "$SCRIPT" >&2
-  exit 2
-}
-
-die() {
-  printf '%s: %s\n' "$SCRIPT" "$*" >&2
-  exit 1
-}
+# shellcheck source=lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+USAGE='apply <yes|no> <kubernetes-version> [<extra-package>...] | remove'
 
 # missing_packages <pkg>...: set missing=(those that one `rpm -q` does not find).
 missing_packages() {
@@ -72,4 +65,4 @@ case $action in
   *) usage ;;
 esac
 
-printf 'kubevirt-lab: %s %s: %s\n' "$SCRIPT" "$action" "$changed"
+finish

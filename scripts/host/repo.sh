@@ -10,32 +10,10 @@ set -euo pipefail
 umask 022
 
 SCRIPT=repo.sh
+# shellcheck source=lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+USAGE='apply <baseurl> <gpgkey>... | remove'
 REPO_FILE=/etc/yum.repos.d/kubernetes.repo
-
-usage() {
-  printf 'usage: %s apply <baseurl> <gpgkey>... | remove\n' "$SCRIPT" >&2
-  exit 2
-}
-
-die() {
-  printf '%s: %s\n' "$SCRIPT" "$*" >&2
-  exit 1
-}
-
-# file_is <path> <content>: the file exists and holds exactly <content>.
-file_is() {
-  local current=""
-  [[ -f $1 ]] || return 1
-  IFS= read -r -d '' current <"$1" || true
-  [[ $current == "$2" ]]
-}
-
-# write_file <path> <content>: replace the file through a temporary file.
-write_file() {
-  mkdir -p -- "$(dirname -- "$1")"
-  printf '%s' "$2" >"$1.kubevirt-lab.tmp"
-  mv -f -- "$1.kubevirt-lab.tmp" "$1"
-}
 
 (($# >= 1)) || usage
 action=$1
@@ -72,4 +50,4 @@ case $action in
   *) usage ;;
 esac
 
-printf 'kubevirt-lab: %s %s: %s\n' "$SCRIPT" "$action" "$changed"
+finish

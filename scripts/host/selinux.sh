@@ -15,27 +15,12 @@ set -euo pipefail
 umask 022
 
 SCRIPT=selinux.sh
+# shellcheck source=lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+USAGE='apply <disabled|permissive|enforcing> | remove'
 CONF=/etc/selinux/config
 BACKUP=$CONF.kubevirt-lab.orig
 NONE_MARKER=$CONF.kubevirt-lab.none
-
-usage() {
-  printf 'usage: %s apply <disabled|permissive|enforcing> | remove\n' "$SCRIPT" >&2
-  exit 2
-}
-
-file_is() {
-  local current=""
-  [[ -f $1 ]] || return 1
-  IFS= read -r -d '' current <"$1" || true
-  [[ $current == "$2" ]]
-}
-
-write_file() {
-  mkdir -p -- "$(dirname -- "$1")"
-  printf '%s' "$2" >"$1.kubevirt-lab.tmp"
-  mv -f -- "$1.kubevirt-lab.tmp" "$1"
-}
 
 # content <mode>: the post's /etc/selinux/config with SELINUX=<mode>.
 content() {
@@ -96,4 +81,4 @@ case $action in
   *) usage ;;
 esac
 
-printf 'kubevirt-lab: %s %s: %s\n' "$SCRIPT" "$action" "$changed"
+finish

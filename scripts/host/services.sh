@@ -7,11 +7,9 @@
 set -euo pipefail
 
 SCRIPT=services.sh
-
-usage() {
-  printf 'usage: %s apply | remove\n' "$SCRIPT" >&2
-  exit 2
-}
+# shellcheck source=lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+USAGE='apply | remove'
 
 (($# >= 1)) || usage
 action=$1
@@ -38,4 +36,4 @@ case $action in
   *) usage ;;
 esac
 
-printf 'kubevirt-lab: %s %s: %s\n' "$SCRIPT" "$action" "$changed"
+finish

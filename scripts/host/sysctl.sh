@@ -11,30 +11,10 @@ set -euo pipefail
 umask 022
 
 SCRIPT=sysctl.sh
+# shellcheck source=lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+USAGE='apply [<key = value>...] | remove'
 CONF=/etc/sysctl.d/k8s.conf
-
-usage() {
-  printf 'usage: %s apply [<key = value>...] | remove\n' "$SCRIPT" >&2
-  exit 2
-}
-
-die() {
-  printf '%s: %s\n' "$SCRIPT" "$*" >&2
-  exit 1
-}
-
-file_is() {
-  local current=""
-  [[ -f $1 ]] || return 1
-  IFS= read -r -d '' current <"$1" || true
-  [[ $current == "$2" ]]
-}
-
-write_file() {
-  mkdir -p -- "$(dirname -- "$1")"
-  printf '%s' "$2" >"$1.kubevirt-lab.tmp"
-  mv -f -- "$1.kubevirt-lab.tmp" "$1"
-}
 
 (($# >= 1)) || usage
 action=$1
@@ -68,4 +48,4 @@ case $action in
   *) usage ;;
 esac
 
-printf 'kubevirt-lab: %s %s: %s\n' "$SCRIPT" "$action" "$changed"
+finish

@@ -9,17 +9,10 @@
 set -euo pipefail
 
 SCRIPT=wait-nodes.sh
+# shellcheck source=lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+USAGE='[--interval <seconds>] <timeout-seconds> <node-name>...'
 ADMIN_CONF=/etc/kubernetes/admin.conf
-
-usage() {
-  printf 'usage: %s [--interval <seconds>] <timeout-seconds> <node-name>...\n' "$SCRIPT" >&2
-  exit 2
-}
-
-die() {
-  printf '%s: %s\n' "$SCRIPT" "$*" >&2
-  exit 1
-}
 
 interval=2
 if [[ ${1:-} == --interval ]]; then
@@ -33,7 +26,7 @@ shift
 [[ $timeout =~ ^[0-9]+$ ]] || die "the timeout must be whole seconds: '$timeout'"
 [[ $interval =~ ^[0-9]+(\.[0-9])?$ && $interval != 0 && $interval != 0.0 ]] || die "the interval must be seconds with at most one decimal, above 0: '$interval'"
 for node in "$@"; do
-  [[ $node =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || die "not a node name: '$node'"
+  check_node_name "$node"
 done
 
 # whole tenths of a second
@@ -64,7 +57,8 @@ while ((polls < max_polls)); do
     unset status
     if ((${#pending[@]} == 0)); then
       echo "$SCRIPT: all Ready: $*"
-      printf 'kubevirt-lab: %s run: unchanged\n' "$SCRIPT"
+      action=run changed=unchanged
+      finish
       exit 0
     fi
   else

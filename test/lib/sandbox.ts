@@ -40,6 +40,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
+import { hostScript, shQuote } from "../../components/remote";
+
+export { shQuote };
+
 /** The repository root (this file is test/lib/sandbox.ts). */
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
 /** The recording stand-ins, mounted on /usr/local/bin. */
@@ -122,18 +126,14 @@ export interface Entry {
 /** Sandbox path -> entry, for every path in the upper layers. */
 export type Snapshot = Map<string, Entry>;
 
-/** Quote a word for bash (single quotes). */
-export function shQuote(word: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
 /**
  * The command line kubevirt-lab's Pulumi components run on a host (see
- * scripts/host/README.md): the script inside the command, base64-encoded.
+ * scripts/host/README.md), made by the production code: `<scriptsDir>/<script>`
+ * with lib.sh inlined, base64-encoded inside the command, as the SSH user root.
+ * A mutated copy of a script in another directory needs lib.sh beside it.
  */
 export function scriptCommand(script: string, args: readonly string[], scriptsDir = HOST_SCRIPTS): string {
-  const b64 = fs.readFileSync(path.join(scriptsDir, script)).toString("base64");
-  return `bash -c "$(printf %s '${b64}' | base64 -d)" ${shQuote(script)} ${args.map(shQuote).join(" ")}`;
+  return hostScript(script, args, "root", scriptsDir);
 }
 
 /** Split one logged argument list (bash printf %q words) into words. */
