@@ -32,13 +32,16 @@ readonly LANGHOST_PSEUDO=v3.0.0-20260624120734-a88168d865b7
 readonly LANGHOST_FALLBACK_SDK=v3.68.0
 readonly LANGHOST_FALLBACK_PKG=github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs
 
-# pulumi-command v1.2.1 is tag v1.2.1 = commit 7f3eb6f3b77c (2026-03-03T23:59:22Z); its provider
-# module has no tags of its own, hence the pseudo-version.
+# The provider plugin `command` v1.2.1 (used through @pulumi/command 1.2.1). The module proxy
+# reachable here refuses the official provider module github.com/pulumi/pulumi-command/provider
+# at every version (403), so tools/command-provider/ is our own implementation of the subset that
+# kubevirt-lab uses (command:local:Command, command:remote:Command), built from modules the proxy
+# serves and installed under the official name and version. A plugin of that name and version
+# installed from elsewhere (e.g. the official one) is left alone.
 readonly COMMAND_VERSION=1.2.1
-readonly COMMAND_MODULE=github.com/pulumi/pulumi-command/provider
-readonly COMMAND_MODVER=v0.0.0-20260303235922-7f3eb6f3b77c
-readonly COMMAND_CMD=github.com/pulumi/pulumi-command/provider/cmd/pulumi-resource-command
-readonly COMMAND_VERSION_VAR=github.com/pulumi/pulumi-command/provider/pkg/version.Version
+COMMAND_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/command-provider
+readonly COMMAND_SRC
+readonly COMMAND_MARKER="kubevirt-lab tools/command-provider" # a string in our binary
 
 # pulumi-kubernetes 3.30.2 (optional): provider module .../provider/v3, tried at v3.30.2; the module
 # proxy here refuses that module's version list, so no pseudo-version can be looked up either.
@@ -259,17 +262,67 @@ install_plugin() { # NAME VERSION BINARY
   "$PULUMI_BIN" plugin install resource "$1" "v$2" --file "$3" >&2
 }
 
+# command_sources_hash: a hash of what the command provider binary is built from (its Go sources
+# without tests, go.mod, go.sum, and the Go version), stored beside the binary.
+command_sources_hash() {
+  local f
+  {
+    go env GOVERSION
+    for f in "$COMMAND_SRC"/*.go "$COMMAND_SRC"/go.mod "$COMMAND_SRC"/go.sum; do
+      [[ -f $f && $f != *_test.go ]] || continue
+      printf '%s\n' "${f##*/}"
+      cat "$f"
+    done
+  } | sha256sum | cut -d' ' -f1
+}
+
+# is_our_command_provider FILE: FILE is a build of tools/command-provider.
+is_our_command_provider() { grep -aqF "$COMMAND_MARKER" "$1" 2>/dev/null; }
+
+# build_command_provider: build tools/command-provider into $PLUGINS unless the binary there is
+# already built from the current sources.
 build_command_provider() {
-  if ! go mod download "$COMMAND_MODULE@$COMMAND_MODVER" >/dev/null 2>&1; then
-    mark_unavailable command "$COMMAND_MODULE@$COMMAND_MODVER is not served by the module proxy"
+  local bin=$PLUGINS/pulumi-resource-command want
+  if ! command -v go >/dev/null; then
+    [[ -x $bin ]] && { say "note: go is not on PATH: using the command provider built before"; return 0; }
+    say "note: go is not on PATH: cannot build the command provider"
     return 1
   fi
-  # The provider module has no replace directives: a plain `go install` works.
-  timed pulumi-resource-command env GOBIN="$PLUGINS.tmp" go install -trimpath \
-    -ldflags "-X $COMMAND_VERSION_VAR=$COMMAND_VERSION" "$COMMAND_CMD@$COMMAND_MODVER" || return 1
+  want=$(command_sources_hash)
+  if [[ -x $bin && -f $bin.src-hash && $(cat "$bin.src-hash") == "$want" ]]; then
+    log "command provider in $PLUGINS is up to date with $COMMAND_SRC"
+    return 0
+  fi
   mkdir -p "$PLUGINS"
-  mv -f "$PLUGINS.tmp/pulumi-resource-command" "$PLUGINS/pulumi-resource-command"
-  rmdir "$PLUGINS.tmp" 2>/dev/null || true
+  (cd "$COMMAND_SRC" && timed pulumi-resource-command go build -trimpath -buildvcs=false -ldflags "-s -w" -o "$bin.tmp" ./) ||
+    { rm -f "$bin.tmp"; return 1; }
+  mv -f "$bin.tmp" "$bin"
+  printf '%s\n' "$want" >"$bin.src-hash"
+}
+
+# setup_command_provider: build our command provider and install it as plugin command v1.2.1,
+# replacing an older build of ours; a plugin of that version not built here is kept.
+setup_command_provider() {
+  local bin=$PLUGINS/pulumi-resource-command
+  local installed=$PULUMI_PLUGIN_DIR/resource-command-v$COMMAND_VERSION/pulumi-resource-command
+  rm -f "$MARKS/command" # from the time the official provider module was tried
+  if plugin_installed resource command "$COMMAND_VERSION" && ! is_our_command_provider "$installed"; then
+    log "plugin resource command v$COMMAND_VERSION: installed, not built here: kept"
+    return 0
+  fi
+  if ! build_command_provider; then
+    say "error: building the command provider from $COMMAND_SRC failed"
+    return 1
+  fi
+  if plugin_installed resource command "$COMMAND_VERSION"; then
+    if cmp -s "$installed" "$bin"; then
+      log "plugin resource command v$COMMAND_VERSION: installed (built from $COMMAND_SRC)"
+      return 0
+    fi
+    log "plugin resource command v$COMMAND_VERSION: replacing an older build"
+    "$PULUMI_BIN" plugin rm resource command "$COMMAND_VERSION" --yes >&2 || return 1
+  fi
+  install_plugin command "$COMMAND_VERSION" "$bin"
 }
 
 build_kubernetes_provider() {
@@ -338,6 +391,11 @@ if [[ $mode == check ]]; then
     plugin_installed resource "$name" "$version" ||
       echo "setup-engine: note: plugin resource $name v$version is not installed" >&2
   done
+  installed=$PULUMI_PLUGIN_DIR/resource-command-v$COMMAND_VERSION/pulumi-resource-command
+  if plugin_installed resource command "$COMMAND_VERSION" && is_our_command_provider "$installed" &&
+    command -v go >/dev/null && [[ $(cat "$PLUGINS/pulumi-resource-command.src-hash" 2>/dev/null) != "$(command_sources_hash)" ]]; then
+    echo "setup-engine: note: plugin resource command v$COMMAND_VERSION is older than $COMMAND_SRC (run tools/setup-engine.sh)" >&2
+  fi
   ((ok)) && exit 0
   exit 1
 fi
@@ -362,7 +420,7 @@ fi
 # --- provider plugins --------------------------------------------------------------------------
 # Installed into the plugin cache ($PULUMI_HOME/plugins), not put on PATH: a provider found on PATH
 # is used whatever version the program asks for, with a warning on every run.
-setup_provider command "$COMMAND_VERSION" build_command_provider 0
+setup_command_provider || die "plugin resource command v$COMMAND_VERSION is required (see $COMMAND_SRC)"
 setup_provider kubernetes "$K8S_VERSION" build_kubernetes_provider 0
 
 # --- env lines ---------------------------------------------------------------------------------
