@@ -359,7 +359,8 @@ export function parseConfig(source: ConfigSource): LabConfig {
         workers = workersRaw.map((w, i) => r.host(`workers[${i}]`, w));
     }
     const dnsRaw = r.json<unknown>("dnsHost", undefined, "a host object");
-    const dnsHost = dnsRaw === undefined ? undefined : r.host("dnsHost", dnsRaw);
+    const unset = dnsRaw === undefined || (typeof dnsRaw === "object" && dnsRaw !== null && Object.keys(dnsRaw).length === 0);
+    const dnsHost = unset ? undefined : r.host("dnsHost", dnsRaw);
 
     const named: Array<[string, HostSpec]> = [["master", master], ...workers.map((w, i): [string, HostSpec] => [`workers[${i}]`, w])];
     if (dnsHost) named.push(["dnsHost", dnsHost]);

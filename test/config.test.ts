@@ -67,7 +67,14 @@ describe("the dev stack", () => {
             ["mongodbSshNodePort", DEFAULTS.mongodbSshNodePort], ["vmImage", DEFAULTS.vmImage], ["stages", DEFAULTS.stages],
         ];
         for (const [key, value] of pairs) assert.deepEqual(decl[key]?.default, value, `Pulumi.yaml config.${key}.default`);
-        for (const [key, d] of Object.entries<any>(decl)) assert.ok(d.description, `config.${key} has a description`);
+        for (const [key, d] of Object.entries<any>(decl)) {
+            assert.ok(d.description, `config.${key} has a description`);
+            // The engine treats a declared key without default as required, and refuses defaults of declared secrets.
+            if (key !== "master") assert.ok("default" in d, `config.${key} has a default`);
+            assert.ok(!d.secret, `config.${key} is not declared secret (a declared secret cannot have a default)`);
+        }
+        const cfg = parseConfig(sourceOf(stackConfig("dev", { dnsHost: {} })));
+        assert.equal(cfg.dns, undefined, "dnsHost {} (the declared default) skips DNS");
     });
 });
 
