@@ -8,7 +8,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as YAML from "yaml";
-import { AppSettings, HostSpec, WorkloadSettings } from "./config";
+import { AppSettings, HostSpec, WorkloadSettings, nodeAddress } from "./config";
 import { shQuote } from "./remote";
 
 export const ANSIBLE_DIR = path.join(__dirname, "..", "ansible");
@@ -88,11 +88,10 @@ export class App extends pulumi.ComponentResource {
 
     constructor(name: string, args: AppArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubevirt-lab:app:Ansible", name, {}, opts);
-        const addressOf = (node: string) => args.nodes.find((n) => n.name === node)?.address ?? node;
         const inv = pulumi.all([args.nodejsNode, args.mongodbNode, args.analyzerIp]).apply(([nodejsNode, mongodbNode, analyzerIp]) =>
             inventory({
-                nodejsHost: addressOf(nodejsNode),
-                mongodbHost: addressOf(mongodbNode),
+                nodejsHost: nodeAddress(args.nodes, nodejsNode, "the nodejs VM"),
+                mongodbHost: nodeAddress(args.nodes, mongodbNode, "the mongodb VM"),
                 workload: args.workload,
                 guestUser: args.settings.guestUser,
                 analyzerIp,

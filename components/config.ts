@@ -161,6 +161,13 @@ export function ingressNginxControllerImage(version: string): string {
     return `quay.io/kubernetes-ingress-controller/nginx-ingress-controller:${version}`;
 }
 
+/** The address of a lab node by name; the error says what runs there and which nodes exist. */
+export function nodeAddress(nodes: HostSpec[], name: string, what: string): string {
+    const n = nodes.find((h) => h.name === name);
+    if (!n) throw new Error(`${what} runs on ${name}, which is not a configured node (${nodes.map((h) => h.name).join(", ")})`);
+    return n.address;
+}
+
 /** Where raw values come from: the stack's config map (keys without the project prefix). */
 export interface ConfigSource {
     get(key: string): string | undefined;

@@ -3,7 +3,7 @@
 // controller, in one file that `pulumi destroy` removes.
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { DnsSettings, HostSpec, SshSettings } from "./config";
+import { DnsSettings, HostSpec, SshSettings, nodeAddress } from "./config";
 import { hostStep } from "./remote";
 
 export interface DnsArgs {
@@ -17,13 +17,6 @@ export interface DnsArgs {
     after: pulumi.Resource[];
 }
 
-/** The address of a node by name; an error names what is known when it is not one of the lab's nodes. */
-export function nodeAddress(nodes: HostSpec[], name: string): string {
-    const n = nodes.find((h) => h.name === name);
-    if (!n) throw new Error(`the ingress controller runs on ${name}, which is not a configured node (${nodes.map((h) => h.name).join(", ")})`);
-    return n.address;
-}
-
 export class Dns extends pulumi.ComponentResource {
     public readonly records: command.remote.Command;
     public readonly ingressAddress: pulumi.Output<string>;
@@ -31,7 +24,7 @@ export class Dns extends pulumi.ComponentResource {
     constructor(name: string, args: DnsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubevirt-lab:dns:Dnsmasq", name, {}, opts);
         const s = args.settings;
-        this.ingressAddress = pulumi.output(args.ingressNode).apply((n) => nodeAddress(args.nodes, n));
+        this.ingressAddress = pulumi.output(args.ingressNode).apply((n) => nodeAddress(args.nodes, n, "the ingress controller"));
         this.records = hostStep(
             `${name}-records`,
             {

@@ -4,7 +4,6 @@
 // on stdin. See scripts/host/README.md.
 import * as fs from "fs";
 import * as path from "path";
-import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { HostSpec, SshSettings } from "./config";
@@ -51,16 +50,6 @@ export function renderScript(name: string, dir: string = SCRIPT_DIR): string {
         scriptCache.set(key, text);
     }
     return text;
-}
-
-/** The text of scripts/host/<name> as sent to a host: `renderScript(name)`. */
-export function scriptText(name: string): string {
-    return renderScript(name);
-}
-
-/** A short hash of what is sent to a host for scripts/host/<name>. */
-export function scriptHash(name: string): string {
-    return crypto.createHash("sha256").update(renderScript(name)).digest("hex").slice(0, 12);
 }
 
 /**

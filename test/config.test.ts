@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { DEFAULTS, LabConfigError, parseConfig } from "../components/config";
+import { DEFAULTS, LabConfigError, nodeAddress, parseConfig } from "../components/config";
 import { REPO, sourceOf, stackConfig } from "./lib/stack";
 
 function problems(overrides: Record<string, unknown>, stack = "dev"): string[] {
@@ -182,6 +182,14 @@ describe("validation", () => {
         assert.deepEqual(sim.stages, { addons: false, workload: false, app: false, dns: true });
         assert.equal(sim.dns?.ingressNode, "kn1.virtomation.com");
         assert.equal(sim.dns?.host.address, "172.31.50.10");
+    });
+
+    it("finds a node's address by name, and says which nodes exist when it cannot", () => {
+        const cfg = parseConfig(sourceOf(stackConfig("dev")));
+        const nodes = [cfg.master, ...cfg.workers];
+        assert.equal(nodeAddress(nodes, "kn1.virtomation.com", "the ingress controller"), "172.31.50.231");
+        assert.throws(() => nodeAddress(nodes, "kn9.virtomation.com", "the nodejs VM"),
+            /^Error: the nodejs VM runs on kn9\.virtomation\.com, which is not a configured node \(km1\.virtomation\.com, kn1\.virtomation\.com, kn2\.virtomation\.com\)$/);
     });
 
     it("accepts any number of workers and a cluster without workers", () => {
