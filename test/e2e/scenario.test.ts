@@ -226,6 +226,7 @@ describe("pulumi up / re-up / change / destroy against simulated hosts", () => {
         collectSecrets();
         const state = project.stateText();
         assert.ok(state.length > 0, "the state was read");
+        assert.match(state, /"ciphertext"/, "secrets are in the state, encrypted");
         assert.ok(secrets.size >= 4, `secrets collected: ${secrets.size}`);
         for (const s of secrets) {
             assert.ok(!state.includes(s), `a secret (${s.slice(0, 6)}…) is in the state in plaintext`);
