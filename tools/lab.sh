@@ -60,9 +60,11 @@ report() {
   for h in km1 kn1 kn2 dns1; do
     log=$run/hosts/$h/ovl/var/upper/log/kubevirt-lab/calls.log
     [[ -f $log ]] || continue
-    printf '%s: %s calls:' "$h" "$(wc -l <"$log")"
-    awk '{ print $3 ($4 ~ /^[a-z-]+$/ ? " " $4 : "") }' "$log" | sort | uniq -c | awk '{ printf " %s %s(%d)", $2, $3, $1 }'
-    echo
+    printf '%s (%s calls):' "$h" "$(wc -l <"$log")"
+    # "<ms> <host> <prog> <args...>": count each program with its first non-option argument.
+    awk '{ sub_ = ""; for (i = 4; i <= NF; i++) if ($i !~ /^-/) { sub_ = " " $i; break }; print $3 sub_ }' "$log" |
+      sort | uniq -c | awk '{ n = $1; $1 = ""; printf "%s%s x%d", sep, $0, n; sep = "," } END { print "" }'
+
   done
   say "stack outputs"
   op_pulumi stack output
