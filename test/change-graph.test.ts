@@ -24,6 +24,23 @@ function diff(a: Record<string, unknown>, b: Record<string, unknown>): string[] 
     return [...keys].filter((k) => !isComponent(k) && JSON.stringify(a[k]) !== JSON.stringify(b[k])).sort();
 }
 
+describe("a bad setting", () => {
+    it("stops the program before any resource is registered, naming every problem", async () => {
+        const err = await dump({ ingressHttpNodePort: 8080, mongodbSshNodePort: 30022, nodejsVmNode: "kn9", domain: "virtomation_com" }).then(
+            () => assert.fail("the program must refuse the config"),
+            (e: Error) => e.message,
+        );
+        for (const problem of [
+            'kubevirt-lab:ingressHttpNodePort: got 8080, expected a NodePort from 30000 to 32767',
+            'kubevirt-lab:mongodbSshNodePort: got 30022, expected a NodePort not already used by nodejsSshNodePort',
+            'kubevirt-lab:nodejsVmNode: got "kn9", expected one of the workers (kn1.virtomation.com, kn2.virtomation.com)',
+            'kubevirt-lab:domain: got "virtomation_com", expected a DNS domain such as virtomation.com',
+        ]) assert.ok(err.includes(problem), `expected ${problem} in:\n${err}`);
+        assert.match(err, /invalid kubevirt-lab configuration \(4 problems\)/);
+        assert.match(err, /registered: \[\]/, `nothing registered:\n${err}`);
+    });
+});
+
 describe("what a change touches", () => {
     const cases: Array<[string, Record<string, unknown>, string[]]> = [
         ["a NodePort", { ingressHttpNodePort: 30080 }, ["kubernetes:core/v1:Service ingress-nginx/ingress-nginx"]],

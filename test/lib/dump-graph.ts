@@ -11,6 +11,7 @@ async function main() {
     process.stdout.write(JSON.stringify(out));
 }
 main().catch((e) => {
-    console.error(e);
+    console.error(e.message);
+    console.error(`registered: ${JSON.stringify(e.registered ?? null)}`);
     process.exit(1);
 });

@@ -123,13 +123,18 @@ export async function runProgram(config: Record<string, string>, outputs: (type:
         return undefined;
     };
     let program: Record<string, unknown> = {};
-    await pulumi.runtime.runInPulumiStack(async () => {
-        pulumi.runtime.registerStackTransformation(transformation);
-        const mod = await import(path.join(REPO, "index.ts"));
-        const main = typeof mod.default === "function" ? mod.default : mod;
-        program = typeof main === "function" ? await main() : main;
-        return program;
-    });
+    try {
+        await pulumi.runtime.runInPulumiStack(async () => {
+            pulumi.runtime.registerStackTransformation(transformation);
+            const mod = await import(path.join(REPO, "index.ts"));
+            const main = typeof mod.default === "function" ? mod.default : mod;
+            program = typeof main === "function" ? await main() : main;
+            return program;
+        });
+    } catch (e) {
+        // What the program registered before it stopped (the stack resource itself is not counted).
+        throw Object.assign(e as Error, { registered: resources.map((r) => `${r.type} ${r.name}`) });
+    }
     // Let every apply and registration run: wait until the count stays still (bounded).
     let last = -1;
     for (let i = 0; i < 200 && last !== resources.length; i++) {
