@@ -16,6 +16,15 @@ export = async () => {
     const cfg = loadConfig();
     const on = { master: cfg.master, ssh: cfg.ssh };
     const nodes = [cfg.master, ...cfg.workers];
+    // The upstream manifests, fetched before anything is registered: a URL that fails stops the program untouched.
+    const a = cfg.addons;
+    const upstream = cfg.stages.addons
+        ? await Promise.all([
+              fetchManifest("kubevirtManifestUrl", a.kubevirtManifestUrl),
+              fetchManifest("skydiveManifestUrl", a.skydiveManifestUrl),
+              ...INGRESS_NGINX_FILES.map((f) => fetchManifest("ingressNginxManifestBaseUrl", `${a.ingressNginxManifestBaseUrl}/${f}`)),
+          ])
+        : undefined;
 
     // 1. Hosts and cluster: every host prepared in parallel, kubeadm init on the
     //    master, Flannel, the workers joined, all nodes Ready.
@@ -24,16 +33,11 @@ export = async () => {
     let ingressNode: pulumi.Input<string> | undefined = cfg.dns?.ingressNode;
     const dnsAfter: pulumi.Resource[] = [cluster.ready];
 
-    if (cfg.stages.addons) {
-        // 2. Add-ons, from the upstream manifests fetched now, through a
-        //    Kubernetes provider that exists once every node is Ready.
-        const a = cfg.addons;
+    if (upstream) {
+        // 2. Add-ons, from the upstream manifests, through a Kubernetes
+        //    provider that exists once every node is Ready.
+        const [kubevirtYaml, skydiveYaml, ...ingressYamls] = upstream;
         const timeout = a.readyTimeoutSeconds;
-        const [kubevirtYaml, skydiveYaml, ...ingressYamls] = await Promise.all([
-            fetchManifest("kubevirtManifestUrl", a.kubevirtManifestUrl),
-            fetchManifest("skydiveManifestUrl", a.skydiveManifestUrl),
-            ...INGRESS_NGINX_FILES.map((f) => fetchManifest("ingressNginxManifestBaseUrl", `${a.ingressNginxManifestBaseUrl}/${f}`)),
-        ]);
         const provider = clusterProvider("lab", cluster.kubeconfig, cluster.ready);
         const kubevirt = new KubeVirt("kubevirt", { objs: kubevirtYaml, provider, ...on, workerCount: cfg.workers.length, readyTimeoutSeconds: timeout });
         const skydive = new Skydive("skydive", { objs: skydiveYaml, domain: cfg.domain, provider, ...on, readyTimeoutSeconds: timeout });

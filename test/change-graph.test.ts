@@ -39,6 +39,15 @@ describe("a bad setting", () => {
         assert.match(err, /invalid kubevirt-lab configuration \(4 problems\)/);
         assert.match(err, /registered: \[\]/, `nothing registered:\n${err}`);
     });
+
+    it("an upstream manifest that cannot be fetched stops the program before anything is registered", async () => {
+        const err = await dump({ kubevirtManifestUrl: "file:///nonexistent/kubevirt.yaml" }).then(
+            () => assert.fail("the program must stop"),
+            (e: Error) => e.message,
+        );
+        assert.match(err, /cannot read kubevirtManifestUrl \(file:\/\/\/nonexistent\/kubevirt\.yaml\)/);
+        assert.match(err, /registered: \[\]/, `nothing registered:\n${err}`);
+    });
 });
 
 describe("what a change touches", () => {
