@@ -1,0 +1,74 @@
+// The shell line the App component runs on the operator's machine, run for
+// real with bash and the real ansible/run-playbook.sh; only ansible-playbook
+// is a recording stand-in. The inventory reaches it as a file, the passwords
+// as a 0600 vars file, and nothing is left behind, pass or fail.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { inventory, playbookCommand } from "../components/app";
+import { parseConfig } from "../components/config";
+import { REPO, sourceOf, stackConfig } from "./lib/stack";
+
+const SECRETS = JSON.stringify({ mongodb_admin_password: "admin-pw-123", mongodb_app_password: "app-pw-456" });
+
+function runPlaybookLine(exitCode: number) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-app-"));
+    fs.mkdirSync(path.join(dir, "ansible"));
+    fs.copyFileSync(path.join(REPO, "ansible/run-playbook.sh"), path.join(dir, "ansible/run-playbook.sh"));
+    fs.mkdirSync(path.join(dir, "bin"));
+    fs.mkdirSync(path.join(dir, "tmp"));
+    // ansible-playbook stand-in: records its arguments, the inventory and the vars file with its mode.
+    fs.writeFileSync(
+        path.join(dir, "bin/ansible-playbook"),
+        `#!/bin/bash
+rec=${dir}/record
+printf '%s\\n' "$@" > "$rec.args"
+while (($#)); do
+  case $1 in
+    -i) cat "$2" > "$rec.inventory"; shift ;;
+    -e) f=\${2#@}; cat "$f" > "$rec.secrets"; stat -c %a "$f" > "$rec.mode"; stat -c %a "$(dirname "$f")" > "$rec.dirmode"; shift ;;
+  esac
+  shift
+done
+exit ${exitCode}
+`,
+        { mode: 0o755 },
+    );
+    const cfg = parseConfig(sourceOf(stackConfig("dev")));
+    const inv = inventory({ nodejsHost: "172.31.50.231", mongodbHost: "172.31.50.232", workload: cfg.workload, guestUser: "fedora", analyzerIp: "10.244.1.2" });
+    const r = spawnSync("bash", ["-c", playbookCommand(inv)], {
+        cwd: dir,
+        input: SECRETS,
+        encoding: "utf8",
+        timeout: 30000,
+        env: { ...process.env, PATH: `${dir}/bin:${process.env.PATH}`, TMPDIR: `${dir}/tmp` },
+    });
+    const read = (f: string) => (fs.existsSync(path.join(dir, f)) ? fs.readFileSync(path.join(dir, f), "utf8") : undefined);
+    const result = { r, inv, args: read("record.args"), inventory: read("record.inventory"), secrets: read("record.secrets"), mode: read("record.mode"), dirmode: read("record.dirmode"), left: fs.readdirSync(path.join(dir, "tmp")) };
+    fs.rmSync(dir, { recursive: true });
+    return result;
+}
+
+describe("the Ansible run of the App component", () => {
+    it("hands ansible-playbook the inventory file and the passwords as a private vars file, then removes both", () => {
+        const x = runPlaybookLine(0);
+        assert.equal(x.r.status, 0, x.r.stderr);
+        assert.equal(x.inventory, x.inv, "the inventory is the one built from the live lab");
+        assert.match(x.inv, /ansible_port: 30022/);
+        assert.equal(x.secrets?.trim(), SECRETS, "the passwords arrive through the vars file");
+        assert.equal(x.mode?.trim(), "600");
+        assert.equal(x.dirmode?.trim(), "700");
+        assert.match(x.args ?? "", /playbooks\/main\.yml\n-e\n@.*secrets\.yml\n$/);
+        assert.ok(!(x.args ?? "").includes("app-pw-456"), "no password on the command line");
+        assert.deepEqual(x.left, [], "no inventory or secrets file left in TMPDIR");
+    });
+
+    it("fails when the playbook fails, and still leaves nothing behind", () => {
+        const x = runPlaybookLine(2);
+        assert.equal(x.r.status, 2);
+        assert.deepEqual(x.left, []);
+    });
+});
