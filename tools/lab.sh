@@ -83,6 +83,7 @@ cmd=${1:-up}
 [[ $# -gt 0 ]] && shift
 case $cmd in
   up)
+    bash "$repo/tools/setup-packages.sh" lab
     engine
     if [[ ! -d $repo/node_modules ]]; then (cd "$repo" && npm ci --no-audit --no-fund); fi
     lab_up
