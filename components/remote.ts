@@ -119,6 +119,13 @@ export function hostStep(name: string, a: StepArgs, opts: pulumi.CustomResourceO
             addPreviousOutputInEnv: false,
             logging: a.secretOutput || a.stdin !== undefined ? "none" : "stdoutAndStderr",
         },
-        a.secretOutput ? { ...opts, additionalSecretOutputs: ["stdout", "stderr"] } : opts,
+        {
+            ...opts,
+            // A step that undoes itself on delete must undo before it is done again: creating the
+            // new one first and then deleting the old one would remove what the new one just made
+            // (a replaced kubeadm-init would end in `kubeadm reset`).
+            ...(a.withActions ? { deleteBeforeReplace: true } : {}),
+            ...(a.secretOutput ? { additionalSecretOutputs: ["stdout", "stderr"] } : {}),
+        },
     );
 }

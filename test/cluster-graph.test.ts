@@ -56,6 +56,10 @@ describe("dev stack: cluster", () => {
         assert.match(cmd(g, "km1-kubeadm-init"), / apply 10\.244\.0\.0\/16 10\.96\.0\.0\/12 km1\.virtomation\.com 172\.31\.50\.221 1\.9\.4 root$/);
         for (const step of PREP_STEPS) assert.ok(g.dependsOn("km1-kubeadm-init", `km1-${step}`), `init after km1-${step}`);
         assert.deepEqual(g.byName("km1-kubeadm-init").opts.ignoreChanges, ["create"]);
+        assert.equal(g.byName("km1-kubeadm-init").opts.deleteBeforeReplace, true, "a replaced init resets first, then inits");
+        for (const step of PREP_STEPS) assert.equal(g.byName(`kn1-${step}`).opts.deleteBeforeReplace, true, `kn1-${step}: undone before it is done again`);
+        assert.equal(g.byName("kn1-kubeadm-join").opts.deleteBeforeReplace, true);
+        assert.equal(g.byName("km1-kubeconfig").opts.deleteBeforeReplace, undefined, "a read-only step has nothing to undo");
         assert.match(String(g.byName("km1-kubeadm-init").inputs.delete), /kubeadm-init\.sh remove root$/);
     });
 
