@@ -50,6 +50,8 @@ export function run(cmd: string, args: string[], opts: { env?: Record<string, st
             clearTimeout(timer);
             resolve({ code, stdout, stderr, ms: Date.now() - t0 });
         });
+        // A command that exits before reading its stdin closes the pipe: not an error of ours.
+        p.stdin.on("error", () => undefined);
         p.stdin.end(opts.input ?? "");
     });
 }
