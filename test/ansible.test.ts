@@ -307,9 +307,6 @@ describe("real run against localhost (connection local)", () => {
         "storage:",
         "  dbPath: /var/lib/mongodb",
         "",
-        "security:",
-        "  authorization: enabled",
-        "",
       ].join("\n"),
     );
     // And it is the YAML mongod reads, with bindIp under net.
@@ -381,6 +378,17 @@ describe("real run against localhost (connection local)", () => {
     assert.equal(r.code, 2, show(r));
     assert.match(r.stderr, /no secrets on stdin/);
     assertSecretsFileGone();
+  });
+
+  test("mongodb_authorization=true adds the security section (the post leaves it off)", { timeout: ansibleTimeoutMs + 10_000 }, async () => {
+    const conf = path.join(dir, "auth", "mongod.conf");
+    fs.mkdirSync(path.dirname(conf), { recursive: true });
+    const r = await playbookRun(secrets, ["--tags", "mongodb", "--limit", "mongodb", "-e", JSON.stringify({ mongodb_authorization: true, mongodb_conf_path: conf })]);
+    assert.equal(r.code, 0, show(r));
+    const text = fs.readFileSync(conf, "utf8");
+    assert.ok(text.endsWith("\nsecurity:\n  authorization: enabled\n"), text);
+    assert.equal(parseYaml(text).security.authorization, "enabled");
+    assertNoSecretIn(r);
   });
 
   test("skydive_agent_enabled=false leaves the agent out", { timeout: ansibleTimeoutMs + 10_000 }, async () => {
