@@ -583,13 +583,19 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
   });
 
   describe("cluster flow: km1 and kn1 share one simulated API server", { concurrency: 3 }, () => {
-    it("init, flannel, join-command, join with the line on stdin, wait-nodes, drain, resets", async () => {
+    /** Two prepared hosts on one simulated API server, km1 initialised. */
+    async function initializedPair() {
       const api = sharedApiserver();
       const km1 = await sandbox({ hostname: "km1", binds: api.binds });
       const kn1 = await sandbox({ hostname: "kn1", binds: api.binds });
       await seedPreparedHost(km1);
       await seedPreparedHost(kn1);
       ok(await km1.runScriptAsync("kubeadm-init.sh", ["apply", ...INIT_ARGS, "root"]), "init");
+      return { api, km1, kn1 };
+    }
+
+    it("init, flannel, join-command, join with the line on stdin, wait-nodes, drain, resets", async () => {
+      const { api, km1, kn1 } = await initializedPair();
       ok(await km1.runScriptAsync("flannel.sh", ["apply", FLANNEL_URL]), "flannel");
 
       const jc = await step(km1, "join-command.sh", ["1h"]);
@@ -642,12 +648,7 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
     });
 
     it("refuses bad join lines without showing the token; accepts another argument order", async () => {
-      const api = sharedApiserver();
-      const km1 = await sandbox({ hostname: "km1", binds: api.binds });
-      const kn1 = await sandbox({ hostname: "kn1", binds: api.binds });
-      await seedPreparedHost(km1);
-      await seedPreparedHost(kn1);
-      ok(await km1.runScriptAsync("kubeadm-init.sh", ["apply", ...INIT_ARGS, "root"]), "init");
+      const { api, km1, kn1 } = await initializedPair();
       const line = ok(await km1.runScriptAsync("join-command.sh", ["2h"]), "join-command").stdout.trimEnd();
       const [, token, hash] = JOIN_RE.exec(line)!;
       const bad = [
