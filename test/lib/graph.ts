@@ -62,20 +62,19 @@ export class Graph {
         return this.resources.filter((r) => r.type === type);
     }
 
-    /** Whether `from` depends on `to`, directly or through other dependencies or their parents' children. */
+    /** Whether `from` depends on `to`, directly or through other resources' dependsOn. */
     dependsOn(from: string, to: string): boolean {
+        const edges = new Map(this.resources.map((r) => [r.name, r.dependsOn]));
         const seen = new Set<string>();
-        const stack = [from];
-        for (let guard = 0; stack.length > 0 && guard < 100000; guard++) {
+        const stack = [...(edges.get(from) ?? [])];
+        while (stack.length > 0) {
             const n = stack.pop()!;
-            if (n === to && n !== from) return true;
+            if (n === to) return true;
             if (seen.has(n)) continue;
             seen.add(n);
-            const r = this.resources.find((x) => x.name === n);
-            if (r) stack.push(...r.dependsOn);
-            if (r && n !== from && r.dependsOn.includes(to)) return true;
+            stack.push(...(edges.get(n) ?? []));
         }
-        return seen.has(to) && to !== from;
+        return false;
     }
 }
 
