@@ -81,7 +81,6 @@ export interface AppSettings {
     /** True when the password is the post's published one (no secret was set). */
     usesPostPassword: boolean;
     guestUser: string;
-    playbookDir: string;
 }
 
 export interface DnsSettings {
@@ -265,7 +264,7 @@ class Reader {
     }
 
     problem(key: string, value: unknown, expected: string): void {
-        const shown = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+        const shown = JSON.stringify(value) ?? String(value);
         this.problems.push(`${PROJECT}:${key}: got ${shown}, expected ${expected}`);
     }
 
@@ -527,7 +526,6 @@ export function parseConfig(source: ConfigSource): LabConfig {
         mongodbAdminPassword: pulumi.secret(adminPassword ?? password ?? DEFAULTS.postMongodbPassword),
         usesPostPassword: password === undefined,
         guestUser: r.string("vmGuestUser", DEFAULTS.guestUser, (v) => /^[a-z_][a-z0-9_-]{0,31}$/.test(v), "a Unix user name"),
-        playbookDir: "ansible",
     };
 
     // ---- dns ----
