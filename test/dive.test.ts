@@ -4,7 +4,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "path";
-import { SimLab, run } from "./lib/e2e";
+import { SimLab, run } from "../harness/lib/simlab";
 import { REPO } from "./lib/stack";
 
 const lab = new SimLab("kvldive");

@@ -1,7 +1,7 @@
 /**
  * The host scripts (scripts/host/*.sh), run the way the Pulumi components run
  * them, in sandboxes (test/lib/sandbox.ts) whose CentOS tools are the
- * recording stand-ins (test/standins/bin). For each script: the exact files
+ * recording stand-ins (harness/standins/bin). For each script: the exact files
  * it writes (contents from the post), the commands it calls and their order,
  * and that a second run changes nothing, calls nothing that changes state and
  * says "unchanged". Then the cluster flow across two sandboxes that share one

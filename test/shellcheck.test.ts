@@ -1,7 +1,7 @@
 /**
  * shellcheck over every shell script of the project: *.sh under scripts/
  * (scripts/host/lib.sh too, and followed from each host script's `source`
- * line: -x with source path SCRIPTDIR) and every file of test/standins/bin
+ * line: -x with source path SCRIPTDIR) and every file of harness/standins/bin
  * (the stand-ins have no extension; sim-lib.sh is sourced by them) at severity
  * "style", *.sh under tools/ at "warning". The host scripts as sent to a host
  * (lib.sh inlined) are checked in test/host-scripts.test.ts.
@@ -35,7 +35,7 @@ export function shellFiles(): { file: string; severity: "style" | "warning" }[] 
   const rel = (f: string) => path.relative(ROOT, f);
   return [
     ...walk(path.join(ROOT, "scripts"), (f) => f.endsWith(".sh")).map((f) => ({ file: rel(f), severity: "style" as const })),
-    ...walk(path.join(ROOT, "test", "standins", "bin"), isShell).map((f) => ({ file: rel(f), severity: "style" as const })),
+    ...walk(path.join(ROOT, "harness", "standins", "bin"), isShell).map((f) => ({ file: rel(f), severity: "style" as const })),
     ...walk(path.join(ROOT, "tools"), (f) => f.endsWith(".sh")).map((f) => ({ file: rel(f), severity: "warning" as const })),
   ].sort((a, b) => a.file.localeCompare(b.file));
 }
@@ -55,7 +55,7 @@ function shellcheck(severity: string, files: string[]): Promise<string> {
 describe("shellcheck", () => {
   it("finds the host scripts and the stand-ins", () => {
     const files = shellFiles().map((f) => f.file);
-    for (const f of ["scripts/host/repo.sh", "scripts/host/kubeadm-join.sh", "scripts/host/lib.sh", "test/standins/bin/kubeadm", "test/standins/bin/sim-lib.sh"]) {
+    for (const f of ["scripts/host/repo.sh", "scripts/host/kubeadm-join.sh", "scripts/host/lib.sh", "harness/standins/bin/kubeadm", "harness/standins/bin/sim-lib.sh"]) {
       assert.ok(files.includes(f), `${f} is checked`);
     }
   });

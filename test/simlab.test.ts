@@ -1,4 +1,4 @@
-// tools/simlab.sh: a lab of real SSH hosts in namespaces. Brings a lab up under
+// harness/simlab.sh: a lab of real SSH hosts in namespaces. Brings a lab up under
 // its own name (so it does not collide with a developer's "kvl" lab), checks
 // what the Pulumi program relies on, and that `down` leaves nothing behind.
 // Needs root, iproute2, openssh-server, dnsmasq and dig; skipped otherwise.
@@ -8,7 +8,7 @@ import { spawnSync, SpawnSyncReturns } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 
-const SIMLAB = path.resolve(__dirname, "..", "tools", "simlab.sh");
+const SIMLAB = path.resolve(__dirname, "..", "harness", "simlab.sh");
 const NAME = `slt${process.pid % 100000}`;
 const RUN = `/tmp/kubevirt-lab-sim/${NAME}`;
 const HOSTS: Record<string, string> = { km1: "172.31.50.221", kn1: "172.31.50.231", kn2: "172.31.50.232" };
@@ -54,7 +54,7 @@ const netnsOfLab = () =>
         .map((l) => l.split(" ")[0])
         .filter((n) => n.startsWith(`${NAME}-`));
 
-describe("tools/simlab.sh", { skip }, () => {
+describe("harness/simlab.sh", { skip }, () => {
     let upMs = 0;
 
     before(() => {
@@ -143,11 +143,11 @@ describe("tools/simlab.sh", { skip }, () => {
         assert.match(ok(sim(["op", "getent", "hosts", "probe.virtomation.com"]), "getent"), /^172\.31\.50\.99\s/);
     });
 
-    const standinSystemctl = path.resolve(__dirname, "standins", "bin", "systemctl");
+    const standinSystemctl = path.resolve(__dirname, "..", "harness", "standins", "bin", "systemctl");
     const hookAware = !existsSync(standinSystemctl) || readFileSync(standinSystemctl, "utf8").includes("kubevirt-lab-sim/hooks");
     it(
         "restarts the real dnsmasq on `systemctl restart dnsmasq` (the stand-in runs the hook)",
-        { skip: hookAware ? false : "test/standins/bin/systemctl does not run /etc/kubevirt-lab-sim/hooks/systemctl-<verb>-<unit> yet" },
+        { skip: hookAware ? false : "harness/standins/bin/systemctl does not run /etc/kubevirt-lab-sim/hooks/systemctl-<verb>-<unit> yet" },
         () => {
             ok(ssh("dns1", "echo 'address=/.ingress.virtomation.com/172.31.50.231' > /etc/dnsmasq.d/virtomation.conf"), "write wildcard");
             ok(ssh("dns1", "systemctl restart dnsmasq"), "systemctl restart dnsmasq");

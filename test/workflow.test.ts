@@ -12,7 +12,7 @@ import { REPO } from "./lib/stack";
 const actionlint = [process.env.ACTIONLINT, path.join(os.homedir(), ".cache/kubevirt-lab/tools/bin/actionlint")].find((p) => p && fs.existsSync(p));
 
 it("the preview workflow is valid for actionlint", () => {
-    assert.ok(actionlint, "actionlint is installed (bash tools/setup-tools.sh)");
+    assert.ok(actionlint, "actionlint is installed (bash harness/dev-tools.sh)");
     const r = spawnSync(actionlint!, ["-color=false"], { cwd: REPO, encoding: "utf8", timeout: 60000 });
     assert.equal(r.status, 0, `actionlint found problems:\n${r.stdout}${r.stderr}`);
     // It does find problems: a broken copy is refused.

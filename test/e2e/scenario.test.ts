@@ -5,7 +5,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { Project, SimLab, engineEnv, parseCalls } from "../lib/e2e";
+import { Project, SimLab, engineEnv, parseCalls } from "../../harness/lib/simlab";
 
 const LAB = "kvle2e";
 const HOSTS = "km1=172.31.50.221,kn1=172.31.50.231,kn2=172.31.50.232";

@@ -5,7 +5,7 @@
  * - `/etc`, `/var`, `/root` and `/home` are overlayfs mounts over the real
  *   directories, their upper layers in a per-sandbox temp directory: the
  *   command sees the machine's files but every change lands in the sandbox;
- * - `/usr/local/bin` shows only the recording stand-ins (`test/standins/bin`,
+ * - `/usr/local/bin` shows only the recording stand-ins (`harness/standins/bin`,
  *   read-only) and PATH starts there, so `yum`, `systemctl`, `sysctl`,
  *   `kubeadm`... are the stand-ins;
  * - everything else (`/usr`, `/opt`, `/work`, `/sys`, `/proc/sys`...) is
@@ -47,7 +47,7 @@ export { shQuote };
 /** The repository root (this file is test/lib/sandbox.ts). */
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
 /** The recording stand-ins, mounted on /usr/local/bin. */
-export const STANDINS_BIN = path.join(REPO_ROOT, "test", "standins", "bin");
+export const STANDINS_BIN = path.join(REPO_ROOT, "harness", "standins", "bin");
 /** The host scripts. */
 export const HOST_SCRIPTS = path.join(REPO_ROOT, "scripts", "host");
 /** Where the stand-ins log calls inside a sandbox (their default). */

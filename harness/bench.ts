@@ -7,7 +7,7 @@
 // what an ideal orchestrator could not beat. up / critical path shows what the
 // engine, SSH and our sequencing add. Fresh `up` is measured with 2 and with 6
 // workers: prepared and joined in parallel, 6 should cost little more than 2.
-import { Project, SimLab, engineEnv, parseCalls } from "../test/lib/e2e";
+import { Project, SimLab, engineEnv, parseCalls } from "./lib/simlab";
 
 const DELAYS: Record<string, number> = { yum: 1.0, kubeadm: 1.0, kubectl: 0.3, systemctl: 0.1, sysctl: 0.1, setenforce: 0.1 };
 const PREP = new Set(["yum", "rpm", "systemctl", "sysctl", "setenforce", "getenforce", "docker-storage-setup", "modprobe"]);

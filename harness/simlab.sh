@@ -3,7 +3,7 @@
 #
 # Every simulated host is a set of namespaces (network, mount, UTS, PID) with
 # its own eth0, private overlays of /etc /var /root /usr/local/bin, a private
-# /tmp and /run, the recording stand-ins of test/standins/bin in
+# /tmp and /run, the recording stand-ins of harness/standins/bin in
 # /usr/local/bin, and a real sshd (plus a real dnsmasq on a DNS host). Hosts
 # hang on a bridge that lives in an "operator" network namespace: run anything
 # that talks to the hosts (ssh, dig, the Pulumi engine) there, with `op`.
@@ -13,20 +13,20 @@
 # namespace, and the operator namespace has no route out, so no packet can
 # leave the machine. Root must run this (namespaces, mounts).
 #
-# See tools/simlab/README.md for the layout of the run directory.
+# See harness/simlab/README.md for the layout of the run directory.
 set -Eeuo pipefail
 
 SELF=$(readlink -f "${BASH_SOURCE[0]}")
-TOOLS=$(dirname "$SELF")
-REPO=$(dirname "$TOOLS")
-LIBDIR=$TOOLS/simlab
-STANDINS_SRC=${SIMLAB_STANDINS:-$REPO/test/standins/bin}
+HARNESS=$(dirname "$SELF")
+REPO=$(dirname "$HARNESS")
+LIBDIR=$HARNESS/simlab
+STANDINS_SRC=${SIMLAB_STANDINS:-$REPO/harness/standins/bin}
 
 DEFAULT_HOSTS="km1=172.31.50.221,kn1=172.31.50.231,kn2=172.31.50.232"
 DEFAULT_DNS="dns1=172.31.50.10"
 DOMAIN_DEFAULT=virtomation.com
 # Commands whose real binary must never run from a simulated host: a
-# placeholder stands in when test/standins/bin has no stand-in of that name,
+# placeholder stands in when harness/standins/bin has no stand-in of that name,
 # and host-init.sh bind-mounts the stand-in over the real binary's path.
 GUARDS="sysctl systemctl modprobe insmod rmmod setenforce getenforce swapoff swapon
 reboot shutdown poweroff halt hostnamectl yum rpm dnf kubeadm kubectl kubelet
@@ -49,7 +49,7 @@ usage: simlab.sh [--name LAB] COMMAND [ARGS]
   op CMD...              run CMD in the operator network namespace
   stop-sshd HOST | start-sshd HOST
   add-host NAME=IP       add a host to a running lab
-  sync-standins          copy test/standins/bin/* again into every host
+  sync-standins          copy harness/standins/bin/* again into every host
 
 LAB: [a-z][a-z0-9]{0,10} (default kvl, or \$SIMLAB_NAME)
 run dir: \${SIMLAB_DIR:-/tmp/kubevirt-lab-sim/LAB}

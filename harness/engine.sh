@@ -2,7 +2,7 @@
 # Make the Pulumi engine available offline: the `pulumi` CLI, the nodejs language host and the
 # provider plugins, built from Go modules of the Go module proxy into a cache outside the repo.
 #
-# usage: tools/setup-engine.sh [--print-env | --check]
+# usage: harness/engine.sh [--print-env | --check]
 #   (none)       find or build what is missing, install the provider plugins, print the env lines
 #   --print-env  the same, but print only the env lines (progress only while building)
 #   --check      exit 0 if the engine (pulumi, language host) is present, 1 otherwise; never builds
@@ -145,7 +145,7 @@ write_wrapper() {
   {
     echo "//go:build tools"
     echo
-    echo "// Package tools pins the main packages built by tools/setup-engine.sh."
+    echo "// Package tools pins the main packages built by harness/engine.sh."
     echo "package tools"
     echo
     echo "import ("
@@ -394,7 +394,7 @@ if [[ $mode == check ]]; then
   installed=$PULUMI_PLUGIN_DIR/resource-command-v$COMMAND_VERSION/pulumi-resource-command
   if plugin_installed resource command "$COMMAND_VERSION" && is_our_command_provider "$installed" &&
     command -v go >/dev/null && [[ $(cat "$PLUGINS/pulumi-resource-command.src-hash" 2>/dev/null) != "$(command_sources_hash)" ]]; then
-    echo "setup-engine: note: plugin resource command v$COMMAND_VERSION is older than $COMMAND_SRC (run tools/setup-engine.sh)" >&2
+    echo "setup-engine: note: plugin resource command v$COMMAND_VERSION is older than $COMMAND_SRC (run harness/engine.sh)" >&2
   fi
   ((ok)) && exit 0
   exit 1

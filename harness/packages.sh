@@ -2,8 +2,8 @@
 # Debian packages kubevirt-lab's tools and tests run for real, installed when
 # missing (root; apt-get update once, only when something is missing).
 #
-#   tools/setup-packages.sh lab     what the simulated lab needs: sshd, dnsmasq, ip, dig, sudo
-#   tools/setup-packages.sh test    that, plus shellcheck, ansible and ansible-lint
+#   harness/packages.sh lab     what the simulated lab needs: sshd, dnsmasq, ip, dig, sudo
+#   harness/packages.sh test    that, plus shellcheck, ansible and ansible-lint
 set -euo pipefail
 
 lab=(openssh-server openssh-client dnsmasq iproute2 dnsutils sudo util-linux curl)

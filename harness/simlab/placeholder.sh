@@ -3,7 +3,7 @@
 #
 # simlab.sh installs a copy of this script in every simulated host's
 # /usr/local/bin under the name of each guarded command (sysctl, systemctl,
-# modprobe, ...) for which test/standins/bin/ has no stand-in of its own, so
+# modprobe, ...) for which harness/standins/bin/ has no stand-in of its own, so
 # that the real command of the machine can never run from a session. It only
 # records the call and succeeds. As `systemctl` it also runs the hook
 # /etc/kubevirt-lab-sim/hooks/systemctl-<verb>-<unit> (unit without

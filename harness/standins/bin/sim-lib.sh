@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared code of the kubevirt-lab recording stand-ins (test/standins/bin).
+# Shared code of the kubevirt-lab recording stand-ins (harness/standins/bin).
 #
 # Every stand-in (yum, rpm, systemctl, kubeadm, ...) starts with
 #
@@ -11,7 +11,7 @@
 # being in a PATH directory does no harm. Needs bash >= 4.4 and flock; forks
 # as little as it can (a stand-in call is bash + flock with bash 5).
 #
-# Settings (see test/standins/README.md): taken from the environment, then
+# Settings (see harness/standins/README.md): taken from the environment, then
 # from /etc/kubevirt-lab-sim/env when that file exists (its values win).
 #   SIM_HOST       host name written in the calls log      (default: hostname)
 #   SIM_CALLS      append-only calls log                   (default: /var/log/kubevirt-lab/calls.log)

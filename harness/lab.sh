@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # npm run lab: the whole kubevirt-lab on this one machine, with no hardware.
 #
-#   tools/lab.sh [up]     set up the engine, start the simulated lab, `pulumi up` the sim stack,
+#   harness/lab.sh [up]     set up the engine, start the simulated lab, `pulumi up` the sim stack,
 #                         print what each host did and the stack outputs
-#   tools/lab.sh destroy  `pulumi destroy` the sim stack (the hosts record their kubeadm reset)
-#   tools/lab.sh down     destroy, then tear the simulated lab down
-#   tools/lab.sh pulumi ARGS...  any pulumi command against the sim stack, from inside the lab
+#   harness/lab.sh destroy  `pulumi destroy` the sim stack (the hosts record their kubeadm reset)
+#   harness/lab.sh down     destroy, then tear the simulated lab down
+#   harness/lab.sh pulumi ARGS...  any pulumi command against the sim stack, from inside the lab
 #
-# The simulated hosts (tools/simlab.sh) use the post's addresses inside network
+# The simulated hosts (harness/simlab.sh) use the post's addresses inside network
 # namespaces; the engine runs in the lab's operator namespace, so no packet
 # leaves the machine. State: $KUBEVIRT_LAB_STATE (default ~/.kubevirt-lab/state).
 # The sim stack's passphrase is public on purpose: it guards nothing real.
@@ -28,13 +28,13 @@ export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 say() { printf '\n== %s\n' "$*"; }
 
 engine() {
-  eval "$(bash "$repo/tools/setup-engine.sh" --print-env)"
+  eval "$(bash "$repo/harness/engine.sh" --print-env)"
   command -v pulumi >/dev/null || { echo "lab: no pulumi after setup" >&2; exit 1; }
 }
 
 # pulumi, run in the lab's operator namespace (the only place the hosts are reachable from).
 op_pulumi() {
-  bash "$repo/tools/simlab.sh" --name "$lab" op \
+  bash "$repo/harness/simlab.sh" --name "$lab" op \
     env PATH="$PATH" HOME="$HOME" PULUMI_BACKEND_URL="$PULUMI_BACKEND_URL" \
     PULUMI_CONFIG_PASSPHRASE="$PULUMI_CONFIG_PASSPHRASE" PULUMI_SKIP_UPDATE_CHECK=true \
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true \
@@ -42,10 +42,10 @@ op_pulumi() {
 }
 
 lab_up() {
-  if ! bash "$repo/tools/simlab.sh" --name "$lab" status >/dev/null 2>&1; then
+  if ! bash "$repo/harness/simlab.sh" --name "$lab" status >/dev/null 2>&1; then
     say "starting the simulated lab $lab (km1 kn1 kn2 dns1)"
-    bash "$repo/tools/simlab.sh" --name "$lab" down >/dev/null 2>&1 || true
-    bash "$repo/tools/simlab.sh" --name "$lab" up
+    bash "$repo/harness/simlab.sh" --name "$lab" down >/dev/null 2>&1 || true
+    bash "$repo/harness/simlab.sh" --name "$lab" up
   fi
 }
 
@@ -74,7 +74,7 @@ Next:
   npm run lab -- pulumi preview    # nothing to do: the lab matches the stack file
   npm run lab -- destroy           # pulumi destroy: workers drained and reset, master reset last
   npm run lab -- down              # destroy, then remove the simulated hosts
-  tools/simlab.sh exec km1 cat /etc/yum.repos.d/kubernetes.repo
+  harness/simlab.sh exec km1 cat /etc/yum.repos.d/kubernetes.repo
 Real hosts: a Pulumi.<stack>.yaml with their addresses (see README, "Point a stack at real hosts").
 EOT
 }
@@ -83,7 +83,7 @@ cmd=${1:-up}
 [[ $# -gt 0 ]] && shift
 case $cmd in
   up)
-    bash "$repo/tools/setup-packages.sh" lab
+    bash "$repo/harness/packages.sh" lab
     engine
     if [[ ! -d $repo/node_modules ]]; then (cd "$repo" && npm ci --no-audit --no-fund); fi
     lab_up
@@ -99,11 +99,11 @@ case $cmd in
     ;;
   down)
     engine
-    if bash "$repo/tools/simlab.sh" --name "$lab" status >/dev/null 2>&1; then
+    if bash "$repo/harness/simlab.sh" --name "$lab" status >/dev/null 2>&1; then
       select_stack
       op_pulumi destroy --yes --skip-preview || echo "lab: destroy failed; tearing the lab down anyway" >&2
     fi
-    bash "$repo/tools/simlab.sh" --name "$lab" down
+    bash "$repo/harness/simlab.sh" --name "$lab" down
     ;;
   pulumi)
     engine
@@ -111,7 +111,7 @@ case $cmd in
     op_pulumi "$@"
     ;;
   *)
-    echo "usage: tools/lab.sh [up|destroy|down|pulumi ARGS...]" >&2
+    echo "usage: harness/lab.sh [up|destroy|down|pulumi ARGS...]" >&2
     exit 2
     ;;
 esac

@@ -1,4 +1,4 @@
-// The real Pulumi engine against the simulated lab of tools/simlab.sh: a copy
+// The real Pulumi engine against the simulated lab of harness/simlab.sh: a copy
 // of the project in a temp dir (so the repo's stack files stay untouched), a
 // file state backend, and every engine run inside the lab's operator network
 // namespace, where the hosts are the only thing reachable.
@@ -7,13 +7,14 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
-import { REPO } from "./stack";
+/** The repository root (this file is harness/lib/simlab.ts). */
+export const REPO = path.join(__dirname, "..", "..");
 
-const SIMLAB = path.join(REPO, "tools", "simlab.sh");
+const SIMLAB = path.join(REPO, "harness", "simlab.sh");
 
-/** PATH and settings of the offline engine (tools/setup-engine.sh builds or reuses it). */
+/** PATH and settings of the offline engine (harness/engine.sh builds or reuses it). */
 export function engineEnv(): Record<string, string> {
-    const lines = execFileSync("bash", [path.join(REPO, "tools", "setup-engine.sh"), "--print-env"], { encoding: "utf8", timeout: 3 * 3600_000 });
+    const lines = execFileSync("bash", [path.join(REPO, "harness", "engine.sh"), "--print-env"], { encoding: "utf8", timeout: 3 * 3600_000 });
     const env: Record<string, string> = {};
     for (const m of lines.matchAll(/^export ([A-Z_]+)=(.*)$/gm)) {
         const value = m[2].replace(/^["']|["']$/g, "").replace(/\$PATH|\$\{PATH\}/g, process.env.PATH ?? "");
