@@ -1,93 +1,155 @@
 #!/usr/bin/env bash
-# Make the Pulumi engine available offline: the `pulumi` CLI, the nodejs language host and the
-# provider plugins, built from Go modules of the Go module proxy into a cache outside the repo.
+# harness/engine.sh: the Pulumi engine the lab runs on, at the pinned versions:
+#
+#   pulumi (CLI)                 3.248.0   github.com/pulumi/pulumi/pkg/v3 (Go module proxy)
+#   pulumi-language-nodejs       3.248.0   pulumi-language-nodejs-3.248.0.tar.gz (release source)
+#   plugin resource command      1.2.1     pulumi-command-1.2.1.tar.gz (release source)
+#   plugin resource kubernetes   3.30.2    pulumi-kubernetes-3.30.2.tar.gz (release source)
+#
+# For each one, in this order: what is already installed at that version (PATH, the cache,
+# ~/.pulumi/plugins); else the official way when its host resolves (get.pulumi.com's installer,
+# `pulumi plugin install`); else a build: the CLI from the Go module proxy, the rest from their
+# release sources in $KUBEVIRT_LAB_UPSTREAM (default ../shared/upstream beside the repo), each
+# archive's sha256 checked before anything is built. Binaries go to the cache, never the repo;
+# plugins are installed for the engine (`pulumi plugin install resource NAME VERSION --file ...`).
 #
 # usage: harness/engine.sh [--print-env | --check]
-#   (none)       find or build what is missing, install the provider plugins, print the env lines
-#   --print-env  the same, but print only the env lines (progress only while building)
-#   --check      exit 0 if the engine (pulumi, language host) is present, 1 otherwise; never builds
-#
-# stdout carries only lines to `eval` (also written to $CACHE/engine/env.sh for `source`);
-# all progress goes to stderr.
+#   (none)       find, fetch or build what is missing; print how to use the engine
+#   --print-env  the same, but print only the lines to `eval` (build progress still on stderr)
+#   --check      exit 0 if everything is there at the pinned version, else 1 naming what is
+#                missing; never builds
 #
 # Environment:
-#   KUBEVIRT_LAB_CACHE         cache root (default ~/.cache/kubevirt-lab)
-#   PULUMI_TRY_INSTALLER=1     try get.pulumi.com before building (fails without internet)
-#   KUBEVIRT_LAB_ENGINE_RETRY=1  retry optional parts remembered as unavailable
-#   GOMODCACHE/GOCACHE/GOPROXY are used as the machine has them.
+#   KUBEVIRT_LAB_CACHE     cache root (default ~/.cache/kubevirt-lab)
+#   KUBEVIRT_LAB_UPSTREAM  folder of the release-source archives (default ../shared/upstream)
+#   KUBEVIRT_LAB_OFFLINE=1 never try the official downloads, even where their hosts resolve
+#   PULUMI_HOME            the engine's home (plugins in $PULUMI_HOME/plugins; default ~/.pulumi)
 set -euo pipefail
+
+HARNESS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(dirname "$HARNESS")
+# shellcheck source=lib/progress.sh
+source "$HARNESS/lib/progress.sh"
 
 readonly PULUMI_VERSION=v3.248.0
 readonly PKG_MODULE=github.com/pulumi/pulumi/pkg/v3
 readonly SDK_MODULE=github.com/pulumi/pulumi/sdk/v3
 readonly VERSION_VAR=github.com/pulumi/pulumi/sdk/v3/go/common/version.Version
-
-# The nodejs language host lives in its own untagged module. Its pseudo-version for tag v3.248.0
-# (commit a88168d865b7, 2026-06-24T12:07:34Z) is tried first; the module proxy reachable here does
-# not serve that module, so the fallback builds the language host package that sdk/v3 still
-# contained up to v3.68.0 (it moved to its own module in v3.69.0). The engine talks to older
-# language hosts (GetRequiredPackages falls back to GetRequiredPlugins, Handshake is optional).
-readonly LANGHOST_MODULE=github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3
-readonly LANGHOST_PSEUDO=v3.0.0-20260624120734-a88168d865b7
-readonly LANGHOST_FALLBACK_SDK=v3.68.0
-readonly LANGHOST_FALLBACK_PKG=github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs
-
-# The provider plugin `command` v1.2.1 (used through @pulumi/command 1.2.1). The module proxy
-# reachable here refuses the official provider module github.com/pulumi/pulumi-command/provider
-# at every version (403), so tools/command-provider/ is our own implementation of the subset that
-# kubevirt-lab uses (command:local:Command, command:remote:Command), built from modules the proxy
-# serves and installed under the official name and version. A plugin of that name and version
-# installed from elsewhere (e.g. the official one) is left alone.
 readonly COMMAND_VERSION=1.2.1
-COMMAND_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/command-provider
-readonly COMMAND_SRC
-readonly COMMAND_MARKER="kubevirt-lab tools/command-provider" # a string in our binary
-
-# pulumi-kubernetes 3.30.2 (optional): provider module .../provider/v3, tried at v3.30.2; the module
-# proxy here refuses that module's version list, so no pseudo-version can be looked up either.
 readonly K8S_VERSION=3.30.2
-readonly K8S_MODULE=github.com/pulumi/pulumi-kubernetes/provider/v3
-readonly K8S_MODVER=v3.30.2
+
+# The release sources: file, sha256 (from the upstream README: the tags' snapshots).
+readonly LANGHOST_ARCHIVE=pulumi-language-nodejs-3.248.0.tar.gz
+readonly LANGHOST_SHA=60e05a28f2b9d9618e1520b0f4e03538e39c9cf728605c485b881cc3b1e61e7b
+readonly COMMAND_ARCHIVE=pulumi-command-1.2.1.tar.gz
+readonly COMMAND_SHA=2806bb1835aa7e8f5acd43816e89c688568c08ebff4fd464fbca3bc6ddaacd47
+readonly K8S_ARCHIVE=pulumi-kubernetes-3.30.2.tar.gz
+readonly K8S_SHA=b4c1cd2a804ae7445663cee90e289b269606acf18765969d6907cd6760cf285c
+# The Kubernetes OpenAPI specs pulumi-gen-kubernetes reads (from the k8s.io/kubernetes module zips).
+readonly K8S_SPEC_VERSIONS="1.17.0 1.18.0 1.19.0 1.20.0 1.26.0 1.27.0"
 
 CACHE=${KUBEVIRT_LAB_CACHE:-$HOME/.cache/kubevirt-lab}
+UPSTREAM=${KUBEVIRT_LAB_UPSTREAM:-$REPO/../shared/upstream}
 ENGINE_DIR=$CACHE/engine
 VER_DIR=$ENGINE_DIR/$PULUMI_VERSION
 BIN=$VER_DIR/bin
 SRC=$VER_DIR/src
-PLUGINS=$VER_DIR/plugins
-MARKS=$VER_DIR/unavailable
+PLUGIN_BUILDS=$VER_DIR/plugins
 ENV_FILE=$ENGINE_DIR/env.sh
-PULUMI_PLUGIN_DIR=${PULUMI_HOME:-$HOME/.pulumi}/plugins
+PLUGIN_DIR=${PULUMI_HOME:-$HOME/.pulumi}/plugins
 
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+export CGO_ENABLED=0
 
 mode=setup
 case "${1:-}" in
   "") ;;
   --print-env) mode=print-env ;;
   --check) mode=check ;;
-  -h | --help) sed -n '2,17p' "$0" >&2; exit 0 ;;
-  *) echo "setup-engine: unknown option '$1' (use --print-env or --check)" >&2; exit 2 ;;
+  -h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
+  *) echo "engine: unknown option '$1' (use --print-env or --check)" >&2; exit 2 ;;
 esac
 
-quiet=0
-[[ $mode == print-env ]] && quiet=1
-log() { [[ $quiet == 1 ]] || echo "setup-engine: $*" >&2; }
-say() { echo "setup-engine: $*" >&2; }   # always shown (building, failures)
-die() { echo "setup-engine: error: $*" >&2; exit 1; }
+say() { echo "engine: $*" >&2; }
+joined() { local out=$1; shift; for x in "$@"; do out+=", $x"; done; echo "$out"; }
+die() { echo "engine: error: $*" >&2; exit 1; }
 
-# has_version BIN: true if `BIN version` prints $PULUMI_VERSION.
-has_version() {
-  local out
-  out=$("$1" version 2>/dev/null) || return 1
-  [[ $out == "$PULUMI_VERSION" ]]
+# --- what is there -----------------------------------------------------------------------------
+
+# cli_ok BIN: BIN is a pulumi CLI that reports the pinned version.
+cli_ok() { [[ -x $1 ]] && [[ $("$1" version 2>/dev/null) == "$PULUMI_VERSION" ]]; }
+
+# built_with BIN MODULE VERSION: the Go build info of BIN lists MODULE at VERSION (as main module
+# or dependency). Official and locally built binaries both carry it; needs `go`.
+built_with() {
+  [[ -x $1 ]] || return 1
+  go version -m "$1" 2>/dev/null | awk -v m="$2" -v v="$3" '($1 == "mod" || $1 == "dep") && $2 == m && $3 == v { f = 1 } END { exit !f }'
 }
 
-# module_dir MOD@VER: download a module and print its directory in the module cache.
-module_dir() {
-  go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p'
+# langhost_ok BIN: a nodejs language host of the pinned release (it is built against sdk/v3 of
+# that release; the one of the v3.68.0 era, which an earlier setup built here, is not).
+langhost_ok() { built_with "$1" "$SDK_MODULE" "$PULUMI_VERSION"; }
+
+# plugin_path NAME VERSION: where the engine keeps plugin resource NAME at VERSION.
+plugin_path() { echo "$PLUGIN_DIR/resource-$1-v$2/pulumi-resource-$1"; }
+
+# plugin_ok NAME VERSION MODULE: installed, complete, and the official provider's code (an
+# earlier setup installed our own command provider under the same name and version).
+plugin_ok() {
+  local p
+  p=$(plugin_path "$1" "$2")
+  [[ -x $p && ! -e $PLUGIN_DIR/resource-$1-v$2.partial ]] || return 1
+  go version -m "$p" 2>/dev/null | awk -v m="$3" '$1 == "path" && index($2, m) == 1 { f = 1 } END { exit !f }'
 }
+
+readonly COMMAND_MODULE=github.com/pulumi/pulumi-command/provider
+readonly K8S_MODULE=github.com/pulumi/pulumi-kubernetes/provider/v3
+
+# find_cli: the pinned CLI on PATH, else in the cache.
+find_cli() {
+  local p
+  if p=$(command -v pulumi 2>/dev/null) && cli_ok "$p"; then echo "$p"; return 0; fi
+  cli_ok "$BIN/pulumi" && { echo "$BIN/pulumi"; return 0; }
+  return 1
+}
+
+# find_langhost CLI_DIR: the pinned language host on PATH, else next to the CLI, else in the cache.
+find_langhost() {
+  local p
+  for p in "$(command -v pulumi-language-nodejs 2>/dev/null || true)" "$1/pulumi-language-nodejs" "$BIN/pulumi-language-nodejs"; do
+    [[ -n $p ]] && langhost_ok "$p" && { echo "$p"; return 0; }
+  done
+  return 1
+}
+
+# resolves HOST: the official download host resolves here (no traffic is sent to it otherwise).
+resolves() { [[ ${KUBEVIRT_LAB_OFFLINE:-0} != 1 ]] && getent hosts "$1" >/dev/null 2>&1; }
+
+# --- release sources ---------------------------------------------------------------------------
+
+# check_archive FILE SHA: the archive is in $UPSTREAM and has the pinned sha256.
+check_archive() {
+  local f=$UPSTREAM/$1 got
+  [[ -f $f ]] || die "$1 not found in $UPSTREAM (set KUBEVIRT_LAB_UPSTREAM to the folder of the release sources)"
+  got=$(sha256sum "$f" | cut -d' ' -f1)
+  [[ $got == "$2" ]] || die "$f: sha256 mismatch: expected $2, got $got; not building from it"
+}
+
+# unpack FILE: the archive unpacked (once) under $SRC; prints the folder.
+unpack() {
+  local name=${1%.tar.gz} dir=$SRC/${1%.tar.gz}
+  if [[ ! -f $dir/.unpacked ]]; then
+    rm -rf "$dir"
+    mkdir -p "$SRC"
+    tar -xzf "$UPSTREAM/$1" -C "$SRC"
+    [[ -d $dir ]] || die "$1 did not unpack into $name/"
+    touch "$dir/.unpacked"
+  fi
+  echo "$dir"
+}
+
+# --- builds ------------------------------------------------------------------------------------
 
 # nonlocal_replaces GOMOD: the replace directives of GOMOD whose target is not a local path.
 nonlocal_replaces() {
@@ -106,254 +168,144 @@ nonlocal_replaces() {
     }' "$1"
 }
 
-# go_line GOMOD: the `go` directive of GOMOD.
-go_line() { grep -m1 '^go [0-9]' "$1" || echo "go 1.21"; }
-
-# timed NAME CMD...: run CMD, report how long it took.
-timed() {
-  local name=$1 start rc=0
-  shift
-  start=$(date +%s)
-  "$@" || rc=$?
-  local result=ok
-  ((rc == 0)) || result=FAILED
-  say "$name: $result in $(($(date +%s) - start))s"
-  return "$rc"
+# go_build_to DIR OUT LDFLAGS PKG: build PKG in module DIR into OUT (through OUT.tmp).
+go_build_to() {
+  (cd "$1" && go build -trimpath -ldflags "$3" -o "$2.tmp" "$4") || { rm -f "$2.tmp"; return 1; }
+  mv -f "$2.tmp" "$2"
 }
 
-# mark_unavailable NAME REASON / is_marked NAME: remember optional parts that cannot be had here,
-# so that warm runs do not ask the module proxy again.
-mark_unavailable() { mkdir -p "$MARKS"; printf '%s\n' "$2" >"$MARKS/$1"; }
-is_marked() { [[ -f $MARKS/$1 && ${KUBEVIRT_LAB_ENGINE_RETRY:-0} != 1 ]]; }
-
-# write_wrapper DIR MODULE GOLINE REQUIRES REPLACES IMPORTS: a small module that requires what
-# is to be built and blank-imports its main packages, so that `go build` can use replaces.
-write_wrapper() {
-  local dir=$1 module=$2 goline=$3 requires=$4 replaces=$5 imports=$6 imp
+# The CLI: a small wrapper module requiring pkg/v3 at the release with pkg's own non-local replace
+# directives (a dependency's replaces do not apply to its dependents), then `go build`.
+prepare_cli_module() {
+  local dir=$SRC/pulumi pkgdir
+  pkgdir=$(go mod download -json "$PKG_MODULE@$PULUMI_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+  [[ -f $pkgdir/go.mod ]] || return 1
   mkdir -p "$dir"
   {
-    echo "module $module"
-    echo
-    echo "$goline"
-    echo
-    echo "require ("
-    while IFS= read -r imp; do [[ -n $imp ]] && printf '\t%s\n' "$imp"; done <<<"$requires"
-    echo ")"
-    echo
-    [[ -n $replaces ]] && printf '%s\n' "$replaces"
-  } >"$dir/go.mod.new"
-  {
-    echo "//go:build tools"
-    echo
-    echo "// Package tools pins the main packages built by harness/engine.sh."
-    echo "package tools"
-    echo
-    echo "import ("
-    while IFS= read -r imp; do [[ -n $imp ]] && printf '\t_ "%s"\n' "$imp"; done <<<"$imports"
-    echo ")"
-  } >"$dir/tools.go"
-  # Keep a go.mod/go.sum tidied earlier for the same inputs (warm rebuilds skip `go mod tidy`).
-  if [[ -f $dir/go.mod.in ]] && cmp -s "$dir/go.mod.new" "$dir/go.mod.in" && [[ -f $dir/go.sum ]]; then
-    rm -f "$dir/go.mod.new"
+    printf 'module kubevirt-lab/engine-build/pulumi\n\n%s\n\n' "$(grep -m1 '^go [0-9]' "$pkgdir/go.mod")"
+    printf 'require (\n\t%s %s\n\t%s %s\n)\n\n' "$PKG_MODULE" "$PULUMI_VERSION" "$SDK_MODULE" "$PULUMI_VERSION"
+    nonlocal_replaces "$pkgdir/go.mod"
+  } >"$dir/go.mod.want"
+  printf '//go:build tools\n\npackage tools\n\nimport _ "%s/cmd/pulumi"\n' "$PKG_MODULE" >"$dir/tools.go"
+  if [[ -f $dir/go.sum ]] && cmp -s "$dir/go.mod.want" "$dir/go.mod.in"; then return 0; fi
+  cp "$dir/go.mod.want" "$dir/go.mod"
+  cp "$dir/go.mod.want" "$dir/go.mod.in"
+  rm -f "$dir/go.sum"
+  (cd "$dir" && go mod tidy)
+}
+
+build_cli() {
+  mkdir -p "$BIN"
+  progress::run "preparing the pulumi $PULUMI_VERSION module (downloads)" 90 prepare_cli_module
+  progress::run "building pulumi $PULUMI_VERSION from $PKG_MODULE" 660 \
+    go_build_to "$SRC/pulumi" "$BIN/pulumi" "-s -w -X $VERSION_VAR=$PULUMI_VERSION" "$PKG_MODULE/cmd/pulumi"
+}
+
+# The language host: its go.mod points pkg/v3 and sdk/v3 at the monorepo; require both at the
+# release from the module proxy instead.
+prepare_langhost_module() {
+  local dir=$1
+  if [[ ! -f $dir/.kubevirt-lab-tidy ]]; then
+    awk '
+      /^replace[ \t]*\(/ { inb = 1; print; next }
+      inb && /^[ \t]*\)/ { inb = 0; print; next }
+      (inb || /^replace[ \t]/) && /github\.com\/pulumi\/pulumi\/(pkg|sdk)\/v3[ \t]*=>[ \t]*\./ { next }
+      { print }' "$dir/go.mod" >"$dir/go.mod.tmp"
+    mv "$dir/go.mod.tmp" "$dir/go.mod"
+    (cd "$dir" && go mod edit -require="$PKG_MODULE@$PULUMI_VERSION" -require="$SDK_MODULE@$PULUMI_VERSION" && go mod tidy)
+    touch "$dir/.kubevirt-lab-tidy"
+  fi
+}
+
+build_langhost() {
+  local dir
+  dir=$(unpack "$LANGHOST_ARCHIVE")/sdk/nodejs/cmd/pulumi-language-nodejs
+  mkdir -p "$BIN"
+  progress::run "preparing the nodejs language host module" 60 prepare_langhost_module "$dir"
+  progress::run "building pulumi-language-nodejs $PULUMI_VERSION from $LANGHOST_ARCHIVE" 60 \
+    go_build_to "$dir" "$BIN/pulumi-language-nodejs" "-s -w -X $VERSION_VAR=$PULUMI_VERSION" .
+}
+
+# plugin_build NAME VERSION: where the build of plugin NAME goes.
+plugin_build() { echo "$PLUGIN_BUILDS/$1-$2/pulumi-resource-$1"; }
+
+build_command() {
+  local dir out
+  out=$(plugin_build command "$COMMAND_VERSION")
+  dir=$(unpack "$COMMAND_ARCHIVE")/provider
+  mkdir -p "$(dirname "$out")"
+  GOFLAGS="-mod=mod -buildvcs=false" progress::run "building pulumi-resource-command $COMMAND_VERSION from $COMMAND_ARCHIVE" 100 \
+    go_build_to "$dir" "$out" "-s -w -X $COMMAND_MODULE/pkg/version.Version=$COMMAND_VERSION" ./cmd/pulumi-resource-command
+}
+
+# The Kubernetes provider embeds a schema generated from Kubernetes' OpenAPI specs: put the specs
+# the generator reads in place (from the k8s.io/kubernetes module zips), generate the schema,
+# `go generate` the embedding, then build.
+k8s_specs() {
+  local provider=$1 v dir
+  mkdir -p "$provider/pkg/gen/openapi-specs"
+  for v in $K8S_SPEC_VERSIONS; do
+    [[ -s $provider/pkg/gen/openapi-specs/swagger-v$v.json ]] && continue
+    dir=$(go mod download -json "k8s.io/kubernetes@v$v" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+    [[ -f $dir/api/openapi-spec/swagger.json ]] || { echo "no api/openapi-spec/swagger.json in k8s.io/kubernetes@v$v" >&2; return 1; }
+    cp "$dir/api/openapi-spec/swagger.json" "$provider/pkg/gen/openapi-specs/swagger-v$v.json.tmp"
+    mv "$provider/pkg/gen/openapi-specs/swagger-v$v.json.tmp" "$provider/pkg/gen/openapi-specs/swagger-v$v.json"
+  done
+}
+
+k8s_schema() {
+  local provider=$1 schema=$1/cmd/pulumi-resource-kubernetes/schema.json
+  [[ -s $schema && -f $provider/.kubevirt-lab-generated ]] && return 0
+  (cd "$provider" && GOFLAGS="-mod=mod -buildvcs=false" go build -trimpath -o "$provider/pulumi-gen-kubernetes" ./cmd/pulumi-gen-kubernetes)
+  (cd "$provider" && ./pulumi-gen-kubernetes schema pkg/gen/openapi-specs/swagger-v1.27.0.json "$(dirname "$provider")")
+  [[ -s $schema ]] || { echo "pulumi-gen-kubernetes wrote no $schema" >&2; return 1; }
+  (cd "$provider/cmd/pulumi-resource-kubernetes" && VERSION=$K8S_VERSION GOFLAGS="-mod=mod -buildvcs=false" go generate ./main.go)
+  touch "$provider/.kubevirt-lab-generated"
+}
+
+build_kubernetes() {
+  local provider out
+  out=$(plugin_build kubernetes "$K8S_VERSION")
+  provider=$(unpack "$K8S_ARCHIVE")/provider
+  mkdir -p "$(dirname "$out")"
+  export GOFLAGS="-mod=mod -buildvcs=false"
+  progress::run "fetching the Kubernetes OpenAPI specs for the kubernetes provider's schema" 60 k8s_specs "$provider"
+  progress::run "generating the kubernetes provider's schema (pulumi-gen-kubernetes)" 90 k8s_schema "$provider"
+  progress::run "building pulumi-resource-kubernetes $K8S_VERSION from $K8S_ARCHIVE" 120 \
+    go_build_to "$provider" "$out" "-s -w -X $K8S_MODULE/pkg/version.Version=$K8S_VERSION" ./cmd/pulumi-resource-kubernetes
+}
+
+# --- plugins -----------------------------------------------------------------------------------
+
+# setup_plugin NAME VERSION MODULE ARCHIVE BUILDFN
+setup_plugin() {
+  local name=$1 version=$2 module=$3 build=$5 out
+  plugin_ok "$name" "$version" "$module" && return 0
+  if [[ -e $(plugin_path "$name" "$version") || -e $PLUGIN_DIR/resource-$name-v$version.partial ]]; then
+    say "plugin resource $name v$version: the installed one is not the official provider's build; replacing it"
+    "$PULUMI" plugin rm resource "$name" "$version" --yes >&2 || rm -rf "$PLUGIN_DIR/resource-$name-v$version" "$PLUGIN_DIR/resource-$name-v$version".*
+  fi
+  if resolves get.pulumi.com && progress::run "pulumi plugin install resource $name v$version (official)" 30 \
+    "$PULUMI" plugin install resource "$name" "v$version"; then
     return 0
   fi
-  cp "$dir/go.mod.new" "$dir/go.mod.in"
-  mv "$dir/go.mod.new" "$dir/go.mod"
-  rm -f "$dir/go.sum"
-  (cd "$dir" && go mod tidy) || { rm -f "$dir/go.mod.in"; return 1; }
+  out=$(plugin_build "$name" "$version")
+  # A build made earlier (of the official sources, by this script) is installed again as it is.
+  go version -m "$out" 2>/dev/null | awk -v m="$module" '$1 == "path" && index($2, m) == 1 { f = 1 } END { exit !f }' || "$build"
+  "$PULUMI" plugin install resource "$name" "v$version" --file "$out" >&2
+  plugin_ok "$name" "$version" "$module" || die "plugin resource $name v$version: installed, but not found as expected at $(plugin_path "$name" "$version")"
 }
 
-# go_build DIR OUT LDFLAGS PKG: build PKG of the wrapper module in DIR into OUT.
-go_build() {
-  local dir=$1 out=$2 ldflags=$3 pkg=$4
-  (cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$out.tmp" "$pkg") || { rm -f "$out.tmp"; return 1; }
-  mv -f "$out.tmp" "$out"
-}
-
-pkg_replaces=""
-langhost_in_pulumi_wrapper=0
-
-prepare_pulumi_wrapper() {
-  local pkgdir requires imports
-  pkgdir=$(module_dir "$PKG_MODULE@$PULUMI_VERSION") || return 1
-  [[ -n $pkgdir && -f $pkgdir/go.mod ]] || return 1
-  pkg_replaces=$(nonlocal_replaces "$pkgdir/go.mod")
-  requires="$PKG_MODULE $PULUMI_VERSION
-$SDK_MODULE $PULUMI_VERSION"
-  imports="$PKG_MODULE/cmd/pulumi"
-  if ((langhost_in_pulumi_wrapper)); then
-    requires+=$'\n'"$LANGHOST_MODULE $LANGHOST_PSEUDO"
-    imports+=$'\n'"$LANGHOST_MODULE"
-  fi
-  write_wrapper "$SRC/pulumi" kubevirt-lab/engine-build/pulumi "$(go_line "$pkgdir/go.mod")" \
-    "$requires" "$pkg_replaces" "$imports"
-}
-
-prepare_langhost_fallback_wrapper() {
-  local sdkdir
-  sdkdir=$(module_dir "$SDK_MODULE@$LANGHOST_FALLBACK_SDK") || return 1
-  [[ -n $sdkdir && -d $sdkdir/nodejs/cmd/pulumi-language-nodejs ]] || return 1
-  write_wrapper "$SRC/langhost" kubevirt-lab/engine-build/langhost "$(go_line "$sdkdir/go.mod")" \
-    "$SDK_MODULE $LANGHOST_FALLBACK_SDK" "$(nonlocal_replaces "$sdkdir/go.mod")" "$LANGHOST_FALLBACK_PKG"
-}
-
-build_engine() {
-  mkdir -p "$BIN" "$SRC"
-  say "building the Pulumi engine $PULUMI_VERSION into $BIN (GOMODCACHE=$(go env GOMODCACHE))"
-  if go mod download "$LANGHOST_MODULE@$LANGHOST_PSEUDO" >/dev/null 2>&1; then
-    langhost_in_pulumi_wrapper=1
-  else
-    say "note: $LANGHOST_MODULE@$LANGHOST_PSEUDO is not served by the module proxy;" \
-      "building the nodejs language host of $SDK_MODULE@$LANGHOST_FALLBACK_SDK instead"
-  fi
-  timed "go mod tidy (pulumi wrapper)" prepare_pulumi_wrapper || die "could not prepare the pulumi wrapper module"
-  timed pulumi go_build "$SRC/pulumi" "$BIN/pulumi" "-X $VERSION_VAR=$PULUMI_VERSION" "$PKG_MODULE/cmd/pulumi" ||
-    die "building pulumi failed"
-  if ((langhost_in_pulumi_wrapper)); then
-    timed pulumi-language-nodejs go_build "$SRC/pulumi" "$BIN/pulumi-language-nodejs" \
-      "-X $VERSION_VAR=$PULUMI_VERSION" "$LANGHOST_MODULE" || die "building pulumi-language-nodejs failed"
-  else
-    timed "go mod tidy (language host wrapper)" prepare_langhost_fallback_wrapper ||
-      die "could not prepare the language host wrapper module"
-    timed pulumi-language-nodejs go_build "$SRC/langhost" "$BIN/pulumi-language-nodejs" \
-      "-X $VERSION_VAR=$LANGHOST_FALLBACK_SDK" "$LANGHOST_FALLBACK_PKG" || die "building pulumi-language-nodejs failed"
-  fi
-}
-
-try_installer() {
-  local script
-  script=$(mktemp)
-  if ! curl -fsSL --max-time 20 -o "$script" https://get.pulumi.com/install.sh; then
-    rm -f "$script"
-    say "note: get.pulumi.com is not reachable; building from source"
-    return 1
-  fi
-  mkdir -p "$VER_DIR"
-  if ! timeout 300 sh "$script" --version "${PULUMI_VERSION#v}" --install-root "$VER_DIR" --no-edit-path --silent >&2; then
-    rm -f "$script"
-    say "note: the Pulumi installer failed; building from source"
-    return 1
-  fi
-  rm -f "$script"
-  [[ -x $BIN/pulumi && -x $BIN/pulumi-language-nodejs ]] && has_version "$BIN/pulumi"
-}
-
-# The dynamic provider host that Pulumi ships next to its binary (as in @pulumi/pulumi's own copy):
-# found as a bundled plugin next to `pulumi`, it serves pulumi.dynamic resources.
+# The dynamic provider host that Pulumi ships next to its binary (as in @pulumi/pulumi's own copy).
 write_dynamic_provider_shim() {
   local f=$1/pulumi-resource-pulumi-nodejs
   [[ -x $f ]] && return 0
   # shellcheck disable=SC2016 # the $ are for the generated script
   printf '%s\n' '#!/bin/sh' \
     'PULUMI_DYNAMIC_PROVIDER_SCRIPT_PATH=$(node -e "console.log(require.resolve('"'"'@pulumi/pulumi/cmd/dynamic-provider'"'"'))")' \
-    'if [ -n "$PULUMI_DYNAMIC_PROVIDER_SCRIPT_PATH" ]; then' \
-    '    exec node "$PULUMI_DYNAMIC_PROVIDER_SCRIPT_PATH" "$@"' \
-    'fi' >"$f.tmp"
+    'exec node "$PULUMI_DYNAMIC_PROVIDER_SCRIPT_PATH" "$@"' >"$f.tmp"
   chmod 0755 "$f.tmp"
   mv -f "$f.tmp" "$f"
-}
-
-plugin_installed() { # KIND NAME VERSION
-  [[ -x $PULUMI_PLUGIN_DIR/$1-$2-v$3/pulumi-$1-$2 && ! -e $PULUMI_PLUGIN_DIR/$1-$2-v$3.partial ]]
-}
-
-install_plugin() { # NAME VERSION BINARY
-  plugin_installed resource "$1" "$2" && { log "plugin resource $1 v$2 already installed"; return 0; }
-  "$PULUMI_BIN" plugin install resource "$1" "v$2" --file "$3" >&2
-}
-
-# command_sources_hash: a hash of what the command provider binary is built from (its Go sources
-# without tests, go.mod, go.sum, and the Go version), stored beside the binary.
-command_sources_hash() {
-  local f
-  {
-    go env GOVERSION
-    for f in "$COMMAND_SRC"/*.go "$COMMAND_SRC"/go.mod "$COMMAND_SRC"/go.sum; do
-      [[ -f $f && $f != *_test.go ]] || continue
-      printf '%s\n' "${f##*/}"
-      cat "$f"
-    done
-  } | sha256sum | cut -d' ' -f1
-}
-
-# is_our_command_provider FILE: FILE is a build of tools/command-provider.
-is_our_command_provider() { grep -aqF "$COMMAND_MARKER" "$1" 2>/dev/null; }
-
-# build_command_provider: build tools/command-provider into $PLUGINS unless the binary there is
-# already built from the current sources.
-build_command_provider() {
-  local bin=$PLUGINS/pulumi-resource-command want
-  if ! command -v go >/dev/null; then
-    [[ -x $bin ]] && { say "note: go is not on PATH: using the command provider built before"; return 0; }
-    say "note: go is not on PATH: cannot build the command provider"
-    return 1
-  fi
-  want=$(command_sources_hash)
-  if [[ -x $bin && -f $bin.src-hash && $(cat "$bin.src-hash") == "$want" ]]; then
-    log "command provider in $PLUGINS is up to date with $COMMAND_SRC"
-    return 0
-  fi
-  mkdir -p "$PLUGINS"
-  (cd "$COMMAND_SRC" && timed pulumi-resource-command go build -trimpath -buildvcs=false -ldflags "-s -w" -o "$bin.tmp" ./) ||
-    { rm -f "$bin.tmp"; return 1; }
-  mv -f "$bin.tmp" "$bin"
-  printf '%s\n' "$want" >"$bin.src-hash"
-}
-
-# setup_command_provider: build our command provider and install it as plugin command v1.2.1,
-# replacing an older build of ours; a plugin of that version not built here is kept.
-setup_command_provider() {
-  local bin=$PLUGINS/pulumi-resource-command
-  local installed=$PULUMI_PLUGIN_DIR/resource-command-v$COMMAND_VERSION/pulumi-resource-command
-  rm -f "$MARKS/command" # from the time the official provider module was tried
-  if plugin_installed resource command "$COMMAND_VERSION" && ! is_our_command_provider "$installed"; then
-    log "plugin resource command v$COMMAND_VERSION: installed, not built here: kept"
-    return 0
-  fi
-  if ! build_command_provider; then
-    say "error: building the command provider from $COMMAND_SRC failed"
-    return 1
-  fi
-  if plugin_installed resource command "$COMMAND_VERSION"; then
-    if cmp -s "$installed" "$bin"; then
-      log "plugin resource command v$COMMAND_VERSION: installed (built from $COMMAND_SRC)"
-      return 0
-    fi
-    log "plugin resource command v$COMMAND_VERSION: replacing an older build"
-    "$PULUMI_BIN" plugin rm resource command "$COMMAND_VERSION" --yes >&2 || return 1
-  fi
-  install_plugin command "$COMMAND_VERSION" "$bin"
-}
-
-build_kubernetes_provider() {
-  if ! go mod download "$K8S_MODULE@$K8S_MODVER" >/dev/null 2>&1; then
-    mark_unavailable kubernetes "$K8S_MODULE@$K8S_MODVER is not served by the module proxy (nor its version list)"
-    return 1
-  fi
-  mark_unavailable kubernetes "$K8S_MODULE@$K8S_MODVER is served, but building it (go generate of its schema) is not automated here"
-  return 1
-}
-
-# setup_provider NAME VERSION BUILDFN REQUIRED
-setup_provider() {
-  local name=$1 version=$2 build=$3 required=$4 bin
-  bin=$PLUGINS/pulumi-resource-$name
-  if plugin_installed resource "$name" "$version"; then
-    log "plugin resource $name v$version: installed"
-    return 0
-  fi
-  if [[ ! -x $bin ]]; then
-    if is_marked "$name"; then
-      log "note: $name provider v$version unavailable: $(cat "$MARKS/$name") (KUBEVIRT_LAB_ENGINE_RETRY=1 to retry)"
-      return 0
-    fi
-    if ! "$build"; then
-      say "note: $name provider v$version not built: $(cat "$MARKS/$name" 2>/dev/null || echo 'build failed')"
-      [[ $required == 1 ]] && return 1
-      return 0
-    fi
-  fi
-  install_plugin "$name" "$version" "$bin"
 }
 
 env_lines() {
@@ -363,69 +315,74 @@ env_lines() {
   echo 'export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true'
 }
 
-# --- find the engine ---------------------------------------------------------------------------
-PULUMI_BIN=""
-ENGINE_BIN_DIR=""
-if p=$(command -v pulumi) && has_version "$p" && command -v pulumi-language-nodejs >/dev/null; then
-  PULUMI_BIN=$p
-  ENGINE_BIN_DIR=$(dirname "$p")
-  log "using pulumi $PULUMI_VERSION from PATH: $p"
-elif [[ -x $BIN/pulumi && -x $BIN/pulumi-language-nodejs ]] && has_version "$BIN/pulumi"; then
-  PULUMI_BIN=$BIN/pulumi
-  ENGINE_BIN_DIR=$BIN
-  log "using cached engine in $BIN"
-fi
+# --- main --------------------------------------------------------------------------------------
+
+command -v go >/dev/null || [[ $mode == check ]] || die "go is not on PATH (expected /usr/local/go/bin); it builds what is missing"
+
+PULUMI=$(find_cli || true)
+LANGHOST=""
+[[ -n $PULUMI ]] && LANGHOST=$(find_langhost "$(dirname "$PULUMI")" || true)
+missing=()
+[[ -n $PULUMI ]] || missing+=("pulumi $PULUMI_VERSION")
+[[ -n $LANGHOST ]] || missing+=("pulumi-language-nodejs $PULUMI_VERSION")
+plugin_ok command "$COMMAND_VERSION" "$COMMAND_MODULE" || missing+=("plugin resource command v$COMMAND_VERSION")
+plugin_ok kubernetes "$K8S_VERSION" "$K8S_MODULE" || missing+=("plugin resource kubernetes v$K8S_VERSION")
 
 if [[ $mode == check ]]; then
-  ok=1
-  if [[ -z $PULUMI_BIN ]]; then
-    echo "setup-engine: missing: pulumi $PULUMI_VERSION and pulumi-language-nodejs (looked on PATH and in $BIN)" >&2
-    ok=0
-  elif [[ $ENGINE_BIN_DIR == "$BIN" && ! -x $BIN/pulumi-resource-pulumi-nodejs ]]; then
-    echo "setup-engine: missing: $BIN/pulumi-resource-pulumi-nodejs" >&2
-    ok=0
-  fi
-  # Provider plugins are optional (their sources may not be served): reported, not required.
-  for pv in "command $COMMAND_VERSION" "kubernetes $K8S_VERSION"; do
-    read -r name version <<<"$pv"
-    plugin_installed resource "$name" "$version" ||
-      echo "setup-engine: note: plugin resource $name v$version is not installed" >&2
-  done
-  installed=$PULUMI_PLUGIN_DIR/resource-command-v$COMMAND_VERSION/pulumi-resource-command
-  if plugin_installed resource command "$COMMAND_VERSION" && is_our_command_provider "$installed" &&
-    command -v go >/dev/null && [[ $(cat "$PLUGINS/pulumi-resource-command.src-hash" 2>/dev/null) != "$(command_sources_hash)" ]]; then
-    echo "setup-engine: note: plugin resource command v$COMMAND_VERSION is older than $COMMAND_SRC (run harness/engine.sh)" >&2
-  fi
-  ((ok)) && exit 0
+  ((${#missing[@]} == 0)) && exit 0
+  say "missing: $(joined "${missing[@]}") (looked on PATH, in $BIN and $PLUGIN_DIR; harness/engine.sh sets them up)"
   exit 1
 fi
 
-if [[ -z $PULUMI_BIN ]]; then
-  command -v go >/dev/null || die "go is not on PATH (expected /usr/local/go/bin)"
-  if [[ ${PULUMI_TRY_INSTALLER:-0} == 1 ]] && try_installer; then
-    log "installed pulumi $PULUMI_VERSION with the official installer"
+if ((${#missing[@]} > 0)); then
+  say "setting up: $(joined "${missing[@]}")"
+  # Every archive a build may need is checked before anything is built.
+  [[ -n $LANGHOST ]] || resolves get.pulumi.com || check_archive "$LANGHOST_ARCHIVE" "$LANGHOST_SHA"
+  plugin_ok command "$COMMAND_VERSION" "$COMMAND_MODULE" || resolves get.pulumi.com || check_archive "$COMMAND_ARCHIVE" "$COMMAND_SHA"
+  plugin_ok kubernetes "$K8S_VERSION" "$K8S_MODULE" || resolves get.pulumi.com || check_archive "$K8S_ARCHIVE" "$K8S_SHA"
+fi
+
+if [[ -z $PULUMI ]]; then
+  if resolves get.pulumi.com && progress::run "installing pulumi $PULUMI_VERSION with the official installer" 60 \
+    bash -c "curl -fsSL --max-time 60 https://get.pulumi.com | sh -s -- --version ${PULUMI_VERSION#v} --install-root '$VER_DIR' --no-edit-path --silent"; then
+    :
   else
-    total_start=$(date +%s)
-    build_engine
-    say "engine built in $(($(date +%s) - total_start))s"
+    build_cli
   fi
-  has_version "$BIN/pulumi" || die "$BIN/pulumi does not report $PULUMI_VERSION"
-  PULUMI_BIN=$BIN/pulumi
-  ENGINE_BIN_DIR=$BIN
+  cli_ok "$BIN/pulumi" || die "$BIN/pulumi does not report $PULUMI_VERSION"
+  PULUMI=$BIN/pulumi
 fi
-if [[ $ENGINE_BIN_DIR == "$BIN" ]]; then
-  write_dynamic_provider_shim "$BIN"
+ENGINE_BIN=$(dirname "$PULUMI")
+if [[ -z $LANGHOST ]]; then
+  LANGHOST=$(find_langhost "$ENGINE_BIN" || true)
+  if [[ -z $LANGHOST ]]; then
+    build_langhost
+    langhost_ok "$BIN/pulumi-language-nodejs" || die "$BIN/pulumi-language-nodejs is not the $PULUMI_VERSION language host"
+    LANGHOST=$BIN/pulumi-language-nodejs
+  fi
 fi
+# The engine looks for language hosts next to itself and on PATH: the env lines put both dirs there.
+LANGHOST_BIN=$(dirname "$LANGHOST")
+[[ $ENGINE_BIN == "$BIN" ]] && write_dynamic_provider_shim "$BIN"
 
-# --- provider plugins --------------------------------------------------------------------------
-# Installed into the plugin cache ($PULUMI_HOME/plugins), not put on PATH: a provider found on PATH
-# is used whatever version the program asks for, with a warning on every run.
-setup_command_provider || die "plugin resource command v$COMMAND_VERSION is required (see $COMMAND_SRC)"
-setup_provider kubernetes "$K8S_VERSION" build_kubernetes_provider 0
+setup_plugin command "$COMMAND_VERSION" "$COMMAND_MODULE" "$COMMAND_ARCHIVE" build_command
+setup_plugin kubernetes "$K8S_VERSION" "$K8S_MODULE" "$K8S_ARCHIVE" build_kubernetes
 
-# --- env lines ---------------------------------------------------------------------------------
 mkdir -p "$ENGINE_DIR"
-env_lines "$ENGINE_BIN_DIR" >"$ENV_FILE.tmp"
+{
+  [[ $LANGHOST_BIN != "$ENGINE_BIN" ]] && env_lines "$LANGHOST_BIN" | head -1
+  env_lines "$ENGINE_BIN"
+} >"$ENV_FILE.tmp"
 mv -f "$ENV_FILE.tmp" "$ENV_FILE"
-log "env written to $ENV_FILE"
-env_lines "$ENGINE_BIN_DIR"
+
+if [[ $mode == print-env ]]; then
+  cat "$ENV_FILE"
+  exit 0
+fi
+((${#missing[@]} == 0)) || say "ready: pulumi $PULUMI_VERSION, nodejs language host $PULUMI_VERSION, plugins command v$COMMAND_VERSION and kubernetes v$K8S_VERSION"
+cat >&2 <<EOT
+engine: to use it in this shell:
+  source $ENV_FILE      # or: eval "\$(bash harness/engine.sh --print-env)"
+  pulumi version        # $PULUMI_VERSION
+  pulumi plugin ls      # command $COMMAND_VERSION, kubernetes $K8S_VERSION
+EOT

@@ -83,9 +83,8 @@ cmd=${1:-up}
 [[ $# -gt 0 ]] && shift
 case $cmd in
   up)
-    bash "$repo/harness/packages.sh" lab
+    bash "$repo/harness/prereqs.sh" lab
     engine
-    if [[ ! -d $repo/node_modules ]]; then (cd "$repo" && npm ci --no-audit --no-fund); fi
     lab_up
     select_stack
     say "pulumi up (stack $stack)"

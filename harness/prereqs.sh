@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# harness/prereqs.sh: what a README command needs on this machine, set up when it is missing.
+#
+#   harness/prereqs.sh lab | test | e2e | bench | verify | lint
+#
+# Each npm script the README gives runs this first. For the programs it runs for real it checks
+# PATH; what is missing is installed from Debian's packages when we are root with apt-get
+# (saying what and why), else it stops at once with one line naming what is missing and the
+# command that installs it. Then node_modules (npm ci), and where the command needs them, the
+# Pulumi engine (harness/engine.sh) and actionlint (harness/dev-tools.sh). A machine that has
+# everything passes in well under a second, silently.
+#
+# Environment: KUBEVIRT_LAB_PREREQS=packages checks the Debian packages only;
+# KUBEVIRT_LAB_APT (default apt-get) is the installer (the tests put a recording one there).
+set -euo pipefail
+
+HARNESS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(dirname "$HARNESS")
+APT=${KUBEVIRT_LAB_APT:-apt-get}
+
+# program|Debian package|why it is needed
+readonly LAB_TOOLS="sshd|openssh-server|the simulated hosts run a real OpenSSH server
+ssh|openssh-client|the tests reach the simulated hosts over SSH
+ssh-keygen|openssh-client|the simulated lab makes its SSH keys
+ip|iproute2|the simulated lab is network namespaces joined by veth pairs
+unshare|util-linux|the simulated hosts and the script sandboxes are mount namespaces
+nsenter|util-linux|commands run inside the simulated hosts
+dnsmasq|dnsmasq|dns1 runs a real dnsmasq
+dig|dnsutils|the lab's names are checked with dig
+curl|curl|the lab's pages are fetched
+sudo|sudo|the host scripts run through sudo -n for a non-root SSH user"
+readonly TEST_TOOLS="shellcheck|shellcheck|every host script is checked by shellcheck
+ansible-playbook|ansible|the Ansible roles run for real
+ansible-lint|ansible-lint|the Ansible roles are linted"
+
+case ${1:-} in
+  lab | e2e | bench) tools=$LAB_TOOLS ;;
+  test) tools=$LAB_TOOLS$'\n'$TEST_TOOLS ;;
+  verify | lint) tools="" ;;
+  *) echo "usage: harness/prereqs.sh lab|test|e2e|bench|verify|lint" >&2; exit 2 ;;
+esac
+what=$1
+
+missing_tools=() packages=() reasons=()
+while IFS='|' read -r tool package why; do
+  [[ -n $tool ]] || continue
+  command -v "$tool" >/dev/null 2>&1 && continue
+  missing_tools+=("$tool")
+  reasons+=("$tool ($package: $why)")
+  [[ " ${packages[*]} " == *" $package "* ]] || packages+=("$package")
+done <<<"$tools"
+
+if ((${#missing_tools[@]} > 0)); then
+  if [[ $(id -u) == 0 ]] && command -v "$APT" >/dev/null 2>&1; then
+    for r in "${reasons[@]}"; do echo "prereqs: installing $r" >&2; done
+    "$APT" update -qq >&2
+    DEBIAN_FRONTEND=noninteractive "$APT" install -y -qq --no-install-recommends "${packages[@]}" >&2
+    for t in "${missing_tools[@]}"; do
+      command -v "$t" >/dev/null 2>&1 || { echo "prereqs: $t is still missing after installing ${packages[*]}" >&2; exit 1; }
+    done
+  else
+    printf -v list '%s, ' "${reasons[@]}"
+    echo "prereqs: missing for npm run $what: ${list%, }; install them with: sudo apt-get install -y ${packages[*]}" >&2
+    exit 1
+  fi
+fi
+# The distribution's dnsmasq service is not wanted: the tests and the simulated lab start their own.
+if [[ " ${packages[*]} " == *" dnsmasq "* ]] && command -v systemctl >/dev/null && systemctl is-enabled dnsmasq >/dev/null 2>&1; then
+  systemctl disable --now dnsmasq >/dev/null 2>&1 || true
+fi
+[[ ${KUBEVIRT_LAB_PREREQS:-all} == packages ]] && exit 0
+
+if [[ ! -d $REPO/node_modules/@pulumi/pulumi ]]; then
+  echo "prereqs: node_modules is missing: npm ci" >&2
+  (cd "$REPO" && npm ci --no-audit --no-fund >&2)
+fi
+case $what in
+  lab | e2e | bench)
+    bash "$HARNESS/engine.sh" --check 2>/dev/null || bash "$HARNESS/engine.sh" --print-env >/dev/null
+    ;;
+  test) bash "$HARNESS/dev-tools.sh" ;;
+esac
