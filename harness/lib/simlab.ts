@@ -101,6 +101,10 @@ export class SimLab {
     }
 }
 
+/** What a copy of the program holds: the files and folders the engine runs. */
+const PROGRAM_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts"];
+const PROGRAM_DIRS = ["components", "scripts", "manifests", "ansible"];
+
 /** A copy of the project with its own stack file and file backend. */
 export class Project {
     readonly dir: string;
@@ -109,14 +113,17 @@ export class Project {
     /** Every byte the engine printed, for the secret-leak check. */
     console = "";
 
-    constructor(readonly lab: SimLab, readonly stack: string, engine: Record<string, string>) {
+    /**
+     * @param source the program to run: a folder holding the project's files (default: this repo);
+     *   the upgrade test passes an older release exported from git.
+     */
+    constructor(readonly lab: SimLab, readonly stack: string, engine: Record<string, string>, source: string = REPO) {
         const root = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-e2e-"));
         this.dir = path.join(root, "project");
         this.state = path.join(root, "state");
         fs.mkdirSync(this.dir);
         fs.mkdirSync(this.state);
-        for (const f of ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts"]) fs.copyFileSync(path.join(REPO, f), path.join(this.dir, f));
-        for (const d of ["components", "scripts", "manifests", "ansible"]) fs.cpSync(path.join(REPO, d), path.join(this.dir, d), { recursive: true });
+        this.useProgram(source);
         fs.symlinkSync(path.join(REPO, "node_modules"), path.join(this.dir, "node_modules"));
         this.env = {
             ...engine,
@@ -126,6 +133,15 @@ export class Project {
             PULUMI_SKIP_UPDATE_CHECK: "true",
             PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
         };
+    }
+
+    /** Puts the program of `source` in the project (its stack file and state stay). */
+    useProgram(source: string): void {
+        for (const f of PROGRAM_FILES) fs.copyFileSync(path.join(source, f), path.join(this.dir, f));
+        for (const d of PROGRAM_DIRS) {
+            fs.rmSync(path.join(this.dir, d), { recursive: true, force: true });
+            fs.cpSync(path.join(source, d), path.join(this.dir, d), { recursive: true });
+        }
     }
 
     /** Writes Pulumi.<stack>.yaml: the repo's sim stack with `overrides` (keys without the prefix). */
