@@ -13,6 +13,8 @@ export interface K8sObject {
     apiVersion: string;
     kind: string;
     metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [k: string]: unknown };
+    // Parsed YAML: the post's changes reach into it freely (spec.template.spec.containers[0]...).
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
     [k: string]: any;
 }
 

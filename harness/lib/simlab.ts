@@ -183,10 +183,10 @@ export class Project {
     async plan(): Promise<string[]> {
         const r = await this.pulumi(["preview", "--json"]);
         if (r.code !== 0) throw new Error(`pulumi preview failed:\n${r.stdout}\n${r.stderr}`);
-        const out = JSON.parse(r.stdout);
+        const out: { steps?: Array<{ op: string; urn: string }> } = JSON.parse(r.stdout);
         return (out.steps ?? [])
-            .filter((s: any) => s.op !== "same")
-            .map((s: any) => {
+            .filter((s) => s.op !== "same")
+            .map((s) => {
                 const parts = String(s.urn).split("::");
                 return `${s.op} ${parts[parts.length - 2].split("$").pop()} ${parts[parts.length - 1]}`;
             })

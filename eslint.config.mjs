@@ -1,0 +1,22 @@
+// eslint: the recommended rules of eslint and typescript-eslint for the program, the harness and
+// the tests. Formatting is prettier's (npm run lint runs both).
+import js from "@eslint/js";
+import globals from "globals";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+    { ignores: ["node_modules/", "bin/", ".tmp-*/"] },
+    js.configs.recommended,
+    ...tseslint.configs.recommended,
+    {
+        languageOptions: { globals: globals.node },
+        rules: {
+            "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" }],
+        },
+    },
+    {
+        // Tests read the engine's JSON output (preview steps, stack exports), which has no types.
+        files: ["test/**/*.ts"],
+        rules: { "@typescript-eslint/no-explicit-any": "off" },
+    },
+);
