@@ -5,9 +5,8 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import * as YAML from "yaml";
-import { DEFAULTS, LabConfigError, nodeAddress, parseConfig } from "../components/config";
-import { REPO, sourceOf, stackConfig } from "./lib/stack";
+import { LabConfigError, nodeAddress, parseConfig } from "../components/config";
+import { sourceOf, stackConfig } from "./lib/stack";
 
 function problems(overrides: Record<string, unknown>, stack = "dev"): string[] {
     try {
@@ -27,7 +26,11 @@ function rejects(overrides: Record<string, unknown>, expected: string | RegExp):
 
 describe("the dev stack", () => {
     // As the user's stack has it: the upstream URLs at their defaults, not the test fixtures.
-    const cfg = parseConfig(sourceOf(stackConfig("dev", { kubevirtManifestUrl: undefined, skydiveManifestUrl: undefined, ingressNginxManifestBaseUrl: undefined })));
+    const cfg = parseConfig(
+        sourceOf(
+            stackConfig("dev", { kubevirtManifestUrl: undefined, skydiveManifestUrl: undefined, ingressNginxManifestBaseUrl: undefined }),
+        ),
+    );
 
     it("is the post's lab", () => {
         assert.deepEqual(cfg.master, { name: "km1.virtomation.com", address: "172.31.50.221" });
@@ -42,8 +45,14 @@ describe("the dev stack", () => {
         assert.equal(cfg.hostPrep.selinux, "disabled");
         assert.equal(cfg.cluster.podNetworkCidr, "10.244.0.0/16");
         assert.equal(cfg.addons.kubevirtManifestUrl, "https://github.com/kubevirt/kubevirt/releases/download/v0.4.1/kubevirt.yaml");
-        assert.equal(cfg.addons.skydiveManifestUrl, "https://raw.githubusercontent.com/skydive-project/skydive/master/contrib/kubernetes/skydive.yaml");
-        assert.equal(cfg.addons.ingressNginxManifestBaseUrl, "https://raw.githubusercontent.com/kubernetes/ingress-nginx/nginx-0.13.0/deploy");
+        assert.equal(
+            cfg.addons.skydiveManifestUrl,
+            "https://raw.githubusercontent.com/skydive-project/skydive/master/contrib/kubernetes/skydive.yaml",
+        );
+        assert.equal(
+            cfg.addons.ingressNginxManifestBaseUrl,
+            "https://raw.githubusercontent.com/kubernetes/ingress-nginx/nginx-0.13.0/deploy",
+        );
         assert.equal(cfg.addons.ingressNginxControllerImage, "quay.io/kubernetes-ingress-controller/nginx-ingress-controller:0.13.0");
         assert.equal(cfg.workload.nodejsVmNode, "kn1.virtomation.com", "short names resolve to the worker's full name");
         assert.equal(cfg.workload.mongodbVmNode, "kn2.virtomation.com");
@@ -52,27 +61,8 @@ describe("the dev stack", () => {
         assert.equal(cfg.app.usesPostPassword, true);
     });
 
-    it("declares in Pulumi.yaml the same defaults the code uses", () => {
-        const decl = YAML.parse(fs.readFileSync(path.join(REPO, "Pulumi.yaml"), "utf8")).config;
-        const pairs: Array<[string, unknown]> = [
-            ["domain", DEFAULTS.domain], ["sshUser", DEFAULTS.sshUser], ["sshPort", DEFAULTS.sshPort],
-            ["yumRepoBaseUrl", DEFAULTS.yumRepoBaseUrl], ["yumRepoGpgKeys", DEFAULTS.yumRepoGpgKeys],
-            ["kubernetesVersion", DEFAULTS.kubernetesVersion], ["extraPackages", DEFAULTS.extraPackages],
-            ["dockerStorageDevice", DEFAULTS.dockerStorageDevice], ["sysctl", DEFAULTS.sysctl], ["selinux", DEFAULTS.selinux],
-            ["podNetworkCidr", DEFAULTS.podNetworkCidr], ["serviceCidr", DEFAULTS.serviceCidr],
-            ["flannelManifestUrl", DEFAULTS.flannelManifestUrl], ["joinTokenTtl", DEFAULTS.joinTokenTtl],
-            ["kubevirtVersion", DEFAULTS.kubevirtVersion], ["ingressNginxVersion", DEFAULTS.ingressNginxVersion],
-            ["ingressHttpNodePort", DEFAULTS.ingressHttpNodePort], ["ingressHttpsNodePort", DEFAULTS.ingressHttpsNodePort],
-            ["ingressMgmtNodePort", DEFAULTS.ingressMgmtNodePort], ["nodejsSshNodePort", DEFAULTS.nodejsSshNodePort],
-            ["mongodbSshNodePort", DEFAULTS.mongodbSshNodePort], ["vmImage", DEFAULTS.vmImage], ["stages", DEFAULTS.stages],
-        ];
-        for (const [key, value] of pairs) assert.deepEqual(decl[key]?.default, value, `Pulumi.yaml config.${key}.default`);
-        for (const [key, d] of Object.entries<any>(decl)) {
-            assert.ok(d.description, `config.${key} has a description`);
-            // The engine treats a declared key without default as required, and refuses defaults of declared secrets.
-            if (key !== "master") assert.ok("default" in d, `config.${key} has a default`);
-            assert.ok(!d.secret, `config.${key} is not declared secret (a declared secret cannot have a default)`);
-        }
+    // Pulumi.yaml and the README are generated from components/settings.ts: test/settings.test.ts.
+    it("skips DNS when dnsHost is the declared default {}", () => {
         const cfg = parseConfig(sourceOf(stackConfig("dev", { dnsHost: {} })));
         assert.equal(cfg.dns, undefined, "dnsHost {} (the declared default) skips DNS");
     });
@@ -80,10 +70,14 @@ describe("the dev stack", () => {
 
 describe("validation", () => {
     it("names the key, the value and what is expected", () => {
-        rejects({ master: { name: "km1.virtomation.com", address: "172.31.50.300" } },
-            'kubevirt-lab:master.address: got "172.31.50.300", expected an IPv4 address such as 172.31.50.221');
-        rejects({ workers: [{ name: "KN1_bad", address: "172.31.50.231" }] },
-            'kubevirt-lab:workers[0].name: got "KN1_bad", expected a lower-case DNS name such as km1.virtomation.com');
+        rejects(
+            { master: { name: "km1.virtomation.com", address: "172.31.50.300" } },
+            'kubevirt-lab:master.address: got "172.31.50.300", expected an IPv4 address such as 172.31.50.221',
+        );
+        rejects(
+            { workers: [{ name: "KN1_bad", address: "172.31.50.231" }] },
+            'kubevirt-lab:workers[0].name: got "KN1_bad", expected a lower-case DNS name such as km1.virtomation.com',
+        );
     });
 
     it("reports every problem at once", () => {
@@ -101,72 +95,133 @@ describe("validation", () => {
         rejects({ master: undefined }, /^kubevirt-lab:master: got undefined, expected the master host/);
         rejects({ workers: { name: "kn1" } }, /^kubevirt-lab:workers: got .*, expected a list of hosts/);
         rejects({ workers: "[not json" }, /^kubevirt-lab:workers: got "\[not json", expected a list of hosts/);
-        rejects({ workers: [{ name: "kn1.virtomation.com", address: "172.31.50.231", role: "x" }] }, /^kubevirt-lab:workers\[0\]\.role: got "x", expected no such field/);
+        rejects(
+            { workers: [{ name: "kn1.virtomation.com", address: "172.31.50.231", role: "x" }] },
+            /^kubevirt-lab:workers\[0\]\.role: got "x", expected no such field/,
+        );
     });
 
     it("refuses duplicate host names and addresses", () => {
-        rejects({ workers: [{ name: "kn1.virtomation.com", address: "172.31.50.231" }, { name: "kn1.virtomation.com", address: "172.31.50.232" }] },
-            'kubevirt-lab:workers[1].name: got "kn1.virtomation.com", expected a name not already used by workers[0]');
-        rejects({ workers: [{ name: "kn1.virtomation.com", address: "172.31.50.221" }] },
-            'kubevirt-lab:workers[0].address: got "172.31.50.221", expected an address not already used by master');
+        rejects(
+            {
+                workers: [
+                    { name: "kn1.virtomation.com", address: "172.31.50.231" },
+                    { name: "kn1.virtomation.com", address: "172.31.50.232" },
+                ],
+            },
+            'kubevirt-lab:workers[1].name: got "kn1.virtomation.com", expected a name not already used by workers[0]',
+        );
+        rejects(
+            { workers: [{ name: "kn1.virtomation.com", address: "172.31.50.221" }] },
+            'kubevirt-lab:workers[0].address: got "172.31.50.221", expected an address not already used by master',
+        );
     });
 
     it("refuses a pod network that overlaps the hosts or the service network", () => {
-        rejects({ podNetworkCidr: "172.31.0.0/16" }, 'kubevirt-lab:podNetworkCidr: got "172.31.0.0/16", expected a network that does not contain master.address 172.31.50.221');
-        rejects({ podNetworkCidr: "10.96.0.0/16" }, 'kubevirt-lab:podNetworkCidr: got "10.96.0.0/16", expected a network that does not overlap serviceCidr 10.96.0.0/12');
-        rejects({ serviceCidr: "172.31.50.0/24" }, 'kubevirt-lab:serviceCidr: got "172.31.50.0/24", expected a network that does not contain master.address 172.31.50.221');
+        rejects(
+            { podNetworkCidr: "172.31.0.0/16" },
+            'kubevirt-lab:podNetworkCidr: got "172.31.0.0/16", expected a network that does not contain master.address 172.31.50.221',
+        );
+        rejects(
+            { podNetworkCidr: "10.96.0.0/16" },
+            'kubevirt-lab:podNetworkCidr: got "10.96.0.0/16", expected a network that does not overlap serviceCidr 10.96.0.0/12',
+        );
+        rejects(
+            { serviceCidr: "172.31.50.0/24" },
+            'kubevirt-lab:serviceCidr: got "172.31.50.0/24", expected a network that does not contain master.address 172.31.50.221',
+        );
         rejects({ podNetworkCidr: "10.244.0.1/16" }, /^kubevirt-lab:podNetworkCidr: got "10\.244\.0\.1\/16", expected an IPv4 network/);
         rejects({ podNetworkCidr: "10.244.0.0/25" }, /expected a network of \/24 or larger/);
     });
 
     it("refuses bad URLs, versions, packages, devices and sysctl lines", () => {
-        rejects({ yumRepoBaseUrl: "ftp://mirror/k8s" }, /^kubevirt-lab:yumRepoBaseUrl: got "ftp:\/\/mirror\/k8s", expected an http\(s\) URL/);
-        rejects({ yumRepoGpgKeys: ["https://ok/key.gpg", "nope"] }, 'kubevirt-lab:yumRepoGpgKeys[1]: got "nope", expected http(s) URLs of GPG keys');
+        rejects(
+            { yumRepoBaseUrl: "ftp://mirror/k8s" },
+            /^kubevirt-lab:yumRepoBaseUrl: got "ftp:\/\/mirror\/k8s", expected an http\(s\) URL/,
+        );
+        rejects(
+            { yumRepoGpgKeys: ["https://ok/key.gpg", "nope"] },
+            'kubevirt-lab:yumRepoGpgKeys[1]: got "nope", expected http(s) URLs of GPG keys',
+        );
         rejects({ yumRepoGpgKeys: [] }, /^kubevirt-lab:yumRepoGpgKeys: got \[\], expected at least one GPG key URL/);
         rejects({ flannelManifestUrl: "kube-flannel.yml" }, /^kubevirt-lab:flannelManifestUrl: /);
         rejects({ kubevirtVersion: "0.4.1" }, 'kubevirt-lab:kubevirtVersion: got "0.4.1", expected a release tag like v0.4.1');
         rejects({ extraPackages: ["docker", "rm -rf"] }, 'kubevirt-lab:extraPackages[1]: got "rm -rf", expected yum package names');
         rejects({ dockerStorageDevice: "vdb" }, /^kubevirt-lab:dockerStorageDevice: got "vdb", expected a block device path/);
-        rejects({ sysctl: ["net.ipv4.ip_forward=1"] }, 'kubevirt-lab:sysctl[0]: got "net.ipv4.ip_forward=1", expected sysctl lines of the form "key = value"');
+        rejects(
+            { sysctl: ["net.ipv4.ip_forward=1"] },
+            'kubevirt-lab:sysctl[0]: got "net.ipv4.ip_forward=1", expected sysctl lines of the form "key = value"',
+        );
         rejects({ yumUpdate: "yes" }, 'kubevirt-lab:yumUpdate: got "yes", expected true or false');
         rejects({ domain: "virtomation_com" }, 'kubevirt-lab:domain: got "virtomation_com", expected a DNS domain such as virtomation.com');
     });
 
     it("needs exactly one SSH key, and a readable one", () => {
         rejects({ sshPrivateKey: undefined }, /^kubevirt-lab:sshPrivateKey: got undefined, expected an SSH private key/);
-        rejects({ sshPrivateKey: "not a key" }, 'kubevirt-lab:sshPrivateKey: got "[secret]", expected a PEM or OpenSSH private key (-----BEGIN ... PRIVATE KEY-----)');
-        rejects({ sshPrivateKeyPath: "/etc/hostname" }, /^kubevirt-lab:sshPrivateKeyPath: got "\/etc\/hostname", expected unset when sshPrivateKey is set/);
-        rejects({ sshPrivateKey: undefined, sshPrivateKeyPath: "/nonexistent/id_rsa" }, 'kubevirt-lab:sshPrivateKeyPath: got "/nonexistent/id_rsa", expected a readable private key file (ENOENT)');
+        rejects(
+            { sshPrivateKey: "not a key" },
+            'kubevirt-lab:sshPrivateKey: got "[secret]", expected a PEM or OpenSSH private key (-----BEGIN ... PRIVATE KEY-----)',
+        );
+        rejects(
+            { sshPrivateKeyPath: "/etc/hostname" },
+            /^kubevirt-lab:sshPrivateKeyPath: got "\/etc\/hostname", expected unset when sshPrivateKey is set/,
+        );
+        rejects(
+            { sshPrivateKey: undefined, sshPrivateKeyPath: "/nonexistent/id_rsa" },
+            'kubevirt-lab:sshPrivateKeyPath: got "/nonexistent/id_rsa", expected a readable private key file (ENOENT)',
+        );
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-key-"));
         fs.writeFileSync(path.join(dir, "id"), "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n");
         fs.writeFileSync(path.join(dir, "id.pub"), "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIfrompub me@host\n");
-        const cfg = parseConfig(sourceOf(stackConfig("dev", { sshPrivateKey: undefined, sshPrivateKeyPath: path.join(dir, "id"), vmSshPublicKey: undefined })));
-        assert.equal(cfg.workload.vmSshPublicKey, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIfrompub me@host", "the .pub beside the key file is the VMs' key");
+        const cfg = parseConfig(
+            sourceOf(stackConfig("dev", { sshPrivateKey: undefined, sshPrivateKeyPath: path.join(dir, "id"), vmSshPublicKey: undefined })),
+        );
+        assert.equal(
+            cfg.workload.vmSshPublicKey,
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIfrompub me@host",
+            "the .pub beside the key file is the VMs' key",
+        );
         fs.rmSync(dir, { recursive: true });
     });
 
     it("never shows a secret value in a message", () => {
         const p = problems({ sshPrivateKey: "hunter2-plain", mongodbPassword: "x y", mongodbAdminPassword: "short" });
         const text = p.join("\n");
-        assert.ok(!text.includes("hunter2") && !text.includes("x y") && !text.includes("short\""), text);
-        assert.ok(p.includes('kubevirt-lab:mongodbPassword: got "[secret]", expected 8 to 128 characters from A-Z a-z 0-9 . _ ~ - (it goes into a mongodb:// URL)'));
+        assert.ok(!text.includes("hunter2") && !text.includes("x y") && !text.includes('short"'), text);
+        assert.ok(
+            p.includes(
+                'kubevirt-lab:mongodbPassword: got "[secret]", expected 8 to 128 characters from A-Z a-z 0-9 . _ ~ - (it goes into a mongodb:// URL)',
+            ),
+        );
     });
 
     it("checks NodePorts: inside 30000-32767 and distinct", () => {
-        rejects({ ingressHttpNodePort: 8080 }, 'kubevirt-lab:ingressHttpNodePort: got 8080, expected a NodePort from 30000 to 32767');
-        rejects({ ingressMgmtNodePort: 30000 }, 'kubevirt-lab:ingressMgmtNodePort: got 30000, expected a NodePort not already used by ingressHttpNodePort');
-        rejects({ mongodbSshNodePort: 30022 }, 'kubevirt-lab:mongodbSshNodePort: got 30022, expected a NodePort not already used by nodejsSshNodePort');
+        rejects({ ingressHttpNodePort: 8080 }, "kubevirt-lab:ingressHttpNodePort: got 8080, expected a NodePort from 30000 to 32767");
+        rejects(
+            { ingressMgmtNodePort: 30000 },
+            "kubevirt-lab:ingressMgmtNodePort: got 30000, expected a NodePort not already used by ingressHttpNodePort",
+        );
+        rejects(
+            { mongodbSshNodePort: 30022 },
+            "kubevirt-lab:mongodbSshNodePort: got 30022, expected a NodePort not already used by nodejsSshNodePort",
+        );
         rejects({ ingressHttpsNodePort: "http" }, 'kubevirt-lab:ingressHttpsNodePort: got "http", expected a whole number from 1 to 65535');
     });
 
     it("pins VMs only to configured workers", () => {
-        rejects({ nodejsVmNode: "kn9" }, 'kubevirt-lab:nodejsVmNode: got "kn9", expected one of the workers (kn1.virtomation.com, kn2.virtomation.com)');
+        rejects(
+            { nodejsVmNode: "kn9" },
+            'kubevirt-lab:nodejsVmNode: got "kn9", expected one of the workers (kn1.virtomation.com, kn2.virtomation.com)',
+        );
         rejects({ mongodbVmNode: "km1" }, /^kubevirt-lab:mongodbVmNode: got "km1", expected one of the workers/);
         rejects({ vmSshPublicKey: "AAAA only" }, /^kubevirt-lab:vmSshPublicKey: got "AAAA only", expected an OpenSSH public key line/);
     });
 
     it("checks stages and what they need", () => {
-        rejects({ stages: ["dns", "cluster"] }, /^kubevirt-lab:stages\[1\]: got "cluster", expected stage names \(addons, workload, app, dns\)/);
+        rejects(
+            { stages: ["dns", "cluster"] },
+            /^kubevirt-lab:stages\[1\]: got "cluster", expected stage names \(addons, workload, app, dns\)/,
+        );
         rejects({ stages: ["workload"] }, /^kubevirt-lab:stages: got \["workload"\], expected addons listed too/);
         rejects({ stages: ["addons", "app"] }, /^kubevirt-lab:stages: got \["addons","app"\], expected workload listed too/);
         rejects({ stages: ["dns"] }, /^kubevirt-lab:dnsIngressNode: got undefined, expected the node that runs the ingress controller/);
@@ -174,7 +229,10 @@ describe("validation", () => {
         const cfg = parseConfig(sourceOf(stackConfig("dev", { stages: [], vmSshPublicKey: undefined })));
         assert.deepEqual(cfg.stages, { addons: false, workload: false, app: false, dns: false });
         assert.equal(cfg.dns, undefined, "no DNS stage: nothing on dns1");
-        assert.equal(parseConfig(sourceOf(stackConfig("dev", { stages: ["dns"], dnsIngressNode: "kn2" }))).dns?.ingressNode, "kn2.virtomation.com");
+        assert.equal(
+            parseConfig(sourceOf(stackConfig("dev", { stages: ["dns"], dnsIngressNode: "kn2" }))).dns?.ingressNode,
+            "kn2.virtomation.com",
+        );
     });
 
     it("parses the simulated lab's stack", () => {
@@ -188,8 +246,10 @@ describe("validation", () => {
         const cfg = parseConfig(sourceOf(stackConfig("dev")));
         const nodes = [cfg.master, ...cfg.workers];
         assert.equal(nodeAddress(nodes, "kn1.virtomation.com", "the ingress controller"), "172.31.50.231");
-        assert.throws(() => nodeAddress(nodes, "kn9.virtomation.com", "the nodejs VM"),
-            /^Error: the nodejs VM runs on kn9\.virtomation\.com, which is not a configured node \(km1\.virtomation\.com, kn1\.virtomation\.com, kn2\.virtomation\.com\)$/);
+        assert.throws(
+            () => nodeAddress(nodes, "kn9.virtomation.com", "the nodejs VM"),
+            /^Error: the nodejs VM runs on kn9\.virtomation\.com, which is not a configured node \(km1\.virtomation\.com, kn1\.virtomation\.com, kn2\.virtomation\.com\)$/,
+        );
     });
 
     it("accepts any number of workers and a cluster without workers", () => {
