@@ -4,7 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { HostPrepSettings, HostSpec, SshSettings } from "./config";
-import { hostStep } from "./remote";
+import { ScriptArgs, hostStep } from "./remote";
 
 export interface HostPrepArgs {
     host: HostSpec;
@@ -22,22 +22,22 @@ export class HostPrep extends pulumi.ComponentResource {
     constructor(name: string, args: HostPrepArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubevirt-lab:hosts:HostPrep", name, {}, opts);
         const s = args.settings;
-        const step = (id: string, stepArgs: string[], after: pulumi.Resource[]) =>
+        const step = (id: string, stepArgs: ScriptArgs, after: pulumi.Resource[]) =>
             hostStep(
                 `${name}-${id}`,
                 { host: args.host, ssh: args.ssh, script: `${id}.sh`, args: stepArgs, withActions: true },
                 { parent: this, dependsOn: after },
             );
 
-        const repo = step("repo", [s.yumRepoBaseUrl, ...s.yumRepoGpgKeys], []);
-        const packages = step("packages", [s.yumUpdate ? "yes" : "no", s.kubernetesVersion, ...s.extraPackages], [repo]);
+        const repo = step("repo", { baseurl: s.yumRepoBaseUrl, gpgkey: s.yumRepoGpgKeys }, []);
+        const packages = step("packages", { "yum-update": s.yumUpdate ? "yes" : "no", "kubernetes-version": s.kubernetesVersion, package: s.extraPackages }, [repo]);
         // docker-storage-setup reads its file when docker first starts: written before the services step.
-        const dockerStorage = step("docker-storage", [s.dockerStorageDevice], [packages]);
-        const services = step("services", [], [dockerStorage]);
+        const dockerStorage = step("docker-storage", { device: s.dockerStorageDevice || undefined }, [packages]);
+        const services = step("services", {}, [dockerStorage]);
         // The bridge-nf-call keys exist once docker has loaded br_netfilter.
-        const sysctl = step("sysctl", s.sysctl, [services]);
+        const sysctl = step("sysctl", { setting: s.sysctl }, [services]);
         // SELinux is independent of the others: prepared in parallel with them.
-        const selinux = step("selinux", [s.selinux], []);
+        const selinux = step("selinux", { mode: s.selinux }, []);
 
         this.steps = { repo, packages, "docker-storage": dockerStorage, services, sysctl, selinux };
         this.registerOutputs({ host: args.host.name });

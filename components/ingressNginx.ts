@@ -80,7 +80,7 @@ export class IngressNginx extends pulumi.ComponentResource {
         const objects = applyObjects(name, ingressNginxObjects(args.objs, args.settings, args.domain), { parent: this, provider: args.provider });
         this.controller = hostStep(
             `${name}-controller-ready`,
-            { host: args.master, ssh: args.ssh, script: "wait-pods.sh", args: [String(args.settings.readyTimeoutSeconds), INGRESS_NAMESPACE, "app=ingress-nginx", "1"] },
+            { host: args.master, ssh: args.ssh, script: "wait-pods.sh", args: { timeout: String(args.settings.readyTimeoutSeconds), namespace: INGRESS_NAMESPACE, selector: "app=ingress-nginx", "min-ready": "1" } },
             { parent: this, dependsOn: objects },
         );
         this.registerOutputs({});

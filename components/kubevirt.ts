@@ -40,7 +40,7 @@ export class KubeVirt extends pulumi.ComponentResource {
         this.ready = kubevirtReadiness(args.workerCount).map(([selector, count]) =>
             hostStep(
                 `${name}-ready-${selector.split("=")[1]}`,
-                { host: args.master, ssh: args.ssh, script: "wait-pods.sh", args: [String(args.readyTimeoutSeconds), "kube-system", selector, String(count)] },
+                { host: args.master, ssh: args.ssh, script: "wait-pods.sh", args: { timeout: String(args.readyTimeoutSeconds), namespace: "kube-system", selector, "min-ready": String(count) } },
                 { parent: this, dependsOn: objects },
             ),
         );

@@ -47,8 +47,15 @@ export class Master extends pulumi.ComponentResource {
                 ...on,
                 script: "kubeadm-init.sh",
                 withActions: true,
-                args: [c.podNetworkCidr, c.serviceCidr, host.name, host.address, args.kubernetesVersion, ssh.user],
-                removeArgs: [ssh.user],
+                args: {
+                    "pod-network-cidr": c.podNetworkCidr,
+                    "service-cidr": c.serviceCidr,
+                    "node-name": host.name,
+                    "advertise-address": host.address,
+                    "kubernetes-version": args.kubernetesVersion,
+                    "ssh-user": ssh.user,
+                },
+                removeArgs: { "ssh-user": ssh.user },
             },
             // The cluster is the one thing a changed setting must never re-create.
             { parent: this, dependsOn: args.prepared, ignoreChanges: ["create"] },
@@ -59,12 +66,12 @@ export class Master extends pulumi.ComponentResource {
 
         this.flannel = hostStep(
             `${name}-flannel`,
-            { ...on, script: "flannel.sh", withActions: true, args: [c.flannelManifestUrl] },
+            { ...on, script: "flannel.sh", withActions: true, args: { "manifest-url": c.flannelManifestUrl } },
             { parent: this, dependsOn: [this.init] },
         );
         this.ready = hostStep(
             `${name}-ready`,
-            { ...on, script: "wait-nodes.sh", args: [String(c.nodeReadyTimeoutSeconds), host.name] },
+            { ...on, script: "wait-nodes.sh", args: { timeout: String(c.nodeReadyTimeoutSeconds), node: [host.name] } },
             { parent: this, dependsOn: [this.flannel] },
         );
         this.registerOutputs({ kubeconfig: this.kubeconfig });

@@ -1,7 +1,7 @@
 // How a host script reaches a host: one `remote.Command` per step, the script
-// file carried inside the command line (so a changed file is an in-place update
-// of that step, shown by `pulumi preview`), values as quoted arguments, secrets
-// on stdin. See scripts/host/README.md.
+// carried in clear text inside the command line (so a changed file is an
+// in-place update of that step, shown line by line by `pulumi preview --diff`),
+// values as named, quoted arguments, secrets on stdin. See scripts/host/README.md.
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
@@ -52,22 +52,114 @@ export function renderScript(name: string, dir: string = SCRIPT_DIR): string {
     return text;
 }
 
+/** The line that ends the script's here-document in a command line; no script may have it as a line. */
+export const SCRIPT_END = "KUBEVIRT_LAB_SCRIPT_END";
+
 /**
- * The command line that runs the script `text` as root on a host, `$0` being
- * `name`: `sudo -n bash -c "$(printf %s '<base64>' | base64 -d)" <name> args...`.
- * `sudo -n` fails at once instead of waiting for a password when sudo needs
- * one; it is left out when the SSH user is root.
+ * The command line that runs the script `text` as root on a host, in clear
+ * text so that `pulumi preview --diff` shows a changed script line by line:
+ *
+ *     d=$(mktemp -d) && trap 'rm -rf "$d"' EXIT && cat >"$d"/<name> <<'KUBEVIRT_LAB_SCRIPT_END' || exit
+ *     <the script, verbatim>
+ *     KUBEVIRT_LAB_SCRIPT_END
+ *     sudo -n bash "$d"/<name> <argv, quoted>
+ *
+ * The login shell of the SSH user (any POSIX shell) writes the script to a
+ * private temporary directory (removed when it exits) and runs it with bash:
+ * stdin stays the step's stdin (a secret join line). `sudo -n` fails at once
+ * instead of waiting for a password when sudo needs one; it is left out when
+ * the SSH user is root.
  */
-export function scriptCommandLine(text: string, name: string, args: readonly string[], sshUser: string): string {
-    const b64 = Buffer.from(text).toString("base64");
+export function scriptCommandLine(text: string, name: string, argv: readonly string[], sshUser: string): string {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new Error(`not a script file name: ${JSON.stringify(name)}`);
+    if (text.split("\n").includes(SCRIPT_END)) throw new Error(`${name}: a line of the script is ${SCRIPT_END}, the end of its here-document`);
+    const body = text.endsWith("\n") ? text : `${text}\n`;
     const sudo = sshUser === "root" ? "" : "sudo -n ";
-    const argv = [name, ...args].map(shQuote).join(" ");
-    return `${sudo}bash -c "$(printf %s '${b64}' | base64 -d)" ${argv}`;
+    const file = `"$d"/${name}`;
+    return [
+        `d=$(mktemp -d) && trap 'rm -rf "$d"' EXIT && cat >${file} <<'${SCRIPT_END}' || exit`,
+        `${body}${SCRIPT_END}`,
+        `${sudo}bash ${file}${argv.map((a) => ` ${shQuote(a)}`).join("")}`,
+    ].join("\n");
 }
 
 /** The command line that runs `<dir>/<name>` (rendered: lib.sh inlined) as root on a host. */
-export function hostScript(name: string, args: readonly string[], sshUser: string, dir: string = SCRIPT_DIR): string {
-    return scriptCommandLine(renderScript(name, dir), name, args, sshUser);
+export function hostScript(name: string, argv: readonly string[], sshUser: string, dir: string = SCRIPT_DIR): string {
+    return scriptCommandLine(renderScript(name, dir), name, argv, sshUser);
+}
+
+// ---------- named arguments ----------
+
+/** How often an option may be given (scripts/host/lib.sh, OPTIONS): "" once, "?" at most once, "+" once or more, "*" any number of times. */
+export type OptionKind = "" | "?" | "+" | "*";
+/** The options of each action of a script (`apply`, `remove`, or `run` for a script without actions), in declared order. */
+export type ScriptOptions = ReadonlyMap<string, ReadonlyMap<string, OptionKind>>;
+
+const optionsCache = new Map<string, ScriptOptions | undefined>();
+
+/**
+ * The options `<dir>/<name>` declares on its `OPTIONS[<action>]='<spec>'`
+ * lines (see lib.sh), or undefined for a script that declares none (a
+ * stand-alone script with positional arguments: dnsmasq-records.sh).
+ */
+export function scriptOptions(name: string, dir: string = SCRIPT_DIR): ScriptOptions | undefined {
+    const key = `${dir}\0${name}`;
+    if (!optionsCache.has(key)) {
+        const raw = fs.readFileSync(path.join(dir, name), "utf8");
+        const actions = new Map<string, Map<string, OptionKind>>();
+        for (const m of raw.matchAll(/^OPTIONS\[(apply|remove|run)\]='([^']*)'$/gm)) {
+            const opts = new Map<string, OptionKind>();
+            for (const word of m[2].split(/\s+/).filter((w) => w !== "")) {
+                const w = /^([a-z][a-z0-9-]*)([?+*]?)$/.exec(word);
+                if (!w) throw new Error(`${name}: OPTIONS[${m[1]}]: not an option: ${JSON.stringify(word)}`);
+                opts.set(w[1], w[2] as OptionKind);
+            }
+            if ([...opts.values()].filter((k) => k === "+" || k === "*").length > 1) throw new Error(`${name}: OPTIONS[${m[1]}]: more than one repeatable option`);
+            actions.set(m[1], opts);
+        }
+        if (actions.size > 0 && !(actions.has("run") ? actions.size === 1 : actions.has("apply") && actions.has("remove") && actions.size === 2)) {
+            throw new Error(`${name}: OPTIONS must declare apply and remove, or run alone`);
+        }
+        optionsCache.set(key, actions.size > 0 ? actions : undefined);
+    }
+    return optionsCache.get(key);
+}
+
+/** Named arguments of a script action: `{ "pod-network-cidr": "10.244.0.0/16" }`; a list repeats the option, undefined leaves it out. */
+export type ScriptArgs = Readonly<Record<string, pulumi.Input<string> | readonly pulumi.Input<string>[] | undefined>>;
+/** ScriptArgs with their values known. */
+export type ResolvedArgs = Readonly<Record<string, string | readonly string[] | undefined>>;
+
+/**
+ * Checks named arguments against what the script declares for the action, at
+ * program time (before anything runs): every key an option of the action, a
+ * list exactly for the repeatable option, every required option given. The
+ * values were checked by components/config.ts; the script checks nothing more.
+ */
+export function checkArgs(script: string, action: string, args: ScriptArgs, dir: string = SCRIPT_DIR): void {
+    const declared = scriptOptions(script, dir)?.get(action);
+    if (!declared) throw new Error(`${script} declares no options for ${action} (OPTIONS[${action}] in the script)`);
+    const problems: string[] = [];
+    for (const [key, value] of Object.entries(args)) {
+        const kind = declared.get(key);
+        if (kind === undefined) problems.push(`--${key} is not one of its options`);
+        else if (value !== undefined && Array.isArray(value) !== (kind === "+" || kind === "*")) problems.push(`--${key} takes ${Array.isArray(value) ? "one value, not a list" : "a list"}`);
+    }
+    for (const [key, kind] of declared) {
+        const value = args[key];
+        if (kind === "" && value === undefined) problems.push(`--${key} is required`);
+        if (kind === "+" && (value === undefined || (Array.isArray(value) && value.length === 0))) problems.push(`--${key} is required at least once`);
+    }
+    if (problems.length > 0) throw new Error(`${script} ${action}: ${problems.join("; ")}`);
+}
+
+/** The words of named arguments, in the order of the keys: `--<key> <value>`, once per value of a list. */
+export function namedArgv(args: ResolvedArgs): string[] {
+    const out: string[] = [];
+    for (const [key, value] of Object.entries(args)) {
+        for (const v of value === undefined ? [] : typeof value === "string" ? [value] : value) out.push(`--${key}`, v);
+    }
+    return out;
 }
 
 /** The SSH connection of a host, with the key as a secret and bounded dialing so that a dead host fails fast. */
@@ -88,27 +180,51 @@ export interface StepArgs {
     ssh: SshSettings;
     /** scripts/host/<script> */
     script: string;
-    /** Arguments of the `apply` run; when `withActions` is set they follow the word `apply`. */
-    args?: readonly pulumi.Input<string>[];
+    /**
+     * Arguments of the `apply` run (or of the `run` of a script without
+     * actions), named: `{ "node-name": host.name }` becomes `--node-name <name>`
+     * (checked against the script's OPTIONS, see checkArgs). Positional words
+     * only for a script that declares no OPTIONS (dnsmasq-records.sh).
+     */
+    args?: ScriptArgs | readonly pulumi.Input<string>[];
     /** Whether the script takes `apply`/`remove` as its first argument. */
     withActions?: boolean;
-    /** Arguments of the `remove` run on `pulumi destroy` (only with withActions). */
-    removeArgs?: readonly string[];
+    /** Arguments of the `remove` run on `pulumi destroy` (only with withActions), as `args`. */
+    removeArgs?: ResolvedArgs | readonly string[];
     /** Data for the script's stdin (a secret such as a join line). */
     stdin?: pulumi.Input<string>;
     /** The step prints a secret: its stdout is kept secret and never logged. */
     secretOutput?: boolean;
 }
 
+/** The argv of one action of a step's script: the action word (with actions), then its arguments. */
+function actionArgv(a: StepArgs, action: "apply" | "remove" | "run", args: ScriptArgs | readonly pulumi.Input<string>[] | undefined): pulumi.Output<string[]> {
+    const word = action === "run" ? [] : [action];
+    if (Array.isArray(args)) {
+        if (scriptOptions(a.script)) throw new Error(`${a.script} takes named arguments (its OPTIONS), not positional ones`);
+        return pulumi.all([...(args as readonly pulumi.Input<string>[])]).apply((words: string[]) => [...word, ...words]);
+    }
+    const named = (args ?? {}) as ScriptArgs;
+    checkArgs(a.script, action, named);
+    return pulumi.output(named).apply((resolved) => [...word, ...namedArgv(resolved as ResolvedArgs)]);
+}
+
 /**
  * One host step as a `remote.Command`: create runs the script, a changed script or
  * argument re-runs it in place (no `update` command, so `create` runs again),
- * and delete runs its `remove` action.
+ * and delete runs its `remove` action. Both carry the whole script; the diff of
+ * `delete` is hidden (`hideDiffs`), so that a changed script shows once per
+ * step in `pulumi preview --diff`, in `create`, unless create's changes are
+ * ignored (then in `delete`, the one that will run).
  */
 export function hostStep(name: string, a: StepArgs, opts: pulumi.CustomResourceOptions): command.remote.Command {
-    const args = a.args ?? [];
-    const create = pulumi.all([...args]).apply((resolved) => hostScript(a.script, a.withActions ? ["apply", ...resolved] : resolved, a.ssh.user));
-    const del = a.withActions ? hostScript(a.script, ["remove", ...(a.removeArgs ?? [])], a.ssh.user) : undefined;
+    const declared = scriptOptions(a.script);
+    if (declared && declared.has("apply") !== !!a.withActions) {
+        throw new Error(`${name}: ${a.script} ${declared.has("apply") ? "takes" : "does not take"} apply/remove: set withActions accordingly`);
+    }
+    const create = actionArgv(a, a.withActions ? "apply" : "run", a.args).apply((argv) => hostScript(a.script, argv, a.ssh.user));
+    const del = a.withActions ? actionArgv(a, "remove", a.removeArgs).apply((argv) => hostScript(a.script, argv, a.ssh.user)) : undefined;
+    const createIgnored = (opts.ignoreChanges ?? []).includes("create");
     return new command.remote.Command(
         name,
         {
@@ -125,6 +241,7 @@ export function hostStep(name: string, a: StepArgs, opts: pulumi.CustomResourceO
             // new one first and then deleting the old one would remove what the new one just made
             // (a replaced kubeadm-init would end in `kubeadm reset`).
             ...(a.withActions ? { deleteBeforeReplace: true } : {}),
+            ...(a.withActions && !createIgnored ? { hideDiffs: [...(opts.hideDiffs ?? []), "delete"] } : {}),
             ...(a.secretOutput ? { additionalSecretOutputs: ["stdout", "stderr"] } : {}),
         },
     );

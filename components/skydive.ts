@@ -48,7 +48,7 @@ export class Skydive extends pulumi.ComponentResource {
         const objects = applyObjects(name, skydiveObjects(args.objs, args.domain), { parent: this, provider: args.provider });
         this.analyzer = hostStep(
             `${name}-analyzer-ready`,
-            { host: args.master, ssh: args.ssh, script: "wait-pods.sh", args: [String(args.readyTimeoutSeconds), SKYDIVE_NAMESPACE, "app=skydive,tier=analyzer", "1"] },
+            { host: args.master, ssh: args.ssh, script: "wait-pods.sh", args: { timeout: String(args.readyTimeoutSeconds), namespace: SKYDIVE_NAMESPACE, selector: "app=skydive,tier=analyzer", "min-ready": "1" } },
             { parent: this, dependsOn: objects },
         );
         this.registerOutputs({});

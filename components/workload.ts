@@ -132,7 +132,7 @@ export class Workload extends pulumi.ComponentResource {
                     host: args.master,
                     ssh: args.ssh,
                     script: "wait-pods.sh",
-                    args: [String(args.readyTimeoutSeconds), s.namespace, `kubevirt.io=virt-launcher,kubevirt.io/domain=${name_}`, "1"],
+                    args: { timeout: String(args.readyTimeoutSeconds), namespace: s.namespace, selector: `kubevirt.io=virt-launcher,kubevirt.io/domain=${name_}`, "min-ready": "1" },
                 },
                 { parent: this, dependsOn: [vms[name_]] },
             );

@@ -36,8 +36,8 @@ describe("dev stack: add-ons and workload", () => {
     it("deploys KubeVirt and waits for its pods on the master", () => {
         obj("kubernetes:apiextensions.k8s.io/v1beta1:CustomResourceDefinition", "offlinevirtualmachines.kubevirt.io");
         obj("kubernetes:extensions/v1beta1:DaemonSet", "kube-system/virt-handler");
-        const waits = g.resources.filter((r) => /^kubevirt-ready-/.test(r.name)).map((r) => String(r.inputs.create).replace(/^.*wait-pods\.sh /, ""));
-        assert.deepEqual(waits.sort(), ["900 kube-system kubevirt.io=virt-api 1", "900 kube-system kubevirt.io=virt-controller 1", "900 kube-system kubevirt.io=virt-handler 2"]);
+        const waits = g.resources.filter((r) => /^kubevirt-ready-/.test(r.name)).map((r) => String(r.inputs.create).replace(/^[\s\S]*wait-pods\.sh /, ""));
+        assert.deepEqual(waits.sort(), ["--timeout 900 --namespace kube-system --selector kubevirt.io=virt-api --min-ready 1", "--timeout 900 --namespace kube-system --selector kubevirt.io=virt-controller --min-ready 1", "--timeout 900 --namespace kube-system --selector kubevirt.io=virt-handler --min-ready 2"]);
     });
 
     it("deploys Skydive in its namespace with its Ingress", () => {
@@ -53,7 +53,7 @@ describe("dev stack: add-ons and workload", () => {
         const cm = obj("kubernetes:core/v1:ConfigMap", "ingress-nginx/nginx-configuration");
         assert.equal((cm.inputs.data as any)["enable-vts-status"], "true");
         obj("kubernetes:extensions/v1beta1:Ingress", "ingress-nginx/nginx-status");
-        assert.match(String(g.byName("ingress-nginx-controller-ready").inputs.create), /wait-pods\.sh 900 ingress-nginx app=ingress-nginx 1$/);
+        assert.match(String(g.byName("ingress-nginx-controller-ready").inputs.create), /wait-pods\.sh --timeout 900 --namespace ingress-nginx --selector app=ingress-nginx --min-ready 1$/);
     });
 
     it("creates the workload after KubeVirt and the ingress controller are ready", () => {
@@ -68,7 +68,7 @@ describe("dev stack: add-ons and workload", () => {
             assert.equal(spec.running, true);
             assert.equal((r.inputs.metadata as any).namespace, "nodejs-ex");
             assert.ok(g.dependsOn(`nodejs-ex/${vm}`, "nodejs-ex-namespace"));
-            assert.match(String(g.byName(`nodejs-ex-${vm}-running`).inputs.create), new RegExp(`wait-pods\\.sh 900 nodejs-ex kubevirt\\.io=virt-launcher,kubevirt\\.io/domain=${vm} 1$`));
+            assert.match(String(g.byName(`nodejs-ex-${vm}-running`).inputs.create), new RegExp(`wait-pods\\.sh --timeout 900 --namespace nodejs-ex --selector kubevirt\\.io=virt-launcher,kubevirt\\.io/domain=${vm} --min-ready 1$`));
         }
         for (const svc of ["mongodb", "nodejs", "nodejs-ssh", "mongodb-ssh"]) obj("kubernetes:core/v1:Service", `nodejs-ex/${svc}`);
         const ing = obj("kubernetes:extensions/v1beta1:Ingress", "nodejs-ex/nodejs");

@@ -5,7 +5,10 @@
  * it writes (contents from the post), the commands it calls and their order,
  * and that a second run changes nothing, calls nothing that changes state and
  * says "unchanged". Then the cluster flow across two sandboxes that share one
- * simulated API server.
+ * simulated API server. Then what reaches a host (the rendered script in clear
+ * text inside the command line), the named arguments (declared by each script,
+ * checked at program time; values by config.ts), and golden files of the
+ * command lines (test/golden/, UPDATE_GOLDEN=1 rewrites them).
  */
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -14,7 +17,9 @@ import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { after, describe, it } from "node:test";
 
-import { renderScript } from "../components/remote";
+import { ResolvedArgs, SCRIPT_END, checkArgs, hostStep, namedArgv, renderScript, scriptCommandLine, scriptOptions } from "../components/remote";
+import { parseConfig } from "../components/config";
+import { sourceOf, stackConfig } from "./lib/stack";
 
 import {
   HOST_SCRIPTS,
@@ -23,6 +28,7 @@ import {
   SIM_APISERVER,
   SIM_STATE,
   Sandbox,
+  STANDINS_BIN,
   SandboxOptions,
   diffSnapshots,
   sandboxSupported,
@@ -80,7 +86,13 @@ const CENTOS_SELINUX_CONFIG = `\n${selinuxContent("enforcing")}\n\n`;
 const ADMIN_CONF = "/etc/kubernetes/admin.conf";
 const KUBELET_CONF = "/etc/kubernetes/kubelet.conf";
 const FLANNEL_URL = "https://raw.githubusercontent.com/coreos/flannel/v0.9.1/Documentation/kube-flannel.yml";
-const INIT_ARGS = ["10.244.0.0/16", "10.96.0.0/12", "km1", "172.31.50.221", "1.9.4"];
+const INIT_ARGS = {
+  "pod-network-cidr": "10.244.0.0/16",
+  "service-cidr": "10.96.0.0/12",
+  "node-name": "km1",
+  "advertise-address": "172.31.50.221",
+  "kubernetes-version": "1.9.4",
+};
 const INIT_COMMAND =
   "kubeadm init --pod-network-cidr=10.244.0.0/16 --service-cidr=10.96.0.0/12 --node-name=km1 " +
   "--apiserver-advertise-address=172.31.50.221 --kubernetes-version=v1.9.4";
@@ -91,11 +103,16 @@ const JOIN_RE = /^kubeadm join --token ([a-z0-9]{6}\.[a-z0-9]{16}) 172\.31\.50\.
 /** The scripts these tests cover (dnsmasq-records.sh and others have their own). */
 const SCRIPTS = [
   "repo.sh", "packages.sh", "docker-storage.sh", "services.sh", "sysctl.sh", "selinux.sh", "kubeadm-init.sh",
-  "kubeconfig.sh", "flannel.sh", "wait-nodes.sh", "join-command.sh", "kubeadm-join.sh", "drain-node.sh",
+  "kubeconfig.sh", "flannel.sh", "wait-nodes.sh", "join-command.sh", "kubeadm-join.sh", "drain-node.sh", "wait-pods.sh",
 ];
 
 // ---------------------------------------------------------------------------
 // Helpers
+
+/** The words of an action with named arguments, as hostStep writes them: `apply --name value...`. */
+const act = (action: "apply" | "remove", args: ResolvedArgs = {}): string[] => [action, ...namedArgv(args)];
+/** The words of a script without actions (its `run`). */
+const run = (args: ResolvedArgs = {}): string[] => namedArgv(args);
 
 const support = sandboxSupported();
 const skip = support.ok ? false : support.reason;
@@ -213,43 +230,50 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
       assert.match(text, /\nset -euo pipefail\n/, `${s}: set -euo pipefail`);
       assert.doesNotMatch(text, /(^|[\s;|&(])\/(usr\/)?s?bin\/(yum|rpm|systemctl|sysctl|kubeadm|kubectl|setenforce|getenforce)\b/m, `${s}: calls a tool by path`);
       const raw = fs.readFileSync(path.join(HOST_SCRIPTS, s), "utf8");
-      assert.match(raw, /^\s*finish( >&2)?$|kubevirt-lab: /m, `${s}: closing line`);
+      // one dispatcher (lib.sh) reads the action and the options and prints the closing line
+      assert.match(raw, /\nkvl::main "\$@"\n$/, `${s}: ends with kvl::main "$@"`);
+      assert.ok(scriptOptions(s, HOST_SCRIPTS), `${s}: declares its OPTIONS`);
+      assert.doesNotMatch(raw, /^\s*finish\b|\$# >= 1\)\) \|\| usage|^case \$action in/m, `${s}: no dispatch of its own`);
     }
   });
 
   describe("repo.sh", { concurrency: 3 }, () => {
     it("writes the post's kubernetes.repo, literal $basearch, keys on one line; a second run is a no-op", async () => {
       const sb = await sandbox();
-      const s = await step(sb, "repo.sh", ["apply", BASEURL, ...GPGKEYS]);
+      const s = await step(sb, "repo.sh", act("apply", { baseurl: BASEURL, gpgkey: GPGKEYS }));
       ok(s.result, "repo.sh apply");
       status(s.result, "repo.sh", "apply", "changed");
       assert.equal(sb.readFile(REPO_FILE), REPO_CONTENT);
       assert.equal(sb.stat(REPO_FILE), "root:root 644");
       assert.deepEqual(files(s), [`created ${REPO_FILE} (file)`]);
       assert.deepEqual(s.calls, []);
-      await assertNoop(sb, "repo.sh", ["apply", BASEURL, ...GPGKEYS], "apply");
+      await assertNoop(sb, "repo.sh", act("apply", { baseurl: BASEURL, gpgkey: GPGKEYS }), "apply");
     });
 
-    it("rewrites a changed file, refuses values with spaces, remove deletes it once", async () => {
+    it("rewrites a changed file, refuses bad arguments with usage and changes nothing, remove deletes it once", async () => {
       const sb = await sandbox();
       await sb.writeFileAsync(REPO_FILE, "[kubernetes]\nbaseurl=http://old\n");
-      const s = await step(sb, "repo.sh", ["apply", "https://mirror/el7-$basearch", "https://mirror/key.gpg"]);
+      const s = await step(sb, "repo.sh", act("apply", { baseurl: "https://mirror/el7-$basearch", gpgkey: ["https://mirror/key.gpg"] }));
       ok(s.result, "apply");
       assert.equal(sb.readFile(REPO_FILE), REPO_CONTENT.replace(BASEURL, "https://mirror/el7-$basearch").replace(/gpgkey=.*/, "gpgkey=https://mirror/key.gpg"));
-      const bad = await sb.runScriptAsync("repo.sh", ["apply", "https://x y", "k"]);
-      assert.equal(bad.code, 1);
-      assert.match(bad.stderr, /white space/);
-      assert.equal((await sb.runScriptAsync("repo.sh", ["apply", BASEURL])).code, 2, "needs a gpg key");
-      const rm = await step(sb, "repo.sh", ["remove"]);
+      // a required option missing, an unknown one, a positional word, an option twice or without a value: usage, exit 2
+      const good = act("apply", { baseurl: BASEURL, gpgkey: GPGKEYS });
+      for (const argv of [act("apply", { baseurl: BASEURL }), [...good, "--gpg-key", "k"], ["apply", BASEURL, ...GPGKEYS], [...good, "--baseurl", BASEURL], [...good, "--gpgkey"], ["install", ...good.slice(1)], []]) {
+        const bad = await step(sb, "repo.sh", argv);
+        assert.equal(bad.result.code, 2, `usage for ${argv.join(" ")}`);
+        assert.equal(bad.result.stderr, "usage: repo.sh apply --baseurl <baseurl> --gpgkey <gpgkey>... | remove\n");
+        assert.deepEqual(bad.diff, [], `nothing changed by ${argv.join(" ")}`);
+      }
+      const rm = await step(sb, "repo.sh", act("remove"));
       ok(rm.result, "remove");
       status(rm.result, "repo.sh", "remove", "changed");
       assert.equal(sb.readFile(REPO_FILE), undefined);
-      await assertNoop(sb, "repo.sh", ["remove"], "remove");
+      await assertNoop(sb, "repo.sh", act("remove"), "remove");
     });
   });
 
   describe("packages.sh", { concurrency: 3 }, () => {
-    const ARGS = ["apply", "yes", "1.9.4", "docker", "ansible", "git", "curl", "wget"];
+    const ARGS = act("apply", { "yum-update": "yes", "kubernetes-version": "1.9.4", package: ["docker", "ansible", "git", "curl", "wget"] });
     const PKGS = ["kubelet-1.9.4", "kubeadm-1.9.4", "kubectl-1.9.4", "docker", "ansible", "git", "curl", "wget"];
 
     it("updates, installs what rpm -q does not find, checks it; a second run only queries", async () => {
@@ -280,21 +304,21 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
 
       const sb2 = await sandbox();
       await sb2.writeFileAsync(REPO_FILE, REPO_CONTENT);
-      const s2 = await step(sb2, "packages.sh", ["apply", "no", "1.9.4"]);
+      const s2 = await step(sb2, "packages.sh", act("apply", { "yum-update": "no", "kubernetes-version": "1.9.4" }));
       ok(s2.result, "packages.sh no");
       assert.deepEqual(stateChanging(s2.calls), ["yum install -y kubelet-1.9.4 kubeadm-1.9.4 kubectl-1.9.4"]);
     });
 
     it("fails clearly without the Kubernetes repo and on bad arguments", async () => {
       const sb = await sandbox();
-      const r = await sb.runScriptAsync("packages.sh", ["apply", "no", "1.9.4"]);
+      const r = await sb.runScriptAsync("packages.sh", act("apply", { "yum-update": "no", "kubernetes-version": "1.9.4" }));
       assert.notEqual(r.code, 0);
       assert.match(r.stdout + r.stderr, /No package kubelet-1\.9\.4 available/);
-      const bad = await sb.runScriptAsync("packages.sh", ["apply", "maybe", "1.9.4"]);
-      assert.equal(bad.code, 1);
-      assert.match(bad.stderr, /yes or no/);
-      assert.match((await sb.runScriptAsync("packages.sh", ["apply", "no", "latest"])).stderr, /not a Kubernetes version/);
-      const rm = ok(await sb.runScriptAsync("packages.sh", ["remove"]), "remove");
+      const bad = await step(sb, "packages.sh", act("apply", { "kubernetes-version": "1.9.4", package: ["git"] }));
+      assert.equal(bad.result.code, 2);
+      assert.equal(bad.result.stderr, "usage: packages.sh apply --yum-update <yum-update> --kubernetes-version <kubernetes-version> [--package <package>]... | remove\n");
+      assert.deepEqual(bad.calls, [], "nothing called without --yum-update");
+      const rm = ok(await sb.runScriptAsync("packages.sh", act("remove")), "remove");
       status(rm, "packages.sh", "remove", "unchanged");
     });
   });
@@ -302,32 +326,33 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
   describe("docker-storage.sh", { concurrency: 3 }, () => {
     it("writes the post's docker-storage-setup; second run no-op; remove deletes our file only", async () => {
       const sb = await sandbox();
-      const s = await step(sb, "docker-storage.sh", ["apply", "/dev/vdb"]);
+      const s = await step(sb, "docker-storage.sh", act("apply", { device: "/dev/vdb" }));
       ok(s.result, "apply");
       status(s.result, "docker-storage.sh", "apply", "changed");
       assert.equal(sb.readFile(STORAGE_FILE), storageContent("/dev/vdb"));
       assert.deepEqual(files(s), [`created ${STORAGE_FILE} (file)`]);
       assert.deepEqual(s.calls, []);
-      await assertNoop(sb, "docker-storage.sh", ["apply", "/dev/vdb"], "apply");
-      const rm = await step(sb, "docker-storage.sh", ["remove", "/dev/vdb"]);
+      await assertNoop(sb, "docker-storage.sh", act("apply", { device: "/dev/vdb" }), "apply");
+      const rm = await step(sb, "docker-storage.sh", act("remove"));
       ok(rm.result, "remove");
       status(rm.result, "docker-storage.sh", "remove", "changed");
       assert.equal(sb.readFile(STORAGE_FILE), undefined);
-      await assertNoop(sb, "docker-storage.sh", ["remove", "/dev/vdb"], "remove");
+      await assertNoop(sb, "docker-storage.sh", act("remove"), "remove");
 
       await sb.writeFileAsync(STORAGE_FILE, "# the docker package's own file\nSTORAGE_DRIVER=overlay2\n");
-      const foreign = ok(await sb.runScriptAsync("docker-storage.sh", ["remove"]), "remove foreign");
+      const foreign = ok(await sb.runScriptAsync("docker-storage.sh", act("remove")), "remove foreign");
       status(foreign, "docker-storage.sh", "remove", "unchanged");
       assert.equal(sb.readFile(STORAGE_FILE), "# the docker package's own file\nSTORAGE_DRIVER=overlay2\n");
     });
 
-    it("writes nothing without a device and refuses a non-device", async () => {
+    it("writes nothing without a device and refuses a positional device", async () => {
       const sb = await sandbox();
-      const s = await step(sb, "docker-storage.sh", ["apply", ""]);
+      const s = await step(sb, "docker-storage.sh", act("apply"));
       ok(s.result, "apply ''");
       status(s.result, "docker-storage.sh", "apply", "unchanged");
       assert.deepEqual(s.diff, []);
-      assert.equal((await sb.runScriptAsync("docker-storage.sh", ["apply", "vdb"])).code, 1);
+      assert.equal((await sb.runScriptAsync("docker-storage.sh", ["apply", "/dev/vdb"])).code, 2);
+      assert.equal(sb.readFile(STORAGE_FILE), undefined);
     });
   });
 
@@ -336,7 +361,7 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
       const sb = await sandbox();
       ok(await sb.runAsync(`mkdir -p ${SIM_STATE}/rpmdb && printf 1.13.1-53 > ${SIM_STATE}/rpmdb/docker && printf 1.9.4-0 > ${SIM_STATE}/rpmdb/kubelet`), "seed");
       await sb.writeFileAsync(STORAGE_FILE, storageContent("/dev/vdb"));
-      const s = await step(sb, "services.sh", ["apply"]);
+      const s = await step(sb, "services.sh", act("apply"));
       ok(s.result, "services.sh");
       status(s.result, "services.sh", "apply", "changed");
       assert.deepEqual(s.calls, [
@@ -349,14 +374,14 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
         "systemctl enable kubelet",
       ]);
       assert.equal(sb.readFile("/etc/sysconfig/docker-storage"), 'DOCKER_STORAGE_OPTIONS="--storage-driver overlay2 "\n');
-      const again = await assertNoop(sb, "services.sh", ["apply"], "apply");
+      const again = await assertNoop(sb, "services.sh", act("apply"), "apply");
       assert.deepEqual(again.calls, ["systemctl is-active --quiet docker", "systemctl is-enabled --quiet docker", "systemctl is-enabled --quiet kubelet"]);
-      status(ok(await sb.runScriptAsync("services.sh", ["remove"]), "remove"), "services.sh", "remove", "unchanged");
+      status(ok(await sb.runScriptAsync("services.sh", act("remove")), "remove"), "services.sh", "remove", "unchanged");
     });
 
     it("fails when docker is not installed", async () => {
       const sb = await sandbox();
-      const r = await sb.runScriptAsync("services.sh", ["apply"]);
+      const r = await sb.runScriptAsync("services.sh", act("apply"));
       assert.equal(r.code, 5);
       assert.match(r.stderr, /docker\.service: Unit not found/);
     });
@@ -365,27 +390,27 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
   describe("sysctl.sh", { concurrency: 3 }, () => {
     it("writes k8s.conf with the two bridge lines, sysctl --system once; remove deletes it and reloads", async () => {
       const sb = await sandbox();
-      const s = await step(sb, "sysctl.sh", ["apply"]);
+      const s = await step(sb, "sysctl.sh", act("apply"));
       ok(s.result, "apply");
       status(s.result, "sysctl.sh", "apply", "changed");
       assert.equal(sb.readFile(SYSCTL_FILE), SYSCTL_CONTENT);
       assert.deepEqual(files(s), [`created ${SYSCTL_FILE} (file)`]);
       assert.deepEqual(s.calls, ["sysctl --system"]);
       assert.equal((await sb.runAsync("sysctl -n net.bridge.bridge-nf-call-iptables")).stdout, "1\n");
-      await assertNoop(sb, "sysctl.sh", ["apply", "net.bridge.bridge-nf-call-ip6tables = 1", "net.bridge.bridge-nf-call-iptables = 1"], "apply");
+      await assertNoop(sb, "sysctl.sh", act("apply", { setting: ["net.bridge.bridge-nf-call-ip6tables = 1", "net.bridge.bridge-nf-call-iptables = 1"] }), "apply");
 
-      const custom = await step(sb, "sysctl.sh", ["apply", "net.ipv4.ip_forward=1", "vm.swappiness  =  0"]);
+      const custom = await step(sb, "sysctl.sh", act("apply", { setting: ["net.ipv4.ip_forward = 1", "vm.swappiness = 0"] }));
       ok(custom.result, "custom");
       assert.equal(sb.readFile(SYSCTL_FILE), "net.ipv4.ip_forward = 1\nvm.swappiness = 0\n");
       assert.deepEqual(custom.calls, ["sysctl --system"]);
-      assert.equal((await sb.runScriptAsync("sysctl.sh", ["apply", "no-equals-sign"])).code, 1);
+      assert.equal((await sb.runScriptAsync("sysctl.sh", ["apply", "--settings", "vm.swappiness = 1"])).code, 2, "an unknown option");
 
-      const rm = await step(sb, "sysctl.sh", ["remove"]);
+      const rm = await step(sb, "sysctl.sh", act("remove"));
       ok(rm.result, "remove");
       status(rm.result, "sysctl.sh", "remove", "changed");
       assert.equal(sb.readFile(SYSCTL_FILE), undefined);
       assert.deepEqual(rm.calls, ["sysctl --system"]);
-      await assertNoop(sb, "sysctl.sh", ["remove"], "remove");
+      await assertNoop(sb, "sysctl.sh", act("remove"), "remove");
     });
   });
 
@@ -393,7 +418,7 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
     it("CentOS host: setenforce 0, the post's config with SELINUX=disabled, original kept; remove restores it", async () => {
       const sb = await sandbox();
       await sb.writeFileAsync(SELINUX_FILE, CENTOS_SELINUX_CONFIG);
-      const s = await step(sb, "selinux.sh", ["apply", "disabled"]);
+      const s = await step(sb, "selinux.sh", act("apply", { mode: "disabled" }));
       ok(s.result, "apply");
       status(s.result, "selinux.sh", "apply", "changed");
       assert.deepEqual(s.calls, ["getenforce", "setenforce 0"]);
@@ -401,44 +426,45 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
       assert.equal(sb.readFile(SELINUX_BACKUP), CENTOS_SELINUX_CONFIG);
       assert.deepEqual(files(s), [`changed ${SELINUX_FILE} (file)`, `created ${SELINUX_BACKUP} (file)`]);
       assert.equal((await sb.runAsync("getenforce")).stdout, "Permissive\n");
-      const again = await assertNoop(sb, "selinux.sh", ["apply", "disabled"], "apply");
+      const again = await assertNoop(sb, "selinux.sh", act("apply", { mode: "disabled" }), "apply");
       assert.deepEqual(again.calls, ["getenforce"]);
 
       // a mode change keeps the first backup
-      ok(await sb.runScriptAsync("selinux.sh", ["apply", "permissive"]), "permissive");
+      ok(await sb.runScriptAsync("selinux.sh", act("apply", { mode: "permissive" })), "permissive");
       assert.equal(sb.readFile(SELINUX_FILE), selinuxContent("permissive"));
       assert.equal(sb.readFile(SELINUX_BACKUP), CENTOS_SELINUX_CONFIG);
 
-      const rm = await step(sb, "selinux.sh", ["remove"]);
+      const rm = await step(sb, "selinux.sh", act("remove"));
       ok(rm.result, "remove");
       status(rm.result, "selinux.sh", "remove", "changed");
       assert.equal(sb.readFile(SELINUX_FILE), CENTOS_SELINUX_CONFIG);
       assert.equal(sb.readFile(SELINUX_BACKUP), undefined);
       assert.deepEqual(rm.calls, []);
-      await assertNoop(sb, "selinux.sh", ["remove"], "remove");
+      await assertNoop(sb, "selinux.sh", act("remove"), "remove");
     });
 
     it("enforcing leaves the running mode alone; permissive when already Permissive calls no setenforce", async () => {
       const sb = await sandbox();
       await sb.writeFileAsync(SELINUX_FILE, CENTOS_SELINUX_CONFIG);
-      const s = await step(sb, "selinux.sh", ["apply", "enforcing"]);
+      const s = await step(sb, "selinux.sh", act("apply", { mode: "enforcing" }));
       ok(s.result, "enforcing");
       assert.deepEqual(s.calls, []);
       assert.equal(sb.readFile(SELINUX_FILE), selinuxContent("enforcing"));
       ok(await sb.runAsync("setenforce 0"), "setenforce");
-      const p = await step(sb, "selinux.sh", ["apply", "permissive"]);
+      const p = await step(sb, "selinux.sh", act("apply", { mode: "permissive" }));
       ok(p.result, "permissive");
       assert.deepEqual(p.calls, ["getenforce"]);
-      assert.equal((await sb.runScriptAsync("selinux.sh", ["apply", "off"])).code, 2);
+      assert.equal((await sb.runScriptAsync("selinux.sh", ["apply", "permissive"])).code, 2, "a positional mode");
+      assert.equal((await sb.runScriptAsync("selinux.sh", act("apply"))).code, 2, "no --mode");
     });
 
     it("host without a config: writes one and a marker; remove deletes both", async () => {
       const sb = await sandbox();
       ok(await sb.runAsync(`rm -f ${SELINUX_FILE}`), "no config");
-      ok(await sb.runScriptAsync("selinux.sh", ["apply", "disabled"]), "apply");
+      ok(await sb.runScriptAsync("selinux.sh", act("apply", { mode: "disabled" })), "apply");
       assert.equal(sb.readFile(SELINUX_FILE), selinuxContent("disabled"));
       assert.equal(sb.readFile(SELINUX_NONE), "");
-      ok(await sb.runScriptAsync("selinux.sh", ["remove"]), "remove");
+      ok(await sb.runScriptAsync("selinux.sh", act("remove")), "remove");
       assert.equal(sb.readFile(SELINUX_FILE), undefined);
       assert.equal(sb.readFile(SELINUX_NONE), undefined);
     });
@@ -452,7 +478,7 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
         assert.notEqual(mutant, text, "the mutation applies");
         fs.writeFileSync(path.join(dir, "selinux.sh"), mutant);
         fs.copyFileSync(path.join(HOST_SCRIPTS, "lib.sh"), path.join(dir, "lib.sh"));
-        ok(await sb.runAsync(scriptCommand("selinux.sh", ["apply", "disabled"], dir)), "mutant runs");
+        ok(await sb.runAsync(scriptCommand("selinux.sh", act("apply", { mode: "disabled" }), dir)), "mutant runs");
         assert.throws(() => assert.equal(sb.readFile(SELINUX_FILE), selinuxContent("disabled")));
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
@@ -465,11 +491,11 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-mutant-"));
     try {
       const text = fs.readFileSync(path.join(HOST_SCRIPTS, "repo.sh"), "utf8");
-      const mutant = text.replace('if ! file_is "$REPO_FILE" "$content"; then', "if true; then");
+      const mutant = text.replace('update_file "$REPO_FILE"', 'write_file "$REPO_FILE"');
       assert.notEqual(mutant, text, "the mutation applies");
       fs.writeFileSync(path.join(dir, "repo.sh"), mutant);
       fs.copyFileSync(path.join(HOST_SCRIPTS, "lib.sh"), path.join(dir, "lib.sh"));
-      const args = ["apply", BASEURL, ...GPGKEYS];
+      const args = act("apply", { baseurl: BASEURL, gpgkey: GPGKEYS });
       ok((await step(sb, "repo.sh", args, { scriptsDir: dir })).result, "first");
       await assert.rejects(assertNoop(sb, "repo.sh", args, "apply", { scriptsDir: dir }), (e: Error) => {
         assert.match(e.message, /second run of repo\.sh changed files/);
@@ -487,7 +513,7 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
       const api = sharedApiserver();
       const sb = await sandbox({ hostname: "km1", binds: api.binds });
       await seedPreparedHost(sb);
-      const s = await step(sb, "kubeadm-init.sh", ["apply", ...INIT_ARGS, "root"]);
+      const s = await step(sb, "kubeadm-init.sh", act("apply", { ...INIT_ARGS, "ssh-user": "root" }));
       ok(s.result, "init");
       status(s.result, "kubeadm-init.sh", "apply", "changed");
       assert.deepEqual(s.calls, [INIT_COMMAND]);
@@ -503,33 +529,33 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
       assert.equal(tokens.length, 1, "kubeadm init made a token");
       assert.ok(!s.result.stdout.includes(tokens[0]) && !s.result.stderr.includes(tokens[0]), "the init token is hidden");
       assert.match(s.result.stdout, /kubeadm join --token <token hidden by kubevirt-lab> 172\.31\.50\.221:6443/);
-      await assertNoop(sb, "kubeadm-init.sh", ["apply", ...INIT_ARGS, "root"], "apply");
+      await assertNoop(sb, "kubeadm-init.sh", act("apply", { ...INIT_ARGS, "ssh-user": "root" }), "apply");
 
       // kubeconfig.sh: stdout is exactly admin.conf
-      const kc = ok(await sb.runScriptAsync("kubeconfig.sh", []), "kubeconfig.sh");
+      const kc = ok(await sb.runScriptAsync("kubeconfig.sh", run()), "kubeconfig.sh");
       assert.equal(kc.stdout, admin);
       status(kc, "kubeconfig.sh", "run", "unchanged", "stderr");
 
       // flannel.sh: applied once per URL and cluster
-      const f = await step(sb, "flannel.sh", ["apply", FLANNEL_URL]);
+      const f = await step(sb, "flannel.sh", act("apply", { "manifest-url": FLANNEL_URL }));
       ok(f.result, "flannel");
       status(f.result, "flannel.sh", "apply", "changed");
       assert.deepEqual(f.calls, [`kubectl ${KC} apply -f ${FLANNEL_URL}`]);
       assert.match(fs.readFileSync(path.join(api.dir, "applied"), "utf8"), / km1 apply https:\/\/raw\.githubusercontent\.com\/coreos\/flannel\/v0\.9\.1\/Documentation\/kube-flannel\.yml\n$/);
-      await assertNoop(sb, "flannel.sh", ["apply", FLANNEL_URL], "apply");
-      const f2 = await step(sb, "flannel.sh", ["apply", "https://mirror/kube-flannel.yml"]);
+      await assertNoop(sb, "flannel.sh", act("apply", { "manifest-url": FLANNEL_URL }), "apply");
+      const f2 = await step(sb, "flannel.sh", act("apply", { "manifest-url": "https://mirror/kube-flannel.yml" }));
       assert.deepEqual(f2.calls, [`kubectl ${KC} apply -f https://mirror/kube-flannel.yml`]);
-      status(ok(await sb.runScriptAsync("flannel.sh", ["remove"]), "flannel remove"), "flannel.sh", "remove", "changed");
+      status(ok(await sb.runScriptAsync("flannel.sh", act("remove")), "flannel remove"), "flannel.sh", "remove", "changed");
 
       // remove: kubeadm reset (1.9: no --force), the kubeconfig goes
-      const rm = await step(sb, "kubeadm-init.sh", ["remove", ...INIT_ARGS, "root"]);
+      const rm = await step(sb, "kubeadm-init.sh", act("remove", { "ssh-user": "root" }));
       ok(rm.result, "remove");
       status(rm.result, "kubeadm-init.sh", "remove", "changed");
       assert.deepEqual(rm.calls, ["kubeadm reset --help", "kubeadm reset"]);
       assert.deepEqual(sb.readFiles([ADMIN_CONF, "/root/.kube/config", "/etc/kubernetes/pki/ca.crt"]), [undefined, undefined, undefined]);
       assert.equal(fs.existsSync(path.join(api.dir, "cluster")), false, "the simulated cluster is gone");
-      await assertNoop(sb, "kubeadm-init.sh", ["remove", ...INIT_ARGS, "root"], "remove");
-      const kc2 = await sb.runScriptAsync("kubeconfig.sh", []);
+      await assertNoop(sb, "kubeadm-init.sh", act("remove", { "ssh-user": "root" }), "remove");
+      const kc2 = await sb.runScriptAsync("kubeconfig.sh", run());
       assert.equal(kc2.code, 1);
       assert.match(kc2.stderr, /admin\.conf does not exist/);
     });
@@ -539,27 +565,27 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
       await seedPreparedHost(sb);
       await sb.writeFileAsync(ADMIN_CONF, "apiVersion: v1\nkind: Config\n# existing\n", "600");
       ok(await sb.runAsync("useradd -m -U centos"), "useradd");
-      const s = await step(sb, "kubeadm-init.sh", ["apply", ...INIT_ARGS, "centos"]);
+      const s = await step(sb, "kubeadm-init.sh", act("apply", { ...INIT_ARGS, "ssh-user": "centos" }));
       ok(s.result, "apply");
       assert.deepEqual(s.calls, [], "no kubeadm init");
       assert.match(s.result.stdout, /already initialized/);
       assert.equal(sb.readFile("/home/centos/.kube/config"), "apiVersion: v1\nkind: Config\n# existing\n");
       assert.equal(sb.stat("/home/centos/.kube/config"), "centos:centos 600");
       assert.equal(sb.stat("/home/centos/.kube"), "centos:centos 755");
-      await assertNoop(sb, "kubeadm-init.sh", ["apply", ...INIT_ARGS, "centos"], "apply");
+      await assertNoop(sb, "kubeadm-init.sh", act("apply", { ...INIT_ARGS, "ssh-user": "centos" }), "apply");
       // a changed owner is repaired
       ok(await sb.runAsync("chown root /home/centos/.kube/config"), "chown");
-      const fix = await step(sb, "kubeadm-init.sh", ["apply", ...INIT_ARGS, "centos"]);
+      const fix = await step(sb, "kubeadm-init.sh", act("apply", { ...INIT_ARGS, "ssh-user": "centos" }));
       status(fix.result, "kubeadm-init.sh", "apply", "changed");
       assert.equal(sb.stat("/home/centos/.kube/config"), "centos:centos 600");
       // bad arguments
-      assert.match((await sb.runScriptAsync("kubeadm-init.sh", ["apply", "10.244.0.0", ...INIT_ARGS.slice(1), "root"])).stderr, /not a CIDR/);
-      assert.match((await sb.runScriptAsync("kubeadm-init.sh", ["apply", ...INIT_ARGS, "nobody-here"])).stderr, /no such user/);
+      assert.match((await sb.runScriptAsync("kubeadm-init.sh", act("apply", INIT_ARGS))).stderr, /^usage: kubeadm-init\.sh apply --pod-network-cidr <pod-network-cidr> .* --ssh-user <ssh-user> \| remove --ssh-user <ssh-user>\n$/);
+      assert.match((await sb.runScriptAsync("kubeadm-init.sh", act("apply", { ...INIT_ARGS, "ssh-user": "nobody-here" }))).stderr, /no such user/);
     });
 
     it("remove on a host with nothing: no reset, unchanged; a newer kubeadm gets --force", async () => {
       const sb = await sandbox({ hostname: "km1" });
-      const s = await step(sb, "kubeadm-init.sh", ["remove", "root"]);
+      const s = await step(sb, "kubeadm-init.sh", act("remove", { "ssh-user": "root" }));
       ok(s.result, "remove");
       status(s.result, "kubeadm-init.sh", "remove", "unchanged");
       assert.deepEqual(s.calls, []);
@@ -567,8 +593,8 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
       const env = { SIM_KUBEADM_RESET_FORCE: "1" };
       const sb2 = await sandbox({ hostname: "km1", env });
       await seedPreparedHost(sb2);
-      ok(await sb2.runScriptAsync("kubeadm-init.sh", ["apply", ...INIT_ARGS, "root"]), "init");
-      const rm = await step(sb2, "kubeadm-init.sh", ["remove", "root"]);
+      ok(await sb2.runScriptAsync("kubeadm-init.sh", act("apply", { ...INIT_ARGS, "ssh-user": "root" })), "init");
+      const rm = await step(sb2, "kubeadm-init.sh", act("remove", { "ssh-user": "root" }));
       ok(rm.result, "remove");
       assert.deepEqual(rm.calls, ["kubeadm reset --help", "kubeadm reset --force"]);
       assert.equal(sb2.readFile(ADMIN_CONF), undefined);
@@ -576,7 +602,7 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
 
     it("init fails on kubeadm's preflight when docker is not running", async () => {
       const sb = await sandbox({ hostname: "km1" });
-      const r = await sb.runScriptAsync("kubeadm-init.sh", ["apply", ...INIT_ARGS, "root"]);
+      const r = await sb.runScriptAsync("kubeadm-init.sh", act("apply", { ...INIT_ARGS, "ssh-user": "root" }));
       assert.notEqual(r.code, 0);
       assert.match(r.stdout, /\[ERROR Service-Docker\]/);
     });
@@ -590,15 +616,15 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
       const kn1 = await sandbox({ hostname: "kn1", binds: api.binds });
       await seedPreparedHost(km1);
       await seedPreparedHost(kn1);
-      ok(await km1.runScriptAsync("kubeadm-init.sh", ["apply", ...INIT_ARGS, "root"]), "init");
+      ok(await km1.runScriptAsync("kubeadm-init.sh", act("apply", { ...INIT_ARGS, "ssh-user": "root" })), "init");
       return { api, km1, kn1 };
     }
 
     it("init, flannel, join-command, join with the line on stdin, wait-nodes, drain, resets", async () => {
       const { api, km1, kn1 } = await initializedPair();
-      ok(await km1.runScriptAsync("flannel.sh", ["apply", FLANNEL_URL]), "flannel");
+      ok(await km1.runScriptAsync("flannel.sh", act("apply", { "manifest-url": FLANNEL_URL })), "flannel");
 
-      const jc = await step(km1, "join-command.sh", ["1h"]);
+      const jc = await step(km1, "join-command.sh", run({ ttl: "1h" }));
       ok(jc.result, "join-command");
       assert.deepEqual(jc.calls, ["kubeadm token create --ttl 1h --print-join-command"]);
       assert.equal(jc.result.stdout.split("\n").length, 2, "one line");
@@ -607,7 +633,7 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
       const [line, token, hash] = m;
       status(jc.result, "join-command.sh", "run", "changed", "stderr");
 
-      const j = await step(kn1, "kubeadm-join.sh", ["apply", "kn1"], { stdin: `${line}\n` });
+      const j = await step(kn1, "kubeadm-join.sh", act("apply", { "node-name": "kn1" }), { stdin: `${line}\n` });
       ok(j.result, "join");
       status(j.result, "kubeadm-join.sh", "apply", "changed");
       assert.deepEqual(j.calls, [`kubeadm join --token ${token} 172.31.50.221:6443 --discovery-token-ca-cert-hash ${hash} --node-name kn1`]);
@@ -615,9 +641,9 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
       assert.match(kn1.readFile(KUBELET_CONF)!, /server: https:\/\/172\.31\.50\.221:6443/);
       assert.equal(kn1.readFile("/etc/kubernetes/pki/ca.crt"), km1.readFile("/etc/kubernetes/pki/ca.crt"));
       // kubelet.conf exists: no join, stdin not needed
-      await assertNoop(kn1, "kubeadm-join.sh", ["apply", "kn1"], "apply");
+      await assertNoop(kn1, "kubeadm-join.sh", act("apply", { "node-name": "kn1" }), "apply");
 
-      const w = await step(km1, "wait-nodes.sh", ["30", "km1", "kn1"]);
+      const w = await step(km1, "wait-nodes.sh", run({ timeout: "30", node: ["km1", "kn1"] }));
       ok(w.result, "wait-nodes");
       status(w.result, "wait-nodes.sh", "run", "unchanged");
       assert.deepEqual(w.calls, [`kubectl ${KC} get nodes --no-headers`]);
@@ -625,7 +651,7 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
       assert.match(nodes, /^NAME +STATUS +ROLES +AGE +VERSION\nkm1 +Ready +master +\d+s +v1\.9\.4\nkn1 +Ready +<none> +\d+s +v1\.9\.4\n$/);
 
       // teardown of the worker: drain + delete on the master, reset on the worker
-      const d = await step(km1, "drain-node.sh", ["remove", "kn1"]);
+      const d = await step(km1, "drain-node.sh", act("remove", { "node-name": "kn1" }));
       ok(d.result, "drain");
       status(d.result, "drain-node.sh", "remove", "changed");
       assert.deepEqual(d.calls, [
@@ -635,21 +661,21 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
         `kubectl ${KC} delete node kn1`,
       ]);
       assert.equal(fs.existsSync(path.join(api.dir, "nodes", "kn1")), false);
-      const d2 = await assertNoop(km1, "drain-node.sh", ["remove", "kn1"], "remove");
+      const d2 = await assertNoop(km1, "drain-node.sh", act("remove", { "node-name": "kn1" }), "remove");
       assert.deepEqual(d2.calls, [`kubectl ${KC} get node kn1`]);
-      status(ok(await km1.runScriptAsync("drain-node.sh", ["apply", "kn1"]), "drain apply"), "drain-node.sh", "apply", "unchanged");
+      status(ok(await km1.runScriptAsync("drain-node.sh", act("apply", { "node-name": "kn1" })), "drain apply"), "drain-node.sh", "apply", "unchanged");
 
-      const r = await step(kn1, "kubeadm-join.sh", ["remove", "kn1"]);
+      const r = await step(kn1, "kubeadm-join.sh", act("remove"));
       ok(r.result, "join remove");
       status(r.result, "kubeadm-join.sh", "remove", "changed");
       assert.deepEqual(r.calls, ["kubeadm reset --help", "kubeadm reset"]);
       assert.equal(kn1.readFile(KUBELET_CONF), undefined);
-      await assertNoop(kn1, "kubeadm-join.sh", ["remove", "kn1"], "remove");
+      await assertNoop(kn1, "kubeadm-join.sh", act("remove"), "remove");
     });
 
     it("refuses bad join lines without showing the token; accepts another argument order", async () => {
       const { api, km1, kn1 } = await initializedPair();
-      const line = ok(await km1.runScriptAsync("join-command.sh", ["2h"]), "join-command").stdout.trimEnd();
+      const line = ok(await km1.runScriptAsync("join-command.sh", run({ ttl: "2h" })), "join-command").stdout.trimEnd();
       const [, token, hash] = JOIN_RE.exec(line)!;
       const bad = [
         "",
@@ -662,7 +688,7 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
         `kubeadm join --token ${token} --token ${token} 172.31.50.221:6443 --discovery-token-ca-cert-hash ${hash}`,
       ];
       for (const b of bad) {
-        const s = await step(kn1, "kubeadm-join.sh", ["apply", "kn1"], { stdin: `${b}\n` });
+        const s = await step(kn1, "kubeadm-join.sh", act("apply", { "node-name": "kn1" }), { stdin: `${b}\n` });
         assert.equal(s.result.code, 1, `refused: ${b}`);
         assert.match(s.result.stderr, /kubeadm-join\.sh: the join line on stdin is not of the form 'kubeadm join --token <token> <host:port> --discovery-token-ca-cert-hash sha256:<hex>': /);
         for (const secret of [token, token.toUpperCase(), token.split(".")[1]]) {
@@ -675,7 +701,7 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
 
       // bash -x traces no token, and another argument order joins
       const reordered = `kubeadm join 172.31.50.221:6443 --discovery-token-ca-cert-hash=${hash} --token=${token}`;
-      const traced = await kn1.runAsync(scriptCommand("kubeadm-join.sh", ["apply", "kn1"]).replace(/^bash -c/, "bash -x -c"), { stdin: reordered });
+      const traced = await kn1.runAsync(scriptCommand("kubeadm-join.sh", act("apply", { "node-name": "kn1" })).replace(/\nbash "\$d"\//, '\nbash -x "$d"/'), { stdin: reordered });
       ok(traced, "join under bash -x");
       assert.match(traced.stderr, /^\+ /m, "it was traced");
       assert.ok(!traced.stdout.includes(token) && !traced.stderr.includes(token), "token not traced");
@@ -684,7 +710,7 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
       // a well-formed line with a token the cluster does not know fails in kubeadm, not silently
       const kn2 = await sandbox({ hostname: "kn2", binds: api.binds });
       await seedPreparedHost(kn2);
-      const unknown = await kn2.runScriptAsync("kubeadm-join.sh", ["apply", "kn2"], {
+      const unknown = await kn2.runScriptAsync("kubeadm-join.sh", act("apply", { "node-name": "kn2" }), {
         stdin: `kubeadm join --token abcdef.0123456789abcdef 172.31.50.221:6443 --discovery-token-ca-cert-hash ${hash}\n`,
       });
       assert.equal(unknown.code, 1);
@@ -703,7 +729,7 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
       fs.writeFileSync(path.join(api.dir, "nodes", "km1"), "name=km1\nrole=master\nhost=km1\nversion=v1.9.4\nstatus=Ready\ncreated=0\n");
       fs.writeFileSync(path.join(api.dir, "nodes", "kn2"), "name=kn2\nrole=<none>\nhost=kn2\nversion=v1.9.4\nstatus=NotReady\ncreated=0\n");
       const started = Date.now();
-      const s = await step(km1, "wait-nodes.sh", ["--interval", "0.2", "3", "km1", "kn1", "kn2"]);
+      const s = await step(km1, "wait-nodes.sh", run({ timeout: "3", node: ["km1", "kn1", "kn2"], interval: "0.2" }));
       assert.equal(s.result.code, 1);
       assert.ok(Date.now() - started < 10_000, "bounded by the timeout");
       assert.match(s.result.stderr, /^wait-nodes\.sh: timed out after 3s \(\d+ polls\): not Ready: kn1 \(not registered\), kn2 \(NotReady\)\n/);
@@ -711,21 +737,42 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
       // It polls (more than once in 3 s even on a loaded machine) and stops: at most 3 s / 0.2 s + 2 polls.
       assert.ok(s.calls.length >= 2 && s.calls.length <= 17, `polls: ${s.calls.length}`);
       assert.ok(s.calls.every((c) => c === `kubectl ${KC} get nodes --no-headers`));
-      assert.equal((await km1.runScriptAsync("wait-nodes.sh", ["soon", "km1"])).code, 1);
-      assert.equal((await km1.runScriptAsync("wait-nodes.sh", ["10"])).code, 2);
+      assert.equal((await km1.runScriptAsync("wait-nodes.sh", ["10", "km1"])).code, 2, "positional words");
+      assert.equal((await km1.runScriptAsync("wait-nodes.sh", run({ timeout: "10" }))).code, 2, "no --node");
     });
   });
 
-  it("join-command.sh refuses a bad TTL; drain-node.sh remove without a cluster is a no-op", async () => {
+  it("wait-pods.sh prints the ready pods on stdout, its closing line on stderr; times out showing what it saw", async () => {
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-fake-kubectl-"));
+    after(() => fs.rmSync(bin, { recursive: true, force: true }));
+    fs.writeFileSync(path.join(bin, "kubectl"), '#!/usr/bin/env bash\nprintf "%s\\n" "$*" >>/root/kubectl.args\ncat /root/pods\n', { mode: 0o755 });
+    const sb = await sandbox({ hostname: "km1", binDirs: [bin, STANDINS_BIN] });
+    await sb.writeFileAsync("/root/pods", "ingress-1 10.244.1.4 kn1 Running True\ningress-2 10.244.2.4 kn2 Pending False\n");
+    const wait = { timeout: "5", namespace: "ingress-nginx", selector: "app=ingress-nginx", "min-ready": "1", interval: "1" };
+    const r = ok(await sb.runScriptAsync("wait-pods.sh", run(wait)), "wait-pods");
+    assert.equal(r.stdout, "ingress-1 10.244.1.4 kn1\n", "stdout is exactly the pod lines");
+    status(r, "wait-pods.sh", "run", "unchanged", "stderr");
+    assert.match(sb.readFile("/root/kubectl.args")!, /^--kubeconfig=\/etc\/kubernetes\/admin\.conf get pods -n ingress-nginx -l app=ingress-nginx -o jsonpath=\{range \.items/);
+    const slow = await sb.runScriptAsync("wait-pods.sh", run({ ...wait, "min-ready": "2", timeout: "1" }));
+    assert.equal(slow.code, 1);
+    assert.equal(slow.stdout, "");
+    assert.match(slow.stderr, /^wait-pods\.sh: fewer than 2 ready pods with app=ingress-nginx in ingress-nginx after 1s; last seen:\ningress-1 10\.244\.1\.4 kn1 Running True\n/);
+    assert.equal((await sb.runScriptAsync("wait-pods.sh", ["5", "ingress-nginx", "app=ingress-nginx", "1"])).code, 2, "positional words: usage");
+  });
+
+  it("join-command.sh needs --ttl; drain-node.sh remove without a cluster is a no-op", async () => {
     const sb = await sandbox({ hostname: "km1" });
-    const r = await sb.runScriptAsync("join-command.sh", ["1 day"]);
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /not a token TTL/);
-    const d = await step(sb, "drain-node.sh", ["remove", "kn1"]);
+    for (const argv of [["1h"], run()]) {
+      const r = await step(sb, "join-command.sh", argv);
+      assert.equal(r.result.code, 2);
+      assert.equal(r.result.stderr, "usage: join-command.sh --ttl <ttl>\n");
+      assert.deepEqual(r.calls, [], "no token created");
+    }
+    const d = await step(sb, "drain-node.sh", act("remove", { "node-name": "kn1" }));
     ok(d.result, "drain without cluster");
     status(d.result, "drain-node.sh", "remove", "unchanged");
     assert.deepEqual(d.calls, []);
-    const j = await step(sb, "kubeadm-join.sh", ["remove", "kn1"]);
+    const j = await step(sb, "kubeadm-join.sh", act("remove"));
     ok(j.result, "join remove on a clean host");
     status(j.result, "kubeadm-join.sh", "remove", "unchanged");
     assert.deepEqual(j.calls, []);
@@ -819,14 +866,152 @@ describe("rendered host scripts (lib.sh inlined)", () => {
     for (const [cwd, file] of [[HOST_SCRIPTS, "repo.sh"], [os.tmpdir(), path.join(HOST_SCRIPTS, "repo.sh")]]) {
       const r = spawnSync("bash", [file], { cwd, encoding: "utf8", timeout: 10_000 });
       assert.equal(r.status, 2, `bash ${file} in ${cwd}: ${r.stderr}`);
-      assert.equal(r.stderr, "usage: repo.sh apply <baseurl> <gpgkey>... | remove\n");
+      assert.equal(r.stderr, "usage: repo.sh apply --baseurl <baseurl> --gpgkey <gpgkey>... | remove\n");
     }
   });
 
-  it("the command line is the production one: root runs bash -c, the script name is $0, arguments quoted", () => {
-    const cmd = scriptCommand("repo.sh", ["apply", "https://x/$basearch", "k"]);
-    assert.match(cmd, /^bash -c "\$\(printf %s '[A-Za-z0-9+/=]+' \| base64 -d\)" repo\.sh apply 'https:\/\/x\/\$basearch' k$/);
-    const b64 = /'([A-Za-z0-9+/=]+)'/.exec(cmd)![1];
-    assert.equal(Buffer.from(b64, "base64").toString("utf8"), renderScript("repo.sh", HOST_SCRIPTS));
+  it("the command line is the production one: the script in clear text, run by root's bash, arguments named and quoted", () => {
+    const cmd = scriptCommand("repo.sh", act("apply", { baseurl: "https://x/$basearch", gpgkey: ["k"] }));
+    const lines = cmd.split("\n");
+    assert.equal(lines[0], `d=$(mktemp -d) && trap 'rm -rf "$d"' EXIT && cat >"$d"/repo.sh <<'${SCRIPT_END}' || exit`);
+    assert.equal(`${lines.slice(1, -2).join("\n")}\n`, renderScript("repo.sh", HOST_SCRIPTS), "the rendered script, verbatim");
+    assert.equal(lines[lines.length - 2], SCRIPT_END);
+    assert.equal(lines[lines.length - 1], `bash "$d"/repo.sh apply --baseurl 'https://x/$basearch' --gpgkey k`);
+    assert.doesNotMatch(cmd, /base64|[A-Za-z0-9+/]{100,}/, "no encoded blob");
+    assert.equal(scriptCommandLine("echo hi\n", "t.sh", [], "centos").split("\n").pop(), `sudo -n bash "$d"/t.sh`);
+    assert.throws(() => scriptCommandLine(`echo a\n${SCRIPT_END}\necho b\n`, "t.sh", [], "root"), /the end of its here-document/);
+    assert.throws(() => scriptCommandLine("echo a\n", "t sh", [], "root"), /not a script file name/);
+  });
+
+  it("the command line runs in bash and in dash (a POSIX login shell): verbatim text, argv, stdin, exit status, no temp dir left", () => {
+    const text = [
+      "#!/usr/bin/env bash",
+      "set -euo pipefail",
+      `# quotes ' " \\ \` $HOME $(false), and a here-document of its own`,
+      "cat <<'EOF'",
+      "inner ' $HOME",
+      "EOF",
+      'printf "<%s>" "$@"; echo',
+      "IFS= read -r line; echo \"stdin=$line\"",
+      'echo "dir=$(dirname -- "$0")" >&2',
+      "exit 3",
+    ].join("\n");
+    for (const shell of ["bash", "dash"]) {
+      if (spawnSync(shell, ["-c", "true"]).status !== 0) continue;
+      const cmd = scriptCommandLine(text, "t.sh", ["a b", "it's", "--x", ""], "root");
+      const r = spawnSync(shell, ["-c", cmd], { input: "the join line\n", encoding: "utf8", timeout: 10_000 });
+      assert.equal(r.status, 3, `${shell}: exit status of the script: ${r.stderr}`);
+      assert.equal(r.stdout, "inner ' $HOME\n<a b><it's><--x><>\nstdin=the join line\n", shell);
+      const dir = /^dir=(.*)$/m.exec(r.stderr)![1];
+      assert.match(dir, /^\/tmp\/tmp\.\w+$/, `${shell}: a private temp dir`);
+      assert.equal(fs.existsSync(dir), false, `${shell}: the temp dir is removed`);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Named arguments: declared by each script (OPTIONS), checked at program time
+// against what the components pass, values checked by config.ts only.
+
+describe("named arguments", () => {
+  it("every host script but dnsmasq-records.sh declares its options; the components' arguments match them", () => {
+    for (const s of ALL_SCRIPTS) {
+      const opts = scriptOptions(s, HOST_SCRIPTS);
+      if (s === "dnsmasq-records.sh") assert.equal(opts, undefined, "dnsmasq-records.sh keeps its positional arguments (test/dnsmasq.test.ts)");
+      else assert.ok(opts && (opts.has("run") || (opts.has("apply") && opts.has("remove"))), `${s}: OPTIONS`);
+    }
+    assert.deepEqual([...scriptOptions("repo.sh", HOST_SCRIPTS)!.get("apply")!], [["baseurl", ""], ["gpgkey", "+"]]);
+    assert.deepEqual([...scriptOptions("wait-nodes.sh", HOST_SCRIPTS)!.get("run")!], [["timeout", ""], ["node", "+"], ["interval", "?"]]);
+  });
+
+  it("a wrong argument fails at program time, naming the script, the action and the option", () => {
+    assert.doesNotThrow(() => checkArgs("repo.sh", "apply", { baseurl: "https://x", gpgkey: ["https://k"] }));
+    assert.throws(() => checkArgs("repo.sh", "apply", { baseurl: "https://x" }), /^Error: repo\.sh apply: --gpgkey is required at least once$/);
+    assert.throws(() => checkArgs("repo.sh", "apply", { baseurl: "https://x", gpgkey: [] }), /--gpgkey is required at least once/);
+    assert.throws(() => checkArgs("repo.sh", "apply", { baseurl: "https://x", gpgkey: ["k"], gpgkeys: ["k"] }), /--gpgkeys is not one of its options/);
+    assert.throws(() => checkArgs("repo.sh", "apply", { baseurl: ["https://x"], gpgkey: ["k"] }), /--baseurl takes one value, not a list/);
+    assert.throws(() => checkArgs("repo.sh", "apply", { baseurl: "https://x", gpgkey: "k" }), /--gpgkey takes a list/);
+    assert.throws(() => checkArgs("kubeadm-init.sh", "remove", {}), /kubeadm-init\.sh remove: --ssh-user is required/);
+    assert.throws(() => checkArgs("kubeconfig.sh", "apply", {}), /declares no options for apply/);
+    assert.doesNotThrow(() => checkArgs("docker-storage.sh", "apply", { device: undefined }), "an optional one may be left out");
+    const host = { name: "km1", address: "10.0.0.1" };
+    const ssh = { user: "root" } as never;
+    assert.throws(() => hostStep("x", { host, ssh, script: "repo.sh", args: { baseurl: "https://x", gpgkey: ["k"] } }, {}), /repo\.sh takes apply\/remove/);
+    assert.throws(() => hostStep("x", { host, ssh, script: "flannel.sh", withActions: true, args: ["https://x"] }, {}), /takes named arguments/);
+  });
+
+  it("the values the scripts no longer check are refused by config.ts, before any command line is written", () => {
+    const refused: Array<[string, unknown]> = [
+      ["yumRepoBaseUrl", "https://x y"], // repo.sh: white space
+      ["kubernetesVersion", "latest"], // packages.sh, kubeadm-init.sh: a version like 1.9.4
+      ["extraPackages", ["no such/package"]], // packages.sh: package names
+      ["dockerStorageDevice", "vdb"], // docker-storage.sh: a device path
+      ["sysctl", ["no-equals-sign"]], // sysctl.sh: key = value
+      ["sysctl", ["net.ipv4.ip_forward=1"]], // sysctl.sh wrote it as "key = value"; config wants that form
+      ["selinux", "off"], // selinux.sh: disabled, permissive or enforcing
+      ["podNetworkCidr", "10.244.0.0"], // kubeadm-init.sh: a CIDR
+      ["serviceCidr", "10.96.0.0/99"],
+      ["flannelManifestUrl", "not a url"], // flannel.sh: a URL without white space
+      ["joinTokenTtl", "1 day"], // join-command.sh: a Go duration
+      ["nodeReadyTimeoutSeconds", "soon"], // wait-nodes.sh: whole seconds
+    ];
+    for (const [key, value] of refused) {
+      assert.throws(() => parseConfig(sourceOf(stackConfig("dev", { [key]: value }))), (e: Error) => e.message.includes(`kubevirt-lab:${key}`), `${key}=${JSON.stringify(value)} is refused`);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Golden files (test/golden/): the command lines the components write, compared
+// byte for byte. After an intended change: UPDATE_GOLDEN=1 node --import tsx --test test/host-scripts.test.ts
+
+const GOLDEN = path.join(REPO_ROOT, "test", "golden");
+
+function golden(file: string, actual: string): void {
+  const p = path.join(GOLDEN, file);
+  if (process.env.UPDATE_GOLDEN === "1") {
+    fs.mkdirSync(GOLDEN, { recursive: true });
+    fs.writeFileSync(p, actual);
+    return;
+  }
+  assert.ok(fs.existsSync(p), `${path.relative(REPO_ROOT, p)} is missing: run with UPDATE_GOLDEN=1 to write it`);
+  assert.equal(actual, fs.readFileSync(p, "utf8"), `differs from ${path.relative(REPO_ROOT, p)}; if intended, run with UPDATE_GOLDEN=1 and review the diff`);
+}
+
+/** A command line with the script's text (checked to be the rendered file) shown as one line naming it. */
+function elideScript(cmd: string): string {
+  const lines = cmd.split("\n");
+  const name = /cat >"\$d"\/(\S+) <</.exec(lines[0])?.[1];
+  const end = lines.lastIndexOf(SCRIPT_END);
+  assert.ok(name && end > 0, `not a host script command line: ${lines[0]}`);
+  assert.equal(`${lines.slice(1, end).join("\n")}\n`, renderScript(name, HOST_SCRIPTS), `${name}: the text carried is the rendered script`);
+  return [lines[0], `    <scripts/host/${name} as renderScript makes it>`, ...lines.slice(end)].join("\n");
+}
+
+describe("golden command lines", () => {
+  it("every host step of the dev stack: create and delete (scripts elided), logging, stdin", async () => {
+    const r = spawnSync(process.execPath, ["--import", "tsx", path.join(REPO_ROOT, "test/lib/dump-graph.ts")], {
+      env: { ...process.env, KVL_CONFIG: JSON.stringify(stackConfig("dev")) },
+      encoding: "utf8",
+      maxBuffer: 64 << 20,
+      timeout: 120_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const graph = JSON.parse(r.stdout) as Record<string, Record<string, any>>;
+    const out: string[] = [];
+    for (const key of Object.keys(graph).filter((k) => k.startsWith("command:remote:Command ")).sort()) {
+      const inputs = graph[key];
+      out.push(`## ${key.split(" ")[1]} on ${inputs.connection.host} (logging: ${inputs.logging}${inputs.stdin !== undefined ? ", stdin: a secret" : ""})`);
+      out.push("create:", elideScript(String(inputs.create)));
+      if (inputs.delete !== undefined) out.push("delete:", elideScript(String(inputs.delete)));
+      out.push("");
+    }
+    assert.ok(out.length > 100, "the dev stack has its host steps");
+    golden("host-steps.txt", out.join("\n"));
+  });
+
+  it("one whole command line, as root and through sudo", () => {
+    golden("sysctl-apply.root.txt", scriptCommand("sysctl.sh", act("apply", { setting: ["net.bridge.bridge-nf-call-ip6tables = 1", "net.bridge.bridge-nf-call-iptables = 1"] })));
+    golden("kubeadm-init-remove.sudo.txt", scriptCommandLine(renderScript("kubeadm-init.sh", HOST_SCRIPTS), "kubeadm-init.sh", act("remove", { "ssh-user": "centos" }), "centos"));
   });
 });

@@ -9,11 +9,13 @@ set -euo pipefail
 SCRIPT=kubeconfig.sh
 # shellcheck source=lib.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
-USAGE=''
+OPTIONS[run]=''
+STATUS_FD=2
 ADMIN_CONF=/etc/kubernetes/admin.conf
 
-(($# == 0)) || usage
-[[ -f $ADMIN_CONF ]] || die "$ADMIN_CONF does not exist: the master is not initialized (run kubeadm-init.sh apply first)"
-cat -- "$ADMIN_CONF"
-action=run changed=unchanged
-finish >&2
+run() {
+  [[ -f $ADMIN_CONF ]] || die "$ADMIN_CONF does not exist: the master is not initialized (kubeadm init has not run)"
+  cat -- "$ADMIN_CONF"
+}
+
+kvl::main "$@"

@@ -1,11 +1,26 @@
 #!/usr/bin/env bash
-# lib.sh: the functions the host scripts share. A script sources it on the
-# line after SCRIPT=<name>; components/remote.ts puts this file (less its
-# first line) in place of that line, so a host receives one self-contained
-# script. Only function definitions here: no `set`, nothing runs when sourced.
-# The functions read the script's globals: SCRIPT (its file name), USAGE (its
-# arguments, for `usage`), action and changed (for `finish`).
-# shellcheck disable=SC2154 # SCRIPT, USAGE, action, changed: set by the script
+# lib.sh: what the host scripts share. A script sources it on the line after
+# SCRIPT=<name>; components/remote.ts puts this file (less its first line) in
+# place of that line, so a host receives one self-contained script. Here are
+# function definitions and the two arrays they fill, nothing else: no `set`,
+# no command runs when it is read.
+#
+# A script declares the options of each action in OPTIONS, defines a function
+# per action (`apply` and `remove`, or `run` for a script without actions) and
+# ends with `kvl::main "$@"`, which parses the arguments, calls the action and
+# prints the closing line. The functions read the script's globals: SCRIPT (its
+# file name), OPTIONS, STATUS_FD (2: the closing line goes to stderr, for the
+# scripts whose stdout is data), action and changed.
+# shellcheck disable=SC2154 # SCRIPT, STATUS_FD: set by the script
+
+# OPTIONS[<action>]: the options of an action, one word each, for `--<name> <value>`:
+#   <name>   exactly once        <name>?  at most once (ARG[<name>] is "" without it)
+#   <name>+  once or more        <name>*  any number of times
+# The values of the options given once go to ARG[<name>]; the values of the
+# one repeatable option (at most one per action) are the action's "$@".
+declare -A OPTIONS=()
+declare -A ARG=()
+LIST=()
 
 # die <message>...: print "<script>: <message>" on stderr and exit 1.
 die() {
@@ -13,20 +28,91 @@ die() {
   exit 1
 }
 
-# usage: print "usage: <script> <USAGE>" on stderr and exit 2.
+# usage: print "usage: <script> <the actions and options of OPTIONS>" on stderr and exit 2.
 usage() {
-  printf 'usage: %s%s\n' "$SCRIPT" "${USAGE:+ $USAGE}" >&2
+  local action word name synopsis="" line
+  local -a words
+  for action in apply remove run; do
+    [[ -n ${OPTIONS[$action]+set} ]] || continue
+    line=""
+    [[ $action == run ]] || line=$action
+    read -r -a words <<<"${OPTIONS[$action]}"
+    for word in ${words[@]+"${words[@]}"}; do
+      name=${word%[?+*]}
+      case ${word#"$name"} in
+        "") line+=" --$name <$name>" ;;
+        "?") line+=" [--$name <$name>]" ;;
+        +) line+=" --$name <$name>..." ;;
+        "*") line+=" [--$name <$name>]..." ;;
+      esac
+    done
+    synopsis+="${synopsis:+ | }${line# }"
+  done
+  printf 'usage: %s%s\n' "$SCRIPT" "${synopsis:+ $synopsis}" >&2
   exit 2
+}
+
+# kvl::args <spec> <word>...: read the words `--<name> <value>`... as the
+# options <spec> declares (see OPTIONS) into ARG and LIST. usage on a word that
+# is not one of those options, an option without a value, a once-only option
+# given twice or a required one missing. The values are not checked here: the
+# TypeScript that writes the command line did (components/config.ts).
+kvl::args() {
+  local spec=$1 word name list=""
+  local -a words
+  local -A kind=()
+  shift
+  read -r -a words <<<"$spec"
+  for word in ${words[@]+"${words[@]}"}; do
+    name=${word%[?+*]}
+    kind[$name]=${word#"$name"}
+    case ${kind[$name]} in [+*]) list=$name ;; esac
+  done
+  ARG=()
+  LIST=()
+  while (($#)); do
+    name=${1#--}
+    [[ $1 == --?* && -n ${kind[$name]+set} && $# -ge 2 ]] || usage
+    if [[ $name == "$list" ]]; then
+      LIST+=("$2")
+    else
+      [[ -z ${ARG[$name]+set} ]] || usage
+      ARG[$name]=$2
+    fi
+    shift 2
+  done
+  for name in ${kind[@]+"${!kind[@]}"}; do
+    case ${kind[$name]} in
+      "") [[ -n ${ARG[$name]+set} ]] || usage ;;
+      "?") ARG[$name]=${ARG[$name]-} ;;
+      +) ((${#LIST[@]})) || usage ;;
+    esac
+  done
+}
+
+# kvl::main "$@": with an `apply` function, the first argument is the action
+# (apply or remove), else the action is `run` and there is no action word; the
+# rest are its options (kvl::args). Calls the action's function, which sets
+# changed=changed when it changed something, then prints the closing line.
+kvl::main() {
+  if declare -F apply >/dev/null; then
+    (($# >= 1)) || usage
+    action=$1
+    shift
+    [[ $action == apply || $action == remove ]] || usage
+  else
+    action=run
+  fi
+  [[ -n ${OPTIONS[$action]+set} ]] || usage
+  kvl::args "${OPTIONS[$action]}" "$@"
+  changed=unchanged
+  "$action" ${LIST[@]+"${LIST[@]}"}
+  finish >&"${STATUS_FD:-1}"
 }
 
 # finish: the closing line "kubevirt-lab: <script> <action>: <changed>".
 finish() {
   printf 'kubevirt-lab: %s %s: %s\n' "$SCRIPT" "$action" "$changed"
-}
-
-# check_node_name <name>: die unless <name> is a node name (lower-case DNS name).
-check_node_name() {
-  [[ $1 =~ ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ ]] || die "not a node name (lower-case DNS name): '$1'"
 }
 
 # file_is <path> <content>: the file exists and holds exactly <content>.
@@ -42,6 +128,22 @@ write_file() {
   mkdir -p -- "$(dirname -- "$1")"
   printf '%s' "$2" >"$1.kubevirt-lab.tmp"
   mv -f -- "$1.kubevirt-lab.tmp" "$1"
+}
+
+# update_file <path> <content>: write the file unless it holds exactly <content> (then changed=changed).
+update_file() {
+  if ! file_is "$1" "$2"; then
+    write_file "$1" "$2"
+    changed=changed
+  fi
+}
+
+# remove_file <path>: delete the file if it is there (then changed=changed).
+remove_file() {
+  if [[ -e $1 || -L $1 ]]; then
+    rm -f -- "$1"
+    changed=changed
+  fi
 }
 
 # hide_tokens: copy stdin to stdout with kubeadm bootstrap tokens hidden.
@@ -61,12 +163,15 @@ kubeadm_left_state() {
   return 1
 }
 
-# kubeadm_reset: `kubeadm reset`, with --force when this kubeadm knows it (1.9 does not), tokens hidden.
+# kubeadm_reset: when kubeadm left something (kubeadm_left_state), `kubeadm reset`, with --force
+# when this kubeadm knows it (1.9 does not, and does not ask), tokens hidden; then changed=changed.
 kubeadm_reset() {
   local help force=()
+  kubeadm_left_state || return 0
   help=$(kubeadm reset --help 2>&1 || true)
   if [[ $help =~ (^|[[:space:],])--force([[:space:]]|$) ]]; then
     force=(--force)
   fi
   kubeadm reset ${force[@]+"${force[@]}"} </dev/null 2>&1 | hide_tokens
+  changed=changed
 }

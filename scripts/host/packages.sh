@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
 # packages.sh: the packages of the post, installed with yum.
 #
-#   packages.sh apply <yum-update yes|no> <kubernetes-version> <extra-package>...
-#   packages.sh remove [...]        leaves the packages installed
+#   packages.sh apply --yum-update yes|no --kubernetes-version <v> [--package <name>]...
+#   packages.sh remove        leaves the packages installed
 #
-# Installs kubelet-<v>, kubeadm-<v>, kubectl-<v> and the extra packages (the
+# Installs kubelet-<v>, kubeadm-<v>, kubectl-<v> and the other packages (the
 # post: docker ansible git curl wget), only those that `rpm -q` does not find
 # (one query for all), and checks with `rpm -q` that yum installed them.
-# `yum update -y` (when asked) runs once, at the first provisioning: when
-# something is missing and kubelet is not installed in any version yet, so a
-# re-run never upgrades the pinned Kubernetes packages behind our back.
+# `yum update -y` (with --yum-update yes) runs once, at the first provisioning:
+# when something is missing and kubelet is not installed in any version yet,
+# so a re-run never upgrades the pinned Kubernetes packages behind our back.
 set -euo pipefail
 umask 022
 
 SCRIPT=packages.sh
 # shellcheck source=lib.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
-USAGE='apply <yes|no> <kubernetes-version> [<extra-package>...] | remove'
+OPTIONS[apply]='yum-update kubernetes-version package*'
+OPTIONS[remove]=''
 
 # missing_packages <pkg>...: set missing=(those that one `rpm -q` does not find).
 missing_packages() {
@@ -30,39 +31,26 @@ missing_packages() {
   done <<<"$out"
 }
 
-(($# >= 1)) || usage
-action=$1
-shift
-changed=unchanged
-
-case $action in
-  apply)
-    (($# >= 2)) || usage
-    update=$1
-    version=${2#v}
-    shift 2
-    [[ $update == yes || $update == no ]] || die "the first argument must be yes or no (run yum update -y), not '$update'"
-    [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?$ ]] || die "not a Kubernetes version like 1.9.4: '$version'"
-    for pkg in "$@"; do
-      [[ $pkg =~ ^[A-Za-z0-9][A-Za-z0-9._+-]*$ ]] || die "not a package name: '$pkg'"
-    done
-    wanted=("kubelet-$version" "kubeadm-$version" "kubectl-$version" "$@")
-    missing_packages "${wanted[@]}"
-    if ((${#missing[@]})); then
-      if [[ $update == yes ]] && ! rpm -q --quiet kubelet; then
-        yum update -y
-      fi
-      to_install=("${missing[@]}")
-      yum install -y "${to_install[@]}"
-      missing_packages "${to_install[@]}"
-      if ((${#missing[@]})); then
-        die "yum did not install: ${missing[*]} (not available in the repositories? an older version needs 'yum downgrade')"
-      fi
-      changed=changed
+# apply [<package>...]
+apply() {
+  local version=${ARG[kubernetes-version]} to_install
+  missing_packages "kubelet-$version" "kubeadm-$version" "kubectl-$version" "$@"
+  if ((${#missing[@]})); then
+    if [[ ${ARG[yum-update]} == yes ]] && ! rpm -q --quiet kubelet; then
+      yum update -y
     fi
-    ;;
-  remove) ;;
-  *) usage ;;
-esac
+    to_install=("${missing[@]}")
+    yum install -y "${to_install[@]}"
+    missing_packages "${to_install[@]}"
+    if ((${#missing[@]})); then
+      die "yum did not install: ${missing[*]} (not available in the repositories? an older version needs 'yum downgrade')"
+    fi
+    changed=changed
+  fi
+}
 
-finish
+remove() {
+  :
+}
+
+kvl::main "$@"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # repo.sh: the Kubernetes yum repository of the post.
 #
-#   repo.sh apply <baseurl> <gpgkey>...   write /etc/yum.repos.d/kubernetes.repo
-#   repo.sh remove [...]                  delete it
+#   repo.sh apply --baseurl <url> --gpgkey <url>...   write /etc/yum.repos.d/kubernetes.repo
+#   repo.sh remove                                    delete it
 #
 # The baseurl is written as given: the post's one ends in a literal $basearch,
 # which yum expands. The gpg keys go space-separated on one gpgkey= line.
@@ -12,42 +12,24 @@ umask 022
 SCRIPT=repo.sh
 # shellcheck source=lib.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
-USAGE='apply <baseurl> <gpgkey>... | remove'
+OPTIONS[apply]='baseurl gpgkey+'
+OPTIONS[remove]=''
 REPO_FILE=/etc/yum.repos.d/kubernetes.repo
 
-(($# >= 1)) || usage
-action=$1
-shift
-changed=unchanged
+# apply <gpgkey>...
+apply() {
+  update_file "$REPO_FILE" "$(printf '%s\n' \
+    "[kubernetes]" \
+    "name=Kubernetes" \
+    "baseurl=${ARG[baseurl]}" \
+    "enabled=1" \
+    "gpgcheck=1" \
+    "repo_gpgcheck=1" \
+    "gpgkey=$*")"$'\n'
+}
 
-case $action in
-  apply)
-    (($# >= 2)) || usage
-    baseurl=$1
-    shift
-    for value in "$baseurl" "$@"; do
-      [[ -n $value && $value != *[[:space:]]* ]] || die "a baseurl or gpgkey is empty or contains white space: '$value'"
-    done
-    content=$(printf '%s\n' \
-      "[kubernetes]" \
-      "name=Kubernetes" \
-      "baseurl=$baseurl" \
-      "enabled=1" \
-      "gpgcheck=1" \
-      "repo_gpgcheck=1" \
-      "gpgkey=$*")$'\n'
-    if ! file_is "$REPO_FILE" "$content"; then
-      write_file "$REPO_FILE" "$content"
-      changed=changed
-    fi
-    ;;
-  remove)
-    if [[ -e $REPO_FILE ]]; then
-      rm -f -- "$REPO_FILE"
-      changed=changed
-    fi
-    ;;
-  *) usage ;;
-esac
+remove() {
+  remove_file "$REPO_FILE"
+}
 
-finish
+kvl::main "$@"

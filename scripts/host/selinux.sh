@@ -2,8 +2,8 @@
 # selinux.sh: the SELinux mode of the post: `setenforce 0` now, and
 # /etc/selinux/config (the post's file, SELINUX=<mode>) for the next boot.
 #
-#   selinux.sh apply <disabled|permissive|enforcing>
-#   selinux.sh remove [...]     restore the original /etc/selinux/config
+#   selinux.sh apply --mode disabled|permissive|enforcing
+#   selinux.sh remove     restore the original /etc/selinux/config
 #
 # Before its first change the original file is kept as
 # /etc/selinux/config.kubevirt-lab.orig (when there was none, the marker
@@ -17,7 +17,8 @@ umask 022
 SCRIPT=selinux.sh
 # shellcheck source=lib.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
-USAGE='apply <disabled|permissive|enforcing> | remove'
+OPTIONS[apply]='mode'
+OPTIONS[remove]=''
 CONF=/etc/selinux/config
 BACKUP=$CONF.kubevirt-lab.orig
 NONE_MARKER=$CONF.kubevirt-lab.none
@@ -38,47 +39,33 @@ content() {
     "SELINUXTYPE=targeted"
 }
 
-(($# >= 1)) || usage
-action=$1
-shift
-changed=unchanged
+apply() {
+  local mode=${ARG[mode]} want
+  if [[ $mode != enforcing ]] && command -v getenforce >/dev/null && [[ $(getenforce) == Enforcing ]]; then
+    setenforce 0
+    changed=changed
+  fi
+  want=$(content "$mode")$'\n'
+  file_is "$CONF" "$want" && return 0
+  if [[ ! -e $BACKUP && ! -e $NONE_MARKER ]]; then
+    if [[ -e $CONF ]]; then
+      cp -p -- "$CONF" "$BACKUP"
+    else
+      mkdir -p -- "$(dirname -- "$CONF")"
+      : >"$NONE_MARKER"
+    fi
+  fi
+  update_file "$CONF" "$want"
+}
 
-case $action in
-  apply)
-    (($# == 1)) || usage
-    mode=$1
-    case $mode in
-      disabled | permissive | enforcing) ;;
-      *) usage ;;
-    esac
-    if [[ $mode != enforcing ]] && command -v getenforce >/dev/null && [[ $(getenforce) == Enforcing ]]; then
-      setenforce 0
-      changed=changed
-    fi
-    want=$(content "$mode")$'\n'
-    if ! file_is "$CONF" "$want"; then
-      if [[ ! -e $BACKUP && ! -e $NONE_MARKER ]]; then
-        if [[ -e $CONF ]]; then
-          cp -p -- "$CONF" "$BACKUP"
-        else
-          mkdir -p -- "$(dirname -- "$CONF")"
-          : >"$NONE_MARKER"
-        fi
-      fi
-      write_file "$CONF" "$want"
-      changed=changed
-    fi
-    ;;
-  remove)
-    if [[ -e $BACKUP ]]; then
-      mv -f -- "$BACKUP" "$CONF"
-      changed=changed
-    elif [[ -e $NONE_MARKER ]]; then
-      rm -f -- "$CONF" "$NONE_MARKER"
-      changed=changed
-    fi
-    ;;
-  *) usage ;;
-esac
+remove() {
+  if [[ -e $BACKUP ]]; then
+    mv -f -- "$BACKUP" "$CONF"
+    changed=changed
+  elif [[ -e $NONE_MARKER ]]; then
+    rm -f -- "$CONF" "$NONE_MARKER"
+    changed=changed
+  fi
+}
 
-finish
+kvl::main "$@"

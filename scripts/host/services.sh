@@ -3,37 +3,32 @@
 # `systemctl start docker`, `systemctl enable docker`, `systemctl enable kubelet`).
 #
 #   services.sh apply
-#   services.sh remove [...]     does nothing
+#   services.sh remove     does nothing
 set -euo pipefail
 
 SCRIPT=services.sh
 # shellcheck source=lib.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
-USAGE='apply | remove'
+OPTIONS[apply]=''
+OPTIONS[remove]=''
 
-(($# >= 1)) || usage
-action=$1
-shift
-changed=unchanged
+apply() {
+  if ! systemctl is-active --quiet docker; then
+    systemctl start docker
+    changed=changed
+  fi
+  if ! systemctl is-enabled --quiet docker; then
+    systemctl enable docker
+    changed=changed
+  fi
+  if ! systemctl is-enabled --quiet kubelet; then
+    systemctl enable kubelet
+    changed=changed
+  fi
+}
 
-case $action in
-  apply)
-    (($# == 0)) || usage
-    if ! systemctl is-active --quiet docker; then
-      systemctl start docker
-      changed=changed
-    fi
-    if ! systemctl is-enabled --quiet docker; then
-      systemctl enable docker
-      changed=changed
-    fi
-    if ! systemctl is-enabled --quiet kubelet; then
-      systemctl enable kubelet
-      changed=changed
-    fi
-    ;;
-  remove) ;;
-  *) usage ;;
-esac
+remove() {
+  :
+}
 
-finish
+kvl::main "$@"

@@ -1,40 +1,43 @@
 #!/usr/bin/env bash
-# wait-pods.sh <timeout-seconds> <namespace> <label-selector> <min-ready>
-# Runs on the master. Polls until at least <min-ready> pods matching the
+# wait-pods.sh: wait until enough pods of a selector are Running and Ready
+# (runs on the master).
+#
+#   wait-pods.sh --timeout <seconds> --namespace <ns> --selector <labels> --min-ready <n> [--interval <seconds>]
+#
+# Polls (every 3 s, or --interval) until at least <n> pods matching the
 # selector are Running and Ready, then prints one line per such pod:
 #   <pod-name> <pod-ip> <node-name>
+# stdout is exactly those lines; the closing kubevirt-lab line goes to stderr.
 # Exits 1 with what it saw when the timeout passes.
 set -euo pipefail
 
-timeout_s=${1:?timeout in seconds}
-namespace=${2:?namespace}
-selector=${3:?label selector}
-min_ready=${4:?minimum number of ready pods}
-interval=${WAIT_PODS_INTERVAL:-3}
+SCRIPT=wait-pods.sh
+# shellcheck source=lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+OPTIONS[run]='timeout namespace selector min-ready interval?'
+STATUS_FD=2
+ADMIN_CONF=/etc/kubernetes/admin.conf
+TEMPLATE='{range .items[*]}{.metadata.name}{" "}{.status.podIP}{" "}{.spec.nodeName}{" "}{.status.phase}{" "}{range .status.conditions[?(@.type=="Ready")]}{.status}{end}{"\n"}{end}'
 
-case "$timeout_s$min_ready" in
-  *[!0-9]*) echo "wait-pods.sh: timeout and min-ready must be whole numbers" >&2; exit 2 ;;
-esac
-
-kubeconfig=/etc/kubernetes/admin.conf
-template='{range .items[*]}{.metadata.name}{" "}{.status.podIP}{" "}{.spec.nodeName}{" "}{.status.phase}{" "}{range .status.conditions[?(@.type=="Ready")]}{.status}{end}{"\n"}{end}'
-
-deadline=$((SECONDS + timeout_s))
-max_polls=$((timeout_s / interval + 2))
-seen=""
-for ((poll = 0; poll < max_polls; poll++)); do
-  if seen=$(kubectl --kubeconfig="$kubeconfig" get pods -n "$namespace" -l "$selector" -o jsonpath="$template" 2>&1); then
-    ready=$(awk '$4 == "Running" && $5 == "True" { print $1, $2, $3 }' <<<"$seen")
-    count=$(grep -c . <<<"$ready" || true)
-    if ((count >= min_ready)); then
-      printf '%s\n' "$ready"
-      exit 0
+run() {
+  local timeout=${ARG[timeout]} selector=${ARG[selector]} min_ready=${ARG[min-ready]} interval=${ARG[interval]:-3}
+  local deadline=$((SECONDS + timeout)) max_polls poll seen="" ready count
+  max_polls=$((timeout / interval + 2))
+  for ((poll = 0; poll < max_polls; poll++)); do
+    if seen=$(kubectl --kubeconfig="$ADMIN_CONF" get pods -n "${ARG[namespace]}" -l "$selector" -o jsonpath="$TEMPLATE" 2>&1); then
+      ready=$(awk '$4 == "Running" && $5 == "True" { print $1, $2, $3 }' <<<"$seen")
+      count=$(grep -c . <<<"$ready" || true)
+      if ((count >= min_ready)); then
+        printf '%s\n' "$ready"
+        return 0
+      fi
     fi
-  fi
-  ((SECONDS < deadline)) || break
-  sleep "$interval"
-done
+    ((SECONDS < deadline)) || break
+    sleep "$interval"
+  done
+  echo "$SCRIPT: fewer than $min_ready ready pods with $selector in ${ARG[namespace]} after ${timeout}s; last seen:" >&2
+  printf '%s\n' "${seen:-nothing}" >&2
+  exit 1
+}
 
-echo "wait-pods.sh: fewer than $min_ready ready pods with $selector in $namespace after ${timeout_s}s; last seen:" >&2
-printf '%s\n' "${seen:-nothing}" >&2
-exit 1
+kvl::main "$@"

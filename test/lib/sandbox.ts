@@ -23,7 +23,7 @@
  *
  *     const km1 = await Sandbox.create({ hostname: "km1" });
  *     const before = km1.snapshot();
- *     const r = await km1.runScriptAsync("repo.sh", ["apply", url, key1, key2]); // or runScript (sync)
+ *     const r = await km1.runScriptAsync("repo.sh", ["apply", "--baseurl", url, "--gpgkey", key]); // or runScript (sync)
  *     assert.equal(r.code, 0, r.stderr);
  *     km1.readFile("/etc/yum.repos.d/kubernetes.repo");
  *     km1.commands();   // ["yum install -y ...", ...] from the calls log
@@ -129,7 +129,9 @@ export type Snapshot = Map<string, Entry>;
 /**
  * The command line kubevirt-lab's Pulumi components run on a host (see
  * scripts/host/README.md), made by the production code: `<scriptsDir>/<script>`
- * with lib.sh inlined, base64-encoded inside the command, as the SSH user root.
+ * with lib.sh inlined, in clear text inside the command, as the SSH user root.
+ * `args` are the script's words: the action, then `--name value`... (the
+ * tests build them with `namedArgv`, as hostStep does; or give bad ones).
  * A mutated copy of a script in another directory needs lib.sh beside it.
  */
 export function scriptCommand(script: string, args: readonly string[], scriptsDir = HOST_SCRIPTS): string {
