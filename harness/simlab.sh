@@ -24,6 +24,11 @@ STANDINS_SRC=${SIMLAB_STANDINS:-$REPO/harness/standins/bin}
 
 DEFAULT_HOSTS="km1=172.31.50.221,kn1=172.31.50.231,kn2=172.31.50.232"
 DEFAULT_DNS="dns1=172.31.50.10"
+# The mirror host (none unless --mirror): an HTTP server whose paths are the upstream URLs'
+# host and path (http://<mirror>/raw.githubusercontent.com/coreos/flannel/...), serving the
+# post's real upstream manifests from $SIMLAB_MIRROR_SRC.
+MIRROR_SRC=${SIMLAB_MIRROR_SRC:-$(dirname "$REPO")/shared/upstream/manifests}
+MIRROR=""
 DOMAIN_DEFAULT=virtomation.com
 # Commands whose real binary must never run from a simulated host: a
 # placeholder stands in when harness/standins/bin has no stand-in of that name,
@@ -39,9 +44,10 @@ usage() {
   cat <<EOF
 usage: simlab.sh [--name LAB] COMMAND [ARGS]
 
-  up [--hosts h=ip,...] [--dns h=ip,...] [--domain D] [--gw IP] [--name LAB]
+  up [--hosts h=ip,...] [--dns h=ip,...] [--mirror h=ip] [--domain D] [--gw IP] [--name LAB]
         default hosts: $DEFAULT_HOSTS
         default dns:   $DEFAULT_DNS   (--dns '' for none)
+        --mirror:      an HTTP mirror of the upstream manifests (\$SIMLAB_MIRROR_SRC)
   down                   tear everything down (idempotent, works after failures)
   status                 per host: address, holder/sshd alive, reachable from op
   info                   KEY=value lines: run dir, key, ssh_config, netns names...
@@ -98,7 +104,7 @@ check_ip() {
 net24() { echo "${1%.*}"; }
 
 # ------------------------------------------------------------ lab state ----
-# lab.env holds NAME DOMAIN GW HOSTS DNS (HOSTS/DNS: "h=ip h=ip").
+# lab.env holds NAME DOMAIN GW HOSTS DNS MIRROR (HOSTS/DNS/MIRROR: "h=ip h=ip").
 
 load_lab() {
   [ -f "$RUN/lab.env" ] || return 1
@@ -113,11 +119,12 @@ save_lab() {
     printf 'GW=%q\n' "$GW"
     printf 'HOSTS=%q\n' "$HOSTS"
     printf 'DNS=%q\n' "$DNS"
+    printf 'MIRROR=%q\n' "$MIRROR"
   } >"$RUN/lab.env.tmp"
   mv -f "$RUN/lab.env.tmp" "$RUN/lab.env"
 }
 
-all_entries() { echo "$HOSTS $DNS"; }
+all_entries() { echo "$HOSTS $DNS $MIRROR"; }
 
 is_dns() {
   local e
@@ -125,9 +132,30 @@ is_dns() {
   return 1
 }
 
+is_mirror() {
+  local e
+  for e in $MIRROR; do [ "${e%%=*}" = "$1" ] && return 0; done
+  return 1
+}
+
+# mirror_layout DIR: the upstream manifests under DIR/<host>/<path> of their upstream URLs.
+mirror_layout() {
+  local www=$1 src=$MIRROR_SRC f gh=raw.githubusercontent.com
+  [ -d "$src" ] || die "mirror: no upstream manifests at $src (set SIMLAB_MIRROR_SRC)"
+  mkdir -p "$www"
+  put() { mkdir -p "$(dirname "$www/$2")" && cp "$src/$1" "$www/$2"; }
+  put flannel-v0.9.1/kube-flannel.yml "$gh/coreos/flannel/v0.9.1/Documentation/kube-flannel.yml"
+  put kubevirt-v0.4.1/kubevirt.yaml github.com/kubevirt/kubevirt/releases/download/v0.4.1/kubevirt.yaml
+  put skydive/skydive.yaml "$gh/skydive-project/skydive/master/contrib/kubernetes/skydive.yaml"
+  for f in "$src"/ingress-nginx-0.13.0/*.yaml "$src"/ingress-nginx-0.13.0/provider/baremetal/*.yaml; do
+    put "${f#"$src"/}" "$gh/kubernetes/ingress-nginx/nginx-0.13.0/deploy/${f#"$src"/ingress-nginx-0.13.0/}"
+  done
+  chmod -R a+rX "$www"
+}
+
 ip_of() {
   local e
-  for e in $HOSTS $DNS; do
+  for e in $HOSTS $DNS $MIRROR; do
     [ "${e%%=*}" = "$1" ] && {
       echo "${e#*=}"
       return 0
@@ -388,8 +416,9 @@ make_op() {
   ip -n "$OP" link set "$BR" up
 }
 
-prepare_host() { # name ip isdns
-  local h=$1 ip=$2 dns=$3 hd=$RUN/hosts/$1 fqdn=$1.$DOMAIN d
+prepare_host() { # name ip role (0 host, 1 dns, 2 mirror)
+  local h=$1 ip=$2 dns=$3 mirror=0 hd=$RUN/hosts/$1 fqdn=$1.$DOMAIN d
+  [ "$dns" = 2 ] && dns=0 mirror=1
   mkdir -p "$hd"
   for d in etc var root usrlocalbin; do mkdir -p "$hd/ovl/$d/upper" "$hd/ovl/$d/work"; done
   chmod 0700 "$hd/ovl/root/upper" # the upper dir's mode is the mount's: /root is 0700
@@ -425,6 +454,7 @@ EOF
     printf 'SIM_FQDN=%q\n' "$fqdn"
     printf 'SIM_IP=%q\n' "$ip"
     printf 'SIM_DNS=%q\n' "$dns"
+    printf 'SIM_MIRROR=%q\n' "$mirror"
     printf 'SIM_GUARDS=%q\n' "$(echo $GUARDS)"
   } >"$hd/host.env"
   # /etc of the host (overlay upper)
@@ -458,11 +488,12 @@ EOF
       ln -sf "systemctl-$verb-dnsmasq" "$etc/kubevirt-lab-sim/hooks/systemctl-$verb-dnsmasq.service"
     done
   fi
+  [ "$mirror" = 1 ] && mirror_layout "$hd/www"
   # /var of the host
   mkdir -p "$hd/ovl/var/upper/log/kubevirt-lab" "$hd/ovl/var/upper/lib/kubevirt-lab-sim"
 }
 
-start_host() { # name ip isdns
+start_host() { # name ip role (0 host, 1 dns, 2 mirror)
   local h=$1 ip=$2 ns=$NAME-$1 hd=$RUN/hosts/$1
   prepare_host "$@"
   # network: created directly inside the namespaces, never in the root one
@@ -580,12 +611,13 @@ check_entries() {
 }
 
 cmd_up() {
-  local hosts=$DEFAULT_HOSTS dns=$DEFAULT_DNS gw="" e t0
+  local hosts=$DEFAULT_HOSTS dns=$DEFAULT_DNS mirror="" gw="" e t0
   DOMAIN=$DOMAIN_DEFAULT
   while [ $# -gt 0 ]; do
     case $1 in
       --hosts) hosts=${2?}; shift 2 ;;
       --dns) dns=${2?}; shift 2 ;;
+      --mirror) mirror=${2?}; shift 2 ;;
       --domain) DOMAIN=${2?}; shift 2 ;;
       --gw) gw=${2?}; shift 2 ;;
       --name) NAME=${2?}; set_names; shift 2 ;;
@@ -595,6 +627,7 @@ cmd_up() {
   [ "$(id -u)" = 0 ] || die "must run as root"
   HOSTS=$(parse_entries "$hosts")
   DNS=$(parse_entries "$dns")
+  MIRROR=$(parse_entries "$mirror")
   [ -n "$HOSTS$DNS" ] || die "no hosts"
   if [ -z "$gw" ]; then
     e=$(all_entries)
@@ -636,6 +669,7 @@ cmd_up() {
   local p
   for e in $HOSTS; do start_host "${e%%=*}" "${e#*=}" 0 & START_PIDS+=("$!"); done
   for e in $DNS; do start_host "${e%%=*}" "${e#*=}" 1 & START_PIDS+=("$!"); done
+  for e in $MIRROR; do start_host "${e%%=*}" "${e#*=}" 2 & START_PIDS+=("$!"); done
   for p in "${START_PIDS[@]}"; do wait "$p" || die "making a host failed (see above)"; done
   START_PIDS=()
   finish_keys
@@ -766,6 +800,14 @@ cmd_status() {
           extra="dnsmasq DOWN" bad=1
         fi
       fi
+      if is_mirror "$h"; then
+        # shellcheck disable=SC2016
+        if in_host "$h" bash -c 'kill -0 "$(cat "$1")"' _ "$RUN/hosts/$h/http.pid" 2>/dev/null; then
+          extra="http mirror serving"
+        else
+          extra="http mirror DOWN" bad=1
+        fi
+      fi
       hp="alive($hp)"
     else
       hp=dead sshd=- bad=1
@@ -797,6 +839,7 @@ cmd_info() {
   echo "SIMLAB_GW=$GW"
   echo "SIMLAB_HOSTS=$HOSTS"
   echo "SIMLAB_DNS=$DNS"
+  echo "SIMLAB_MIRROR=$MIRROR"
   for e in $(all_entries); do
     h=${e%%=*}
     echo "SIMLAB_CALLS_${h//-/_}=$RUN/hosts/$h/ovl/var/upper/log/kubevirt-lab/calls.log"

@@ -218,3 +218,32 @@ describe("harness/simlab.sh", { skip }, () => {
         assert.equal(existsSync(`/etc/netns/${name}-op`), false);
     });
 });
+
+// The mirror host: a real HTTP server (Python's http.server) in its own namespace, serving the
+// post's upstream manifests under the host and path of their upstream URLs.
+const MIRROR_SRC = path.resolve(__dirname, "..", "..", "shared", "upstream", "manifests");
+describe("harness/simlab.sh --mirror", { skip: skip || (!existsSync(MIRROR_SRC) && `no upstream manifests at ${MIRROR_SRC}`) }, () => {
+    const name = `mir${process.pid % 100000}`;
+    const mirrorOp = (args: string[]) => run("ip", ["netns", "exec", `${name}-op`, ...args], 15_000);
+    before(() => ok(sim(["up", "--hosts", "km1=172.31.50.221", "--dns", "", "--mirror", "mirror=172.31.50.5"], 60_000, undefined, name), "up --mirror"));
+    after(() => sim(["down"], 60_000, undefined, name));
+
+    it("serves each upstream file at its upstream URL's host and path, byte for byte", () => {
+        const files: Record<string, string> = {
+            "flannel-v0.9.1/kube-flannel.yml": "raw.githubusercontent.com/coreos/flannel/v0.9.1/Documentation/kube-flannel.yml",
+            "kubevirt-v0.4.1/kubevirt.yaml": "github.com/kubevirt/kubevirt/releases/download/v0.4.1/kubevirt.yaml",
+            "skydive/skydive.yaml": "raw.githubusercontent.com/skydive-project/skydive/master/contrib/kubernetes/skydive.yaml",
+            "ingress-nginx-0.13.0/configmap.yaml": "raw.githubusercontent.com/kubernetes/ingress-nginx/nginx-0.13.0/deploy/configmap.yaml",
+            "ingress-nginx-0.13.0/provider/baremetal/service-nodeport.yaml":
+                "raw.githubusercontent.com/kubernetes/ingress-nginx/nginx-0.13.0/deploy/provider/baremetal/service-nodeport.yaml",
+        };
+        for (const [src, url] of Object.entries(files)) {
+            const got = ok(mirrorOp(["curl", "-sf", `http://172.31.50.5/${url}`]), url);
+            assert.equal(got, readFileSync(path.join(MIRROR_SRC, src), "utf8"), url);
+        }
+        assert.notEqual(mirrorOp(["curl", "-sf", "http://172.31.50.5/raw.githubusercontent.com/nothing.yaml"]).status, 0, "a missing file is an HTTP error");
+        const log = readFileSync(`/tmp/kubevirt-lab-sim/${name}/hosts/mirror/http.log`, "utf8");
+        assert.match(log, /"GET \/github\.com\/kubevirt\/kubevirt\/releases\/download\/v0\.4\.1\/kubevirt\.yaml HTTP\/1\.1" 200/, "requests are logged");
+        assert.match(ok(sim(["status"], 30_000, undefined, name), "status"), /^mirror +172\.31\.50\.5 .* http mirror serving$/m);
+    });
+});

@@ -75,6 +75,15 @@ hostname "$SIM_FQDN"
 if [ "$SIM_DNS" = 1 ]; then
   "$HOSTDIR/dnsmasq-ctl" start
 fi
+if [ "${SIM_MIRROR:-0}" = 1 ]; then
+  # The lab's mirror of the upstream manifests: Python's http.server on port 80, one log line a request.
+  python3 -m http.server 80 --bind "$SIM_IP" --directory "$HOSTDIR/www" >"$HOSTDIR/http.log" 2>&1 &
+  echo $! >"$HOSTDIR/http.pid"
+  for _ in $(seq 1 100); do # bounded: 10 s
+    python3 -c "import socket,sys; socket.create_connection((sys.argv[1], 80), 0.2).close()" "$SIM_IP" 2>/dev/null && break
+    sleep 0.1
+  done
+fi
 
 echo "host-init: $SIM_FQDN ready"
 : >"$HOSTDIR/ready"
