@@ -8,8 +8,9 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as YAML from "yaml";
-import { AppSettings, HostSpec, WorkloadSettings, nodeAddress } from "./config";
-import { shQuote } from "./remote";
+import { AppSettings, WorkloadSettings, nodeAddress } from "./config";
+import { Cluster } from "./cluster";
+import { PodStatus } from "./k8s";
 
 export const ANSIBLE_DIR = path.join(__dirname, "..", "ansible");
 
@@ -58,14 +59,23 @@ export function ansibleTreeHash(dir = ANSIBLE_DIR): string {
     return h.digest("hex");
 }
 
-/** The shell line that writes the inventory to a private temp file and runs ansible/run-playbook.sh on it. */
+/** The line that ends the inventory's here-document; YAML of the inventory never has it as a line. */
+const INVENTORY_END = "KUBEVIRT_LAB_INVENTORY_END";
+
+/**
+ * The shell line that writes the inventory to a private temp file and runs ansible/run-playbook.sh
+ * on it. The inventory travels in clear text (a here-document), so a preview shows a changed host
+ * or port as it is.
+ */
 export function playbookCommand(inventoryYaml: string): string {
-    const b64 = Buffer.from(inventoryYaml).toString("base64");
+    if (inventoryYaml.split("\n").includes(INVENTORY_END)) throw new Error(`the inventory has a line ${INVENTORY_END}`);
+    const body = inventoryYaml.endsWith("\n") ? inventoryYaml : `${inventoryYaml}\n`;
     return [
         "set -eu",
         'inv=$(mktemp "${TMPDIR:-/tmp}/kubevirt-lab-inventory.XXXXXX")',
         "trap 'rm -f \"$inv\"' EXIT",
-        `printf %s ${shQuote(b64)} | base64 -d > "$inv"`,
+        `cat > "$inv" <<'${INVENTORY_END}'`,
+        `${body}${INVENTORY_END}`,
         'bash ansible/run-playbook.sh "$inv"',
     ].join("\n");
 }
@@ -73,29 +83,39 @@ export function playbookCommand(inventoryYaml: string): string {
 export interface AppArgs {
     settings: AppSettings;
     workload: WorkloadSettings;
-    nodes: HostSpec[];
-    privateKeyPath?: string;
-    /** Node of each running VM and the analyzer's pod IP, from the live lab. */
-    nodejsNode: pulumi.Input<string>;
-    mongodbNode: pulumi.Input<string>;
-    analyzerIp: pulumi.Input<string>;
+    cluster: Cluster;
+    /** The running VMs (their nodes are where their SSH NodePorts are reached). */
+    nodejs: pulumi.Input<PodStatus>;
+    mongodb: pulumi.Input<PodStatus>;
+    /** The ready Skydive analyzer, where the agents report. */
+    analyzer: pulumi.Input<PodStatus>;
     /** The VMs run and the analyzer is ready. */
     after: pulumi.Resource[];
 }
 
 export class App extends pulumi.ComponentResource {
     public readonly playbook: command.local.Command;
+    /** Where Ansible reaches each VM: `<node address>:<SSH NodePort>`. */
+    public readonly targets: pulumi.Output<{ nodejs: string; mongodb: string }>;
 
     constructor(name: string, args: AppArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubevirt-lab:app:Ansible", name, {}, opts);
-        const inv = pulumi.all([args.nodejsNode, args.mongodbNode, args.analyzerIp]).apply(([nodejsNode, mongodbNode, analyzerIp]) =>
+        const { cluster, workload } = args;
+        if (args.settings.usesPostPassword) {
+            pulumi.log.warn("mongodbPassword is not set: the post's published password is used; set your own with `pulumi config set --secret mongodbPassword`", this);
+        }
+        const hosts = pulumi.all([args.nodejs, args.mongodb]).apply(([nodejs, mongodb]) => ({
+            nodejs: nodeAddress(cluster.nodes, nodejs.node, "the nodejs VM"),
+            mongodb: nodeAddress(cluster.nodes, mongodb.node, "the mongodb VM"),
+        }));
+        const inv = pulumi.all([hosts, args.analyzer]).apply(([h, analyzer]) =>
             inventory({
-                nodejsHost: nodeAddress(args.nodes, nodejsNode, "the nodejs VM"),
-                mongodbHost: nodeAddress(args.nodes, mongodbNode, "the mongodb VM"),
-                workload: args.workload,
+                nodejsHost: h.nodejs,
+                mongodbHost: h.mongodb,
+                workload,
                 guestUser: args.settings.guestUser,
-                analyzerIp,
-                privateKeyPath: args.privateKeyPath,
+                analyzerIp: analyzer.ip,
+                privateKeyPath: cluster.ssh.privateKeyPath,
             }),
         );
         const secrets = pulumi
@@ -112,6 +132,10 @@ export class App extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: args.after },
         );
-        this.registerOutputs({});
+        this.targets = hosts.apply((h) => ({
+            nodejs: `${h.nodejs}:${workload.nodejsSshNodePort}`,
+            mongodb: `${h.mongodb}:${workload.mongodbSshNodePort}`,
+        }));
+        this.registerOutputs({ targets: this.targets });
     }
 }

@@ -3,14 +3,15 @@
 // controller, in one file that `pulumi destroy` removes.
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { DnsSettings, HostSpec, SshSettings, nodeAddress } from "./config";
+import { DnsSettings, nodeAddress } from "./config";
+import { Cluster } from "./cluster";
 import { hostStep } from "./remote";
 
 export interface DnsArgs {
     settings: DnsSettings;
     domain: string;
-    nodes: HostSpec[];
-    ssh: SshSettings;
+    /** Its nodes get an address= line each. */
+    cluster: Cluster;
     /** Name of the node whose address the ingress wildcard points at. */
     ingressNode: pulumi.Input<string>;
     /** Done before the records are written (the cluster; the ingress controller when looked up). */
@@ -19,24 +20,29 @@ export interface DnsArgs {
 
 export class Dns extends pulumi.ComponentResource {
     public readonly records: command.remote.Command;
+    /** The address the `.ingress.<domain>` wildcard points at. */
     public readonly ingressAddress: pulumi.Output<string>;
+    /** The DNS server the lab's names are asked of. */
+    public readonly server: string;
 
     constructor(name: string, args: DnsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubevirt-lab:dns:Dnsmasq", name, {}, opts);
         const s = args.settings;
-        this.ingressAddress = pulumi.output(args.ingressNode).apply((n) => nodeAddress(args.nodes, n, "the ingress controller"));
+        const nodes = args.cluster.nodes;
+        this.server = s.host.address;
+        this.ingressAddress = pulumi.output(args.ingressNode).apply((n) => nodeAddress(nodes, n, "the ingress controller"));
         this.records = hostStep(
             `${name}-records`,
             {
                 host: s.host,
-                ssh: args.ssh,
+                ssh: args.cluster.ssh,
                 script: "dnsmasq-records.sh",
                 withActions: true,
-                args: [s.configPath, `ingress.${args.domain}`, this.ingressAddress, ...args.nodes.map((h) => `${h.name}=${h.address}`)],
+                args: [s.configPath, `ingress.${args.domain}`, this.ingressAddress, ...nodes.map((h) => `${h.name}=${h.address}`)],
                 removeArgs: [s.configPath],
             },
             { parent: this, dependsOn: args.after },
         );
-        this.registerOutputs({ ingressAddress: this.ingressAddress });
+        this.registerOutputs({ ingressAddress: this.ingressAddress, server: this.server });
     }
 }

@@ -3,12 +3,10 @@
 // parsed objects: vts status on, a third container port http-mgmt 18080, and
 // the NodePort Service on fixed ports; plus the nginx-status Ingress.
 import * as pulumi from "@pulumi/pulumi";
-import * as k8s from "@pulumi/kubernetes";
-import * as command from "@pulumi/command";
-import { AddonSettings, HostSpec, SshSettings } from "./config";
+import { AddonSettings } from "./config";
+import { Cluster } from "./cluster";
 import { K8sObject, clone, find, labManifest } from "./manifests";
-import { applyObjects } from "./k8s";
-import { hostStep } from "./remote";
+import { PodStatus, applyObjects } from "./k8s";
 
 export const INGRESS_NAMESPACE = "ingress-nginx";
 
@@ -66,23 +64,33 @@ export interface IngressNginxArgs {
     objs: K8sObject[];
     settings: AddonSettings;
     domain: string;
-    provider: k8s.Provider;
-    master: HostSpec;
-    ssh: SshSettings;
+    cluster: Cluster;
 }
 
 export class IngressNginx extends pulumi.ComponentResource {
-    /** Ready controller pod: "<pod> <ip> <node>"; DNS points the ingress wildcard at that node. */
-    public readonly controller: command.remote.Command;
+    /** Done when the controller is ready. */
+    public readonly ready: pulumi.Resource;
+    /** The ready controller pod; DNS points the ingress wildcard at its node. */
+    public readonly controller: pulumi.Output<PodStatus>;
+    /** The NodePorts of the ingress-nginx Service: http, https and http-mgmt (vts status). */
+    public readonly httpNodePort: number;
+    public readonly httpsNodePort: number;
+    public readonly mgmtNodePort: number;
 
     constructor(name: string, args: IngressNginxArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubevirt-lab:addons:IngressNginx", name, {}, opts);
-        const objects = applyObjects(name, ingressNginxObjects(args.objs, args.settings, args.domain), { parent: this, provider: args.provider });
-        this.controller = hostStep(
+        const s = args.settings;
+        const objects = applyObjects(name, ingressNginxObjects(args.objs, s, args.domain), { parent: this, provider: args.cluster.provider });
+        const wait = args.cluster.waitForPods(
             `${name}-controller-ready`,
-            { host: args.master, ssh: args.ssh, script: "wait-pods.sh", args: { timeout: String(args.settings.readyTimeoutSeconds), namespace: INGRESS_NAMESPACE, selector: "app=ingress-nginx", "min-ready": "1" } },
+            { namespace: INGRESS_NAMESPACE, selector: "app=ingress-nginx", minReady: 1, timeoutSeconds: s.readyTimeoutSeconds },
             { parent: this, dependsOn: objects },
         );
-        this.registerOutputs({});
+        this.ready = wait.step;
+        this.controller = wait.first;
+        this.httpNodePort = s.ingressHttpNodePort;
+        this.httpsNodePort = s.ingressHttpsNodePort;
+        this.mgmtNodePort = s.ingressMgmtNodePort;
+        this.registerOutputs({ controller: this.controller, httpNodePort: this.httpNodePort, httpsNodePort: this.httpsNodePort, mgmtNodePort: this.mgmtNodePort });
     }
 }

@@ -1,16 +1,19 @@
 // The Kubernetes side of the lab: a provider built from the cluster's secret
-// kubeconfig and configured for a 1.9 API server, and registration of parsed
-// objects with namespaces and CRDs first.
+// kubeconfig and configured for a 1.9 API server, registration of parsed
+// objects with namespaces and CRDs first, and the one way the lab waits for pods.
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
+import * as command from "@pulumi/command";
+import { HostSpec, SshSettings } from "./config";
 import { K8sObject } from "./manifests";
+import { hostStep } from "./remote";
 
 /**
  * A provider for the post's Kubernetes 1.9: no server-side apply (1.16+) and
  * no server-side dry run (1.13+), so previews diff on the client side.
  * Created only once every node is Ready, which makes everything that uses it wait too.
  */
-export function clusterProvider(name: string, kubeconfig: pulumi.Input<string>, clusterReady: pulumi.Resource): k8s.Provider {
+export function clusterProvider(name: string, kubeconfig: pulumi.Input<string>, opts: pulumi.CustomResourceOptions): k8s.Provider {
     return new k8s.Provider(
         name,
         {
@@ -19,8 +22,69 @@ export function clusterProvider(name: string, kubeconfig: pulumi.Input<string>, 
             enableDryRun: false,
             suppressDeprecationWarnings: true,
         },
-        { dependsOn: [clusterReady] },
+        opts,
     );
+}
+
+/** A Running and Ready pod, as wait-pods.sh prints it: `<pod> <ip> <node>`. */
+export interface PodStatus {
+    pod: string;
+    ip: string;
+    node: string;
+}
+
+/** Parses wait-pods.sh's stdout: one `<pod> <ip> <node>` line per ready pod. */
+export function parsePodLines(stdout: string, what: string): PodStatus[] {
+    const pods = stdout
+        .split("\n")
+        .filter((l) => l.trim().length > 0)
+        .map((line) => {
+            const [pod, ip, node] = line.trim().split(/\s+/);
+            if (!pod || !ip || !node) throw new Error(`${what}: expected "<pod> <ip> <node>" lines from wait-pods.sh, got ${JSON.stringify(stdout)}`);
+            return { pod, ip, node };
+        });
+    if (pods.length === 0) throw new Error(`${what}: wait-pods.sh printed no pod`);
+    return pods;
+}
+
+/** Where pods are waited for: kubectl on the master, over SSH. */
+export interface PodWaitTarget {
+    masterHost: HostSpec;
+    ssh: SshSettings;
+}
+
+export interface PodWaitArgs {
+    namespace: string;
+    /** A label selector, e.g. `app=ingress-nginx`. */
+    selector: string;
+    minReady: number;
+    timeoutSeconds: number;
+}
+
+/** A bounded wait for ready pods, and the pods it found. */
+export interface PodWait {
+    /** The step: done when at least minReady pods are Running and Ready. */
+    step: command.remote.Command;
+    /** Every ready pod found. */
+    pods: pulumi.Output<PodStatus[]>;
+    /** The first of them (the one a single-pod wait is about). */
+    first: pulumi.Output<PodStatus>;
+}
+
+/** The lab's one pod wait: wait-pods.sh on the master, its stdout parsed into typed pods. */
+export function waitForPods(name: string, on: PodWaitTarget, a: PodWaitArgs, opts: pulumi.CustomResourceOptions): PodWait {
+    const step = hostStep(
+        name,
+        {
+            host: on.masterHost,
+            ssh: on.ssh,
+            script: "wait-pods.sh",
+            args: { timeout: String(a.timeoutSeconds), namespace: a.namespace, selector: a.selector, "min-ready": String(a.minReady) },
+        },
+        opts,
+    );
+    const pods = step.stdout.apply((out) => parsePodLines(out, `pods ${a.selector} in ${a.namespace}`));
+    return { step, pods, first: pods.apply((p) => p[0]) };
 }
 
 const FIRST_KINDS = new Set(["Namespace", "CustomResourceDefinition"]);

@@ -1,20 +1,14 @@
 // KubeVirt from its release manifest (the post: `kubectl create -f .../v0.4.1/kubevirt.yaml`),
 // then a wait until virt-api, virt-controller and a virt-handler per worker are ready.
 import * as pulumi from "@pulumi/pulumi";
-import * as k8s from "@pulumi/kubernetes";
-import * as command from "@pulumi/command";
-import { HostSpec, SshSettings } from "./config";
+import { Cluster } from "./cluster";
 import { K8sObject } from "./manifests";
-import { applyObjects } from "./k8s";
-import { hostStep } from "./remote";
+import { PodStatus, applyObjects } from "./k8s";
 
 export interface KubeVirtArgs {
     /** The parsed kubevirt.yaml. */
     objs: K8sObject[];
-    provider: k8s.Provider;
-    /** The master, where the wait runs with kubectl. */
-    master: HostSpec;
-    ssh: SshSettings;
+    cluster: Cluster;
     /** virt-handler is a DaemonSet on the schedulable nodes: the workers. */
     workerCount: number;
     readyTimeoutSeconds: number;
@@ -32,18 +26,25 @@ export function kubevirtReadiness(workerCount: number): Array<[string, number]> 
 
 export class KubeVirt extends pulumi.ComponentResource {
     /** Done when KubeVirt's pods are ready. */
-    public readonly ready: command.remote.Command[];
+    public readonly ready: pulumi.Resource[];
+    /** The nodes whose virt-handler is ready: where VMs can run. */
+    public readonly handlerNodes: pulumi.Output<string[]>;
+    /** The ready virt-controller (the elected leader). */
+    public readonly controller: pulumi.Output<PodStatus>;
 
     constructor(name: string, args: KubeVirtArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubevirt-lab:addons:KubeVirt", name, {}, opts);
-        const objects = applyObjects(name, args.objs, { parent: this, provider: args.provider });
-        this.ready = kubevirtReadiness(args.workerCount).map(([selector, count]) =>
-            hostStep(
+        const objects = applyObjects(name, args.objs, { parent: this, provider: args.cluster.provider });
+        const waits = kubevirtReadiness(args.workerCount).map(([selector, count]) =>
+            args.cluster.waitForPods(
                 `${name}-ready-${selector.split("=")[1]}`,
-                { host: args.master, ssh: args.ssh, script: "wait-pods.sh", args: { timeout: String(args.readyTimeoutSeconds), namespace: "kube-system", selector, "min-ready": String(count) } },
+                { namespace: "kube-system", selector, minReady: count, timeoutSeconds: args.readyTimeoutSeconds },
                 { parent: this, dependsOn: objects },
             ),
         );
-        this.registerOutputs({});
+        this.ready = waits.map((w) => w.step);
+        this.controller = waits[1].first;
+        this.handlerNodes = waits[2].pods.apply((pods) => pods.map((p) => p.node).sort());
+        this.registerOutputs({ handlerNodes: this.handlerNodes, controller: this.controller });
     }
 }

@@ -1,12 +1,9 @@
 // Skydive: namespace `skydive`, the upstream manifest, and the Ingress
 // skydive.ingress.<domain> to the analyzer's UI on 8082.
 import * as pulumi from "@pulumi/pulumi";
-import * as k8s from "@pulumi/kubernetes";
-import * as command from "@pulumi/command";
-import { HostSpec, SshSettings } from "./config";
+import { Cluster } from "./cluster";
 import { K8sObject, clone, labManifest } from "./manifests";
-import { applyObjects } from "./k8s";
-import { hostStep } from "./remote";
+import { PodStatus, applyObjects } from "./k8s";
 
 export const SKYDIVE_NAMESPACE = "skydive";
 
@@ -14,9 +11,7 @@ export interface SkydiveArgs {
     /** The parsed skydive.yaml. */
     objs: K8sObject[];
     domain: string;
-    provider: k8s.Provider;
-    master: HostSpec;
-    ssh: SshSettings;
+    cluster: Cluster;
     readyTimeoutSeconds: number;
 }
 
@@ -40,17 +35,21 @@ export function skydiveObjects(upstream: K8sObject[], domain: string): K8sObject
 const CLUSTER_SCOPED = new Set(["ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "PersistentVolume", "StorageClass"]);
 
 export class Skydive extends pulumi.ComponentResource {
-    /** Ready analyzer pod: "<pod> <ip> <node>"; the analyzer address Ansible's skydive agents point at. */
-    public readonly analyzer: command.remote.Command;
+    /** Done when the analyzer is ready. */
+    public readonly ready: pulumi.Resource;
+    /** The ready analyzer pod: Ansible's skydive agents point at its IP (port 8082). */
+    public readonly analyzer: pulumi.Output<PodStatus>;
 
     constructor(name: string, args: SkydiveArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubevirt-lab:addons:Skydive", name, {}, opts);
-        const objects = applyObjects(name, skydiveObjects(args.objs, args.domain), { parent: this, provider: args.provider });
-        this.analyzer = hostStep(
+        const objects = applyObjects(name, skydiveObjects(args.objs, args.domain), { parent: this, provider: args.cluster.provider });
+        const wait = args.cluster.waitForPods(
             `${name}-analyzer-ready`,
-            { host: args.master, ssh: args.ssh, script: "wait-pods.sh", args: { timeout: String(args.readyTimeoutSeconds), namespace: SKYDIVE_NAMESPACE, selector: "app=skydive,tier=analyzer", "min-ready": "1" } },
+            { namespace: SKYDIVE_NAMESPACE, selector: "app=skydive,tier=analyzer", minReady: 1, timeoutSeconds: args.readyTimeoutSeconds },
             { parent: this, dependsOn: objects },
         );
-        this.registerOutputs({});
+        this.ready = wait.step;
+        this.analyzer = wait.first;
+        this.registerOutputs({ analyzer: this.analyzer });
     }
 }

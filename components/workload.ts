@@ -3,10 +3,10 @@
 // NodePorts Ansible uses, and the Ingress nodejs.ingress.<domain>.
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
-import * as command from "@pulumi/command";
-import { HostSpec, SshSettings, WorkloadSettings } from "./config";
+import { WorkloadSettings } from "./config";
+import { Cluster } from "./cluster";
 import { K8sObject, clone, find, labManifest } from "./manifests";
-import { hostStep } from "./remote";
+import { PodStatus } from "./k8s";
 
 /** kubevirt.io/v1alpha1 OfflineVirtualMachine, as far as the lab uses it (KubeVirt v0.4). */
 export interface OfflineVirtualMachine {
@@ -79,40 +79,27 @@ export function workloadObjects(s: WorkloadSettings, domain: string) {
 export interface WorkloadArgs {
     settings: WorkloadSettings;
     domain: string;
-    provider: k8s.Provider;
-    master: HostSpec;
-    ssh: SshSettings;
+    cluster: Cluster;
     readyTimeoutSeconds: number;
     /** KubeVirt and ingress-nginx are ready. */
     addonsReady: pulumi.Resource[];
 }
 
-export interface VmStatus {
-    pod: string;
-    ip: string;
-    node: string;
-}
-
-/** Parses the `<pod> <ip> <node>` line of wait-pods.sh. */
-export function parsePodLine(stdout: string, what: string): VmStatus {
-    const line = stdout.split("\n").find((l) => l.trim().length > 0);
-    const [pod, ip, node] = (line ?? "").trim().split(/\s+/);
-    if (!pod || !ip || !node) throw new Error(`${what}: expected "<pod> <ip> <node>" from wait-pods.sh, got ${JSON.stringify(stdout)}`);
-    return { pod, ip, node };
-}
+/** A running VM: its virt-launcher pod, the pod's IP (the VM's) and node. */
+export type VmStatus = PodStatus;
 
 export class Workload extends pulumi.ComponentResource {
     public readonly vms: Record<VmName, k8s.apiextensions.CustomResource>;
-    /** Per running VM, its virt-launcher pod, pod IP and node. */
+    /** Per running VM, its virt-launcher pod, pod IP and node (none while the VMs are stopped). */
     public readonly status: Partial<Record<VmName, pulumi.Output<VmStatus>>> = {};
     /** The steps that wait for the VMs' pods (empty when the VMs are stopped). */
-    public readonly running: command.remote.Command[] = [];
+    public readonly running: pulumi.Resource[] = [];
 
     constructor(name: string, args: WorkloadArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubevirt-lab:workload:Workload", name, {}, opts);
         const s = args.settings;
         const objs = workloadObjects(s, args.domain);
-        const k8sOpts = { parent: this, provider: args.provider };
+        const k8sOpts = { parent: this, provider: args.cluster.provider };
 
         const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: { name: s.namespace } }, { ...k8sOpts, dependsOn: args.addonsReady });
         const inNs = { ...k8sOpts, dependsOn: [namespace] };
@@ -123,21 +110,16 @@ export class Workload extends pulumi.ComponentResource {
 
         const vms = {} as Record<VmName, k8s.apiextensions.CustomResource>;
         for (const vm of objs.vms) {
-            const name_ = vm.metadata.name as VmName;
-            vms[name_] = new k8s.apiextensions.CustomResource(`${s.namespace}/${name_}`, vm, inNs);
+            const vmName = vm.metadata.name as VmName;
+            vms[vmName] = new k8s.apiextensions.CustomResource(`${s.namespace}/${vmName}`, vm, inNs);
             if (!s.vmsRunning) continue;
-            const wait = hostStep(
-                `${name}-${name_}-running`,
-                {
-                    host: args.master,
-                    ssh: args.ssh,
-                    script: "wait-pods.sh",
-                    args: { timeout: String(args.readyTimeoutSeconds), namespace: s.namespace, selector: `kubevirt.io=virt-launcher,kubevirt.io/domain=${name_}`, "min-ready": "1" },
-                },
-                { parent: this, dependsOn: [vms[name_]] },
+            const wait = args.cluster.waitForPods(
+                `${name}-${vmName}-running`,
+                { namespace: s.namespace, selector: `kubevirt.io=virt-launcher,kubevirt.io/domain=${vmName}`, minReady: 1, timeoutSeconds: args.readyTimeoutSeconds },
+                { parent: this, dependsOn: [vms[vmName]] },
             );
-            this.running.push(wait);
-            this.status[name_] = wait.stdout.apply((out) => parsePodLine(out, `VM ${name_}`));
+            this.running.push(wait.step);
+            this.status[vmName] = wait.first;
         }
         this.vms = vms;
         this.registerOutputs({ status: this.status });

@@ -7,7 +7,8 @@ import * as path from "path";
 import { fetchManifest, labManifest, parseManifest } from "../components/manifests";
 import { INGRESS_NGINX_FILES, ingressNginxObjects } from "../components/ingressNginx";
 import { skydiveObjects } from "../components/skydive";
-import { cloudInitUserData, parsePodLine, workloadObjects } from "../components/workload";
+import { cloudInitUserData, workloadObjects } from "../components/workload";
+import { parsePodLines } from "../components/k8s";
 import { kubevirtReadiness } from "../components/kubevirt";
 import { parseConfig } from "../components/config";
 import { FIXTURE_URLS, TEST_PUBLIC_KEY, sourceOf, stackConfig } from "./lib/stack";
@@ -128,8 +129,13 @@ describe("workload", () => {
     });
 
     it("reads the launcher pod line of wait-pods.sh", () => {
-        assert.deepEqual(parsePodLine("virt-launcher-nodejs-5r59c 10.244.1.8 kn1.virtomation.com\n", "VM nodejs"), { pod: "virt-launcher-nodejs-5r59c", ip: "10.244.1.8", node: "kn1.virtomation.com" });
-        assert.throws(() => parsePodLine("", "VM nodejs"), /VM nodejs: expected "<pod> <ip> <node>" from wait-pods\.sh, got ""/);
+        assert.deepEqual(parsePodLines("virt-launcher-nodejs-5r59c 10.244.1.8 kn1.virtomation.com\n", "VM nodejs"), [{ pod: "virt-launcher-nodejs-5r59c", ip: "10.244.1.8", node: "kn1.virtomation.com" }]);
+        assert.deepEqual(
+            parsePodLines("virt-handler-a 10.244.1.3 kn1.virtomation.com\nvirt-handler-b 10.244.2.3 kn2.virtomation.com\n", "handlers").map((p) => p.node),
+            ["kn1.virtomation.com", "kn2.virtomation.com"],
+        );
+        assert.throws(() => parsePodLines("", "VM nodejs"), /VM nodejs: wait-pods\.sh printed no pod/);
+        assert.throws(() => parsePodLines("just-a-name\n", "VM nodejs"), /VM nodejs: expected "<pod> <ip> <node>" lines from wait-pods\.sh, got "just-a-name\\n"/);
         assert.equal(cloudInitUserData("ssh-ed25519 AAAA x").split("\n")[0], "#cloud-config");
     });
 });
