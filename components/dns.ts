@@ -38,8 +38,13 @@ export class Dns extends pulumi.ComponentResource {
                 ssh: args.cluster.ssh,
                 script: "dnsmasq-records.sh",
                 withActions: true,
-                args: [s.configPath, `ingress.${args.domain}`, this.ingressAddress, ...nodes.map((h) => `${h.name}=${h.address}`)],
-                removeArgs: [s.configPath],
+                args: {
+                    "conf-path": s.configPath,
+                    "ingress-domain": `ingress.${args.domain}`,
+                    "ingress-ip": this.ingressAddress,
+                    record: nodes.map((h) => `${h.name}=${h.address}`),
+                },
+                removeArgs: { "conf-path": s.configPath },
             },
             { parent: this, dependsOn: args.after },
         );

@@ -300,13 +300,25 @@ function group<S extends Record<string, Setting<unknown>>>(name: string, setting
 }
 
 const NODE_PORT = integer(1, 65535);
+/**
+ * The longest name the lab makes under its domain (the Skydive ingress host; dnsmasq's
+ * wildcard is `.ingress.<domain>`): with it, every one of them is a DNS name.
+ */
+const LONGEST_LAB_NAME = "skydive.ingress";
 
 export const SETTINGS = {
     ...group("hosts", {
-        domain: setting(text(isDnsName, "a DNS domain such as virtomation.com"), {
-            default: "virtomation.com",
-            description: "DNS domain of the lab; the ingress names are `<app>.ingress.<domain>`.",
-        }),
+        domain: setting(
+            also(
+                text(isDnsName, "a DNS domain such as virtomation.com"),
+                (v) => !isDnsName(v) || isDnsName(`${LONGEST_LAB_NAME}.${v}`),
+                `a domain of at most ${253 - LONGEST_LAB_NAME.length - 1} characters (so that ${LONGEST_LAB_NAME}.<domain>, the longest name the lab makes of it, fits in 253)`,
+            ),
+            {
+                default: "virtomation.com",
+                description: "DNS domain of the lab; the ingress names are `<app>.ingress.<domain>`.",
+            },
+        ),
         master: setting(host('an object {"name": ..., "address": ...}'), {
             required: 'the master host, {"name": "km1.<domain>", "address": "<IPv4>"}',
             description: 'The master host: `{"name": "<node FQDN>", "address": "<IPv4>"}`.',

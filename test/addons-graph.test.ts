@@ -105,8 +105,8 @@ describe("dev stack: add-ons and workload", () => {
     it("publishes the nodes and the ingress wildcard (the controller's node) in dnsmasq on dns1", () => {
         const r = g.byName("dns-records");
         assert.equal((r.inputs.connection as any).host, "172.31.50.10");
-        assert.match(String(r.inputs.create), / apply \/etc\/dnsmasq\.d\/virtomation\.conf ingress\.virtomation\.com 172\.31\.50\.231 km1\.virtomation\.com=172\.31\.50\.221 kn1\.virtomation\.com=172\.31\.50\.231 kn2\.virtomation\.com=172\.31\.50\.232$/);
-        assert.match(String(r.inputs.delete), /dnsmasq-records\.sh remove \/etc\/dnsmasq\.d\/virtomation\.conf$/);
+        assert.match(String(r.inputs.create), /dnsmasq-records\.sh apply --conf-path \/etc\/dnsmasq\.d\/virtomation\.conf --ingress-domain ingress\.virtomation\.com --ingress-ip 172\.31\.50\.231 --record km1\.virtomation\.com=172\.31\.50\.221 --record kn1\.virtomation\.com=172\.31\.50\.231 --record kn2\.virtomation\.com=172\.31\.50\.232$/);
+        assert.match(String(r.inputs.delete), /dnsmasq-records\.sh remove --conf-path \/etc\/dnsmasq\.d\/virtomation\.conf$/);
         assert.ok(g.dependsOn("dns-records", "ingress-nginx-controller-ready"));
         assert.equal(g.exports.ingressAddress, "172.31.50.231");
         assert.equal(g.exports.dnsServer, "172.31.50.10");

@@ -156,6 +156,52 @@ describe("validation", () => {
         rejects({ domain: "virtomation_com" }, 'kubevirt-lab:domain: got "virtomation_com", expected a DNS domain such as virtomation.com');
     });
 
+    it("refuses the values dnsmasq-records.sh no longer checks (its records, wildcard and file come from these settings)", () => {
+        const kn2 = { name: "kn2.virtomation.com", address: "172.31.50.232" };
+        const kn1 = (over: Record<string, string>) => [{ name: "kn1.virtomation.com", address: "172.31.50.231", ...over }, kn2];
+        // --ingress-ip and --record <fqdn>=<ip>: the nodes' addresses and names (the ingress node is one of them).
+        rejects(
+            { workers: kn1({ address: "172.31.50.256" }) },
+            'kubevirt-lab:workers[0].address: got "172.31.50.256", expected an IPv4 address such as 172.31.50.221',
+        );
+        rejects(
+            { workers: kn1({ address: "172.31.050.231" }) },
+            'kubevirt-lab:workers[0].address: got "172.31.050.231", expected an IPv4 address such as 172.31.50.221',
+        );
+        rejects(
+            { workers: kn1({ address: "172.31.50" }) },
+            'kubevirt-lab:workers[0].address: got "172.31.50", expected an IPv4 address such as 172.31.50.221',
+        );
+        rejects(
+            { master: { name: "km1..virtomation.com", address: "172.31.50.221" } },
+            'kubevirt-lab:master.name: got "km1..virtomation.com", expected a lower-case DNS name such as km1.virtomation.com',
+        );
+        rejects(
+            { workers: kn1({ name: "*" }) },
+            'kubevirt-lab:workers[0].name: got "*", expected a lower-case DNS name such as km1.virtomation.com',
+        );
+        rejects(
+            { workers: [kn2, kn2] },
+            'kubevirt-lab:workers[1].name: got "kn2.virtomation.com", expected a name not already used by workers[0]',
+        );
+        rejects({ dnsIngressNode: "kn7" }, /^kubevirt-lab:dnsIngressNode: got "kn7", expected one of the nodes/);
+        // --ingress-domain ingress.<domain>: a DNS name, and so are the longer names the lab makes of the domain.
+        rejects(
+            { domain: "ingress/virtomation.com" },
+            'kubevirt-lab:domain: got "ingress/virtomation.com", expected a DNS domain such as virtomation.com',
+        );
+        const long = ["a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(48)].join("."); // 240 characters
+        rejects(
+            { domain: long },
+            `kubevirt-lab:domain: got "${long}", expected a domain of at most 237 characters (so that skydive.ingress.<domain>, the longest name the lab makes of it, fits in 253)`,
+        );
+        assert.deepEqual(problems({ domain: long.slice(3) }), [], "237 characters are enough");
+        // --conf-path: an absolute path of a file.
+        rejects({ dnsConfigPath: "virtomation.conf" }, 'kubevirt-lab:dnsConfigPath: got "virtomation.conf", expected an absolute path ending in .conf');
+        rejects({ dnsConfigPath: "/etc/dnsmasq.d/" }, 'kubevirt-lab:dnsConfigPath: got "/etc/dnsmasq.d/", expected an absolute path ending in .conf');
+        assert.equal(parseConfig(sourceOf(stackConfig("dev", { dnsConfigPath: "/etc/dnsmasq.d/lab.conf" }))).dns?.configPath, "/etc/dnsmasq.d/lab.conf");
+    });
+
     it("needs exactly one SSH key, and a readable one", () => {
         rejects({ sshPrivateKey: undefined }, /^kubevirt-lab:sshPrivateKey: got undefined, expected an SSH private key/);
         rejects(

@@ -1,18 +1,22 @@
-// scripts/host/dnsmasq-records.sh, run for real the way Pulumi runs it
-// (`bash -c "<script>" dnsmasq-records.sh args...`), with a recording
-// `systemctl` first on PATH; then a real dnsmasq on a loopback address serves
-// the file it wrote and answers the post's names.
+// scripts/host/dnsmasq-records.sh, run for real the way Pulumi runs it: the
+// rendered script (lib.sh inlined) in the command line hostStep writes
+// (components/remote.ts), run by the login shell, with named arguments; a
+// recording `systemctl` first on PATH. Then a real dnsmasq on a loopback
+// address serves the file it wrote and answers the post's names. The values
+// themselves (addresses, names, the domain, the file's path) are checked by
+// components/config.ts (test/config.test.ts), not here.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { ResolvedArgs, hostScript, namedArgv, renderScript } from "../components/remote";
 import { startDnsmasq } from "./lib/dnsmasq";
 
-const repo = path.resolve(__dirname, "..");
-const scriptPath = path.join(repo, "scripts", "host", "dnsmasq-records.sh");
-const script = fs.readFileSync(scriptPath, "utf8");
+const SCRIPT = "dnsmasq-records.sh";
+const USAGE =
+  "usage: dnsmasq-records.sh apply --conf-path <conf-path> --ingress-domain <ingress-domain> --ingress-ip <ingress-ip> --record <record>... | remove --conf-path <conf-path>\n";
 
 const nodes = [
   "km1.virtomation.com=172.31.50.221",
@@ -41,9 +45,16 @@ let bin: string;
 let calls: string;
 let conf: string;
 
-function runScript(args: string[], extraPath: string[] = []): Promise<RunResult> {
+/** The script's words, as hostStep writes them: the action, then `--name value`... */
+const act = (action: "apply" | "remove", args: ResolvedArgs): string[] => [action, ...namedArgv(args)];
+/** apply with the post's records, the wildcard to `ingressIp`, and `records` (default: the three nodes). */
+const applyArgs = (ingressIp: string, records: string[] = nodes, domain = "ingress.virtomation.com"): string[] =>
+  act("apply", { "conf-path": conf, "ingress-domain": domain, "ingress-ip": ingressIp, record: records });
+
+/** Runs the production command line (as the SSH user root: no sudo) with `sh -c`, as the login shell does. */
+function runScript(words: string[], extraPath: string[] = []): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn("bash", ["-c", script, "dnsmasq-records.sh", ...args], {
+    const child = spawn("sh", ["-c", hostScript(SCRIPT, words, "root")], {
       env: { ...process.env, PATH: [...extraPath, bin, process.env.PATH].join(":") },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -85,9 +96,12 @@ before(() => {
 
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-test("shellcheck finds nothing", async () => {
+test("the rendered script (what reaches the host) has lib.sh inlined and shellcheck finds nothing", async () => {
+  const text = renderScript(SCRIPT);
+  assert.doesNotMatch(text, /kubevirt-lab:lib|lib\.sh"/, "lib.sh is inlined");
+  assert.match(text, /\nkvl::main\(\) \{\n/);
   const r = await new Promise<RunResult>((resolve, reject) => {
-    const child = spawn("shellcheck", [scriptPath], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("shellcheck", ["-s", "bash", "-"], { stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
     const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
@@ -96,13 +110,14 @@ test("shellcheck finds nothing", async () => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr: "" });
     });
+    child.stdin.end(text);
   });
   assert.equal(r.code, 0, r.stdout);
 });
 
 describe("apply", () => {
   test("writes the post's file, then restarts dnsmasq once", async () => {
-    const r = await runScript(["apply", conf, "ingress.virtomation.com", "172.31.50.231", ...nodes]);
+    const r = await runScript(applyArgs("172.31.50.231"));
     assert.equal(r.code, 0, show(r));
     assert.equal(r.stdout, "kubevirt-lab: dnsmasq-records.sh apply: changed\n");
     assert.equal(fs.readFileSync(conf, "utf8"), postFile);
@@ -113,7 +128,7 @@ describe("apply", () => {
 
   test("the same arguments again: unchanged, no restart, file untouched", async () => {
     const before = fs.statSync(conf);
-    const r = await runScript(["apply", conf, "ingress.virtomation.com", "172.31.50.231", ...nodes]);
+    const r = await runScript(applyArgs("172.31.50.231"));
     assert.equal(r.code, 0, show(r));
     assert.equal(r.stdout, "kubevirt-lab: dnsmasq-records.sh apply: unchanged\n");
     assert.deepEqual(systemctlCalls(), ["systemctl restart dnsmasq"]);
@@ -122,7 +137,7 @@ describe("apply", () => {
   });
 
   test("a leading dot on the ingress domain means the same thing", async () => {
-    const r = await runScript(["apply", conf, ".ingress.virtomation.com", "172.31.50.231", ...nodes]);
+    const r = await runScript(applyArgs("172.31.50.231", nodes, ".ingress.virtomation.com"));
     assert.equal(r.code, 0, show(r));
     assert.equal(r.stdout, "kubevirt-lab: dnsmasq-records.sh apply: unchanged\n");
   });
@@ -145,14 +160,14 @@ describe("apply", () => {
   });
 
   test("new records replace the file and restart dnsmasq", async () => {
-    const r = await runScript(["apply", conf, "ingress.virtomation.com", "172.31.50.232", ...nodes.slice(0, 2)]);
+    const r = await runScript(applyArgs("172.31.50.232", nodes.slice(0, 2)));
     assert.equal(r.code, 0, show(r));
     assert.equal(r.stdout, "kubevirt-lab: dnsmasq-records.sh apply: changed\n");
     assert.match(fs.readFileSync(conf, "utf8"), /^address=\/\.ingress\.virtomation\.com\/172\.31\.50\.232$/m);
     assert.doesNotMatch(fs.readFileSync(conf, "utf8"), /kn2/);
     assert.deepEqual(systemctlCalls(), ["systemctl restart dnsmasq", "systemctl restart dnsmasq"]);
     // Back to the post's file for what follows.
-    const back = await runScript(["apply", conf, "ingress.virtomation.com", "172.31.50.231", ...nodes]);
+    const back = await runScript(applyArgs("172.31.50.231"));
     assert.equal(back.code, 0, show(back));
     assert.equal(fs.readFileSync(conf, "utf8"), postFile);
     assert.equal(systemctlCalls().length, 3);
@@ -169,7 +184,7 @@ describe("apply", () => {
       { mode: 0o755 },
     );
     const restarts = systemctlCalls().length;
-    const r = await runScript(["apply", conf, "ingress.virtomation.com", "172.31.50.231", "km1.virtomation.com=172.31.50.29"], [badBin]);
+    const r = await runScript(applyArgs("172.31.50.231", ["km1.virtomation.com=172.31.50.29"]), [badBin]);
     assert.equal(r.code, 1, show(r));
     assert.match(r.stderr, /dnsmasq rejects the new records, .*virtomation\.conf is left as it was: dnsmasq: bad address at line 3 of <new .*virtomation\.conf>/);
     assert.equal(r.stdout, "");
@@ -194,37 +209,61 @@ describe("apply", () => {
     assert.notEqual(r, 0);
   });
 
-  const invalid: Array<[string, string[], RegExp]> = [
-    ["ingress IP out of range", [conf, "ingress.virtomation.com", "172.31.50.256", ...nodes], /ingress-ip '172\.31\.50\.256' is not an IPv4 address/],
-    ["ingress IP with leading zero", [conf, "ingress.virtomation.com", "172.31.050.231", ...nodes], /ingress-ip '172\.31\.050\.231' is not an IPv4 address/],
-    ["ingress domain with a slash", [conf, "ingress/virtomation.com", "172.31.50.231", ...nodes], /ingress-domain 'ingress\/virtomation\.com' is not a domain name/],
-    ["record without =", [conf, "ingress.virtomation.com", "172.31.50.231", "km1.virtomation.com"], /record 'km1\.virtomation\.com' is not of the form <fqdn>=<ip>/],
-    ["record with a bad name", [conf, "ingress.virtomation.com", "172.31.50.231", "km1..virtomation.com=172.31.50.221"], /'km1\.\.virtomation\.com' is not a domain name/],
-    ["record with a glob", [conf, "ingress.virtomation.com", "172.31.50.231", "*=172.31.50.221"], /'\*' is not a domain name/],
-    ["record with a bad IP", [conf, "ingress.virtomation.com", "172.31.50.231", "km1.virtomation.com=172.31.50"], /'172\.31\.50' is not an IPv4 address/],
-    ["a name given twice", [conf, "ingress.virtomation.com", "172.31.50.231", nodes[0], nodes[0]], /km1\.virtomation\.com is given twice/],
-    ["relative conf path", ["virtomation.conf", "ingress.virtomation.com", "172.31.50.231", ...nodes], /conf-path 'virtomation\.conf' must be an absolute path/],
-    ["conf dir missing", [path.join(dir, "nope", "x.conf"), "ingress.virtomation.com", "172.31.50.231", ...nodes], /the directory of conf-path .* does not exist/],
+  // What the host decides, and a record that is not <fqdn>=<ip>: refused before anything is written.
+  const refused: Array<[string, () => string[], RegExp]> = [
+    ["record without =", () => applyArgs("172.31.50.231", ["km1.virtomation.com"]), /^dnsmasq-records\.sh: record 'km1\.virtomation\.com' is not of the form <fqdn>=<ip>\n$/],
+    [
+      "conf dir missing",
+      () => act("apply", { "conf-path": path.join(dir, "nope", "x.conf"), "ingress-domain": "ingress.virtomation.com", "ingress-ip": "172.31.50.231", record: nodes }),
+      /^dnsmasq-records\.sh: the directory of conf-path '.*\/nope\/x\.conf' does not exist\n$/,
+    ],
+    [
+      "conf path is a directory",
+      () => act("apply", { "conf-path": path.dirname(conf), "ingress-domain": "ingress.virtomation.com", "ingress-ip": "172.31.50.231", record: nodes }),
+      /^dnsmasq-records\.sh: conf-path '.*\/dnsmasq\.d' is a directory\n$/,
+    ],
   ];
-  for (const [name, args, message] of invalid) {
-    test(`refuses invalid arguments: ${name}`, async () => {
+  for (const [name, words, message] of refused) {
+    test(`refuses: ${name}`, async () => {
       const restarts = systemctlCalls().length;
-      const r = await runScript(["apply", ...args]);
+      const r = await runScript(words());
       assert.equal(r.code, 1, show(r));
       assert.match(r.stderr, message);
       assert.equal(r.stdout, "");
       assert.equal(fs.readFileSync(conf, "utf8"), postFile);
+      assert.deepEqual(fs.readdirSync(path.dirname(conf)), [path.basename(conf)], "nothing else written");
       assert.equal(systemctlCalls().length, restarts);
       assert.deepEqual(strayTempFiles(), []);
     });
   }
 
-  test("too few arguments or an unknown action print the usage", async () => {
-    for (const args of [[], ["apply", conf, "ingress.virtomation.com", "172.31.50.231"], ["frobnicate"], ["remove"]]) {
-      const r = await runScript(args);
-      assert.equal(r.code, 2, `${args.join(" ")}: ${show(r)}`);
-      assert.match(r.stderr, /^usage: dnsmasq-records\.sh apply <conf-path>/);
+  test("a missing or unknown option, a positional word or an unknown action print lib.sh's usage, and nothing is done", async () => {
+    const restarts = systemctlCalls().length;
+    const full = applyArgs("172.31.50.231");
+    const without = (option: string) => full.filter((w, i) => w !== `--${option}` && full[i - 1] !== `--${option}`);
+    const cases: string[][] = [
+      [],
+      ["frobnicate"],
+      without("record"), // --record is needed at least once
+      without("conf-path"),
+      without("ingress-ip"),
+      [...full, "--ingress", "ingress.virtomation.com"], // unknown option
+      [...full, "--conf-path", conf], // a once-only option twice
+      [...full, "km1.virtomation.com=172.31.50.221"], // a positional word
+      ["apply", conf, "ingress.virtomation.com", "172.31.50.231", ...nodes], // the old positional form
+      ["remove"],
+      ["remove", conf],
+      act("remove", { "conf-path": conf, "ingress-ip": "172.31.50.231" }), // an option of apply only
+    ];
+    for (const words of cases) {
+      const r = await runScript(words);
+      assert.equal(r.code, 2, `${words.join(" ")}: ${show(r)}`);
+      assert.equal(r.stderr, USAGE, words.join(" "));
+      assert.equal(r.stdout, "", words.join(" "));
     }
+    assert.equal(fs.readFileSync(conf, "utf8"), postFile);
+    assert.equal(systemctlCalls().length, restarts);
+    assert.deepEqual(strayTempFiles(), []);
   });
 });
 
@@ -233,7 +272,7 @@ describe("remove", () => {
     const foreign = path.join(dir, "dnsmasq.d", "theirs.conf");
     fs.writeFileSync(foreign, "address=/x.example/192.0.2.1\n");
     const restarts = systemctlCalls().length;
-    const r = await runScript(["remove", foreign]);
+    const r = await runScript(act("remove", { "conf-path": foreign }));
     assert.equal(r.code, 0, show(r));
     assert.equal(r.stdout, "kubevirt-lab: dnsmasq-records.sh remove: unchanged\n");
     assert.match(r.stderr, /was not written by kubevirt-lab/);
@@ -243,7 +282,7 @@ describe("remove", () => {
 
   test("deletes our file and restarts dnsmasq; a second remove does nothing", async () => {
     const restarts = systemctlCalls().length;
-    const r = await runScript(["remove", conf]);
+    const r = await runScript(act("remove", { "conf-path": conf }));
     assert.equal(r.code, 0, show(r));
     assert.equal(r.stdout, "kubevirt-lab: dnsmasq-records.sh remove: changed\n");
     assert.equal(fs.existsSync(conf), false);
@@ -252,7 +291,7 @@ describe("remove", () => {
     // Only that file: the rest of the directory is untouched.
     assert.deepEqual(fs.readdirSync(path.dirname(conf)), ["theirs.conf"]);
 
-    const again = await runScript(["remove", conf]);
+    const again = await runScript(act("remove", { "conf-path": conf }));
     assert.equal(again.code, 0, show(again));
     assert.equal(again.stdout, "kubevirt-lab: dnsmasq-records.sh remove: unchanged\n");
     assert.equal(systemctlCalls().length, restarts + 1);
