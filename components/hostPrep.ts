@@ -13,7 +13,7 @@ export interface HostPrepArgs {
 }
 
 /** The prep steps in the post's order; each runs after the one before it on the same host. */
-export const PREP_STEPS = ["repo", "packages", "docker-storage", "services", "sysctl", "selinux"] as const;
+export const PREP_STEPS = ["repo", "packages", "docker-storage", "services", "sysctl", "swap", "selinux"] as const;
 
 export class HostPrep extends pulumi.ComponentResource {
     /** Every step, by name. */
@@ -38,8 +38,10 @@ export class HostPrep extends pulumi.ComponentResource {
         const sysctl = step("sysctl", { setting: s.sysctl }, [services]);
         // SELinux is independent of the others: prepared in parallel with them.
         const selinux = step("selinux", { mode: s.selinux }, []);
+        // kubeadm 1.9's preflight refuses a host with swap on: off now and at every boot (independent too).
+        const swap = step("swap", {}, []);
 
-        this.steps = { repo, packages, "docker-storage": dockerStorage, services, sysctl, selinux };
+        this.steps = { repo, packages, "docker-storage": dockerStorage, services, sysctl, swap, selinux };
         this.registerOutputs({ host: args.host.name });
     }
 

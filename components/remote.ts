@@ -99,8 +99,7 @@ const optionsCache = new Map<string, ScriptOptions | undefined>();
 
 /**
  * The options `<dir>/<name>` declares on its `OPTIONS[<action>]='<spec>'`
- * lines (see lib.sh), or undefined for a script that declares none (a
- * stand-alone script with positional arguments: dnsmasq-records.sh).
+ * lines (see lib.sh), or undefined for a script that declares none.
  */
 export function scriptOptions(name: string, dir: string = SCRIPT_DIR): ScriptOptions | undefined {
     const key = `${dir}\0${name}`;
@@ -184,7 +183,7 @@ export interface StepArgs {
      * Arguments of the `apply` run (or of the `run` of a script without
      * actions), named: `{ "node-name": host.name }` becomes `--node-name <name>`
      * (checked against the script's OPTIONS, see checkArgs). Positional words
-     * only for a script that declares no OPTIONS (dnsmasq-records.sh).
+     * only for a script that declares no OPTIONS (none of scripts/host does).
      */
     args?: ScriptArgs | readonly pulumi.Input<string>[];
     /** Whether the script takes `apply`/`remove` as its first argument. */

@@ -15,7 +15,7 @@ before(async () => {
 });
 
 describe("dev stack: cluster", () => {
-    it("prepares every host with the six steps, in the post's order", () => {
+    it("prepares every host with the seven steps, in the post's order (and swap off, which kubeadm needs)", () => {
         for (const h of HOSTS) {
             for (const step of PREP_STEPS) {
                 const r = g.byName(`${h}-${step}`);

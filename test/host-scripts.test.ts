@@ -102,7 +102,7 @@ const JOIN_RE = /^kubeadm join --token ([a-z0-9]{6}\.[a-z0-9]{16}) 172\.31\.50\.
 
 /** The scripts these tests cover (dnsmasq-records.sh and others have their own). */
 const SCRIPTS = [
-  "repo.sh", "packages.sh", "docker-storage.sh", "services.sh", "sysctl.sh", "selinux.sh", "kubeadm-init.sh",
+  "repo.sh", "packages.sh", "docker-storage.sh", "services.sh", "sysctl.sh", "swap.sh", "selinux.sh", "kubeadm-init.sh",
   "kubeconfig.sh", "flannel.sh", "wait-nodes.sh", "join-command.sh", "kubeadm-join.sh", "drain-node.sh", "wait-pods.sh",
 ];
 
@@ -133,6 +133,7 @@ const READ_ONLY = [
   /^systemctl (is-active|is-enabled|status) /,
   /^getenforce$/,
   /^sysctl -n /,
+  /^swapon --show/,
   /^kubectl (--kubeconfig=\S+ )?get /,
   / --help$/,
 ];
@@ -411,6 +412,60 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
       assert.equal(sb.readFile(SYSCTL_FILE), undefined);
       assert.deepEqual(rm.calls, ["sysctl --system"]);
       await assertNoop(sb, "sysctl.sh", act("remove"), "remove");
+    });
+  });
+
+  describe("swap.sh", { concurrency: 3 }, () => {
+    const FSTAB = "/etc/fstab";
+    const FSTAB_BACKUP = "/etc/fstab.kubevirt-lab.orig";
+    const CENTOS_FSTAB = [
+      "# /etc/fstab",
+      "/dev/mapper/centos-root /                       xfs     defaults        0 0",
+      "UUID=2b1b6d0e /boot                   xfs     defaults        0 0",
+      "/dev/mapper/centos-swap swap                    swap    defaults        0 0",
+      "",
+    ].join("\n");
+    const SWAP_OFF_FSTAB = CENTOS_FSTAB.replace("/dev/mapper/centos-swap", "#kubevirt-lab: swap off for kubeadm#/dev/mapper/centos-swap");
+
+    it("a host with swap: swapoff -a, the fstab swap line commented out, original kept; remove restores it and swapon -a", async () => {
+      const sb = await sandbox();
+      await sb.writeFileAsync(FSTAB, CENTOS_FSTAB);
+      await sb.writeFileAsync("/var/lib/kubevirt-lab-sim/swaps", "/dev/mapper/centos-swap\n");
+      const s = await step(sb, "swap.sh", act("apply"));
+      ok(s.result, "apply");
+      status(s.result, "swap.sh", "apply", "changed");
+      assert.deepEqual(s.calls, ["swapon --show=NAME --noheadings", "swapoff -a"]);
+      assert.equal(sb.readFile(FSTAB), SWAP_OFF_FSTAB);
+      assert.equal(sb.readFile(FSTAB_BACKUP), CENTOS_FSTAB);
+      assert.equal((await sb.runAsync("swapon --show --noheadings")).stdout, "", "no swap active");
+      // After a reboot swapon -a finds nothing to turn on: kubeadm's preflight stays happy.
+      await sb.runAsync("swapon -a");
+      assert.equal((await sb.runAsync("swapon --show --noheadings")).stdout, "", "swap stays off across a reboot");
+      const again = await assertNoop(sb, "swap.sh", act("apply"), "apply");
+      assert.deepEqual(again.calls, ["swapon --show=NAME --noheadings"]);
+
+      const rm = await step(sb, "swap.sh", act("remove"));
+      ok(rm.result, "remove");
+      status(rm.result, "swap.sh", "remove", "changed");
+      assert.equal(sb.readFile(FSTAB), CENTOS_FSTAB);
+      assert.equal(sb.readFile(FSTAB_BACKUP), undefined);
+      assert.deepEqual(rm.calls, ["swapon -a"]);
+      assert.equal((await sb.runAsync("swapon --show --noheadings")).stdout, "/dev/mapper/centos-swap\n", "swap back on");
+      await assertNoop(sb, "swap.sh", act("remove"), "remove");
+    });
+
+    it("a host without swap: nothing to do, nothing written", async () => {
+      const sb = await sandbox();
+      const fstab = "/dev/vda1 / ext4 defaults 0 1\n";
+      await sb.writeFileAsync(FSTAB, fstab);
+      const s = await step(sb, "swap.sh", act("apply"));
+      ok(s.result, "apply");
+      status(s.result, "swap.sh", "apply", "unchanged");
+      assert.deepEqual(files(s), []);
+      assert.equal(sb.readFile(FSTAB), fstab);
+      const rm = await step(sb, "swap.sh", act("remove"));
+      status(rm.result, "swap.sh", "remove", "unchanged");
+      assert.deepEqual(rm.calls, []);
     });
   });
 
@@ -914,11 +969,10 @@ describe("rendered host scripts (lib.sh inlined)", () => {
 // against what the components pass, values checked by config.ts only.
 
 describe("named arguments", () => {
-  it("every host script but dnsmasq-records.sh declares its options; the components' arguments match them", () => {
+  it("every host script declares its options; the components' arguments match them", () => {
     for (const s of ALL_SCRIPTS) {
       const opts = scriptOptions(s, HOST_SCRIPTS);
-      if (s === "dnsmasq-records.sh") assert.equal(opts, undefined, "dnsmasq-records.sh keeps its positional arguments (test/dnsmasq.test.ts)");
-      else assert.ok(opts && (opts.has("run") || (opts.has("apply") && opts.has("remove"))), `${s}: OPTIONS`);
+      assert.ok(opts && (opts.has("run") || (opts.has("apply") && opts.has("remove"))), `${s}: OPTIONS`);
     }
     assert.deepEqual([...scriptOptions("repo.sh", HOST_SCRIPTS)!.get("apply")!], [["baseurl", ""], ["gpgkey", "+"]]);
     assert.deepEqual([...scriptOptions("wait-nodes.sh", HOST_SCRIPTS)!.get("run")!], [["timeout", ""], ["node", "+"], ["interval", "?"]]);

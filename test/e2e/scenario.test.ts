@@ -143,7 +143,7 @@ describe("pulumi up / re-up / change / destroy against simulated hosts", () => {
         project.configure({ workers: [...WORKERS, KN3] });
         const plan = await project.plan();
         assert.deepEqual(plan, [
-            ...["docker-storage", "packages", "repo", "selinux", "services", "sysctl"].map((s) => `create command:remote:Command kn3-${s}`),
+            ...["docker-storage", "packages", "repo", "selinux", "services", "swap", "sysctl"].map((s) => `create command:remote:Command kn3-${s}`),
             "create command:remote:Command kn3-drain",
             "create command:remote:Command kn3-join-command",
             "create command:remote:Command kn3-kubeadm-join",
