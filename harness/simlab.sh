@@ -223,8 +223,17 @@ lab_netns() { # every netns this lab may have made
   {
     [ -r "$RUN/netns.list" ] && cat "$RUN/netns.list"
     echo "$OP"
-    if [ ! -d "$RUN" ]; then # run dir lost: fall back on the name scheme
-      ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^$NAME-[a-z][a-z0-9-]*$" || true
+    if [ ! -d "$RUN" ]; then # run dir lost: fall back on the name scheme, and only on namespaces
+      # that are this lab's by their links (the op namespace holds the lab's bridge; a host's eth0
+      # is a veth whose peer is in the op namespace), never another tool's that shares the prefix.
+      local ns
+      for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^$NAME-[a-z][a-z0-9-]*$"); do
+        if [ "$ns" = "$OP" ]; then
+          ip -n "$ns" link show "$BR" >/dev/null 2>&1 && echo "$ns"
+        elif ip -n "$ns" -o link show eth0 2>/dev/null | grep -q "link-netns $OP\b"; then
+          echo "$ns"
+        fi
+      done
     fi
   } | awk 'NF && !seen[$0]++'
 }
