@@ -18,6 +18,8 @@ const NS = "kvl-kubelet-test";
 const HOSTS = { km1: "172.31.99.11", kn1: "172.31.99.12" } as const;
 type Host = keyof typeof HOSTS;
 const POD_NETWORK = "10.244.0.0/16";
+/** kn1's stand-in as kubeadm's drop-in has it: NotReady until a CNI configuration exists */
+const KN1_FLAGS = ["--network-plugin=cni", "--cni-conf-dir=/etc/cni/net.d"];
 /** a harmless long-running local program for the static pod, recognisable by its argument */
 const SLEEP_ARG = "86399";
 
@@ -317,7 +319,7 @@ describe("kubelet stand-in with real kubeadm 1.9.4 (km1 init, kn1 join)", { skip
     );
 
     step("kubeadm join on kn1, then the stand-in's TLS bootstrap: CSR approved and signed, kubelet.conf written, Node registered with its own certificate", async () => {
-        startStandin("kn1", ["--network-plugin=cni", "--cni-conf-dir=/etc/cni/net.d"]);
+        startStandin("kn1", KN1_FLAGS);
         // join retries every 5 s until the controller-manager's bootstrapsigner has signed the
         // token into cluster-info; waiting for that here is quicker
         const tokenId = /--token\s+([a-z0-9]{6})\./.exec(joinCommand.join(" "))?.[1];
@@ -441,7 +443,7 @@ spec:
         assert.match(logOf("kn1"), new RegExp(`pod default/${pod.metadata.name}: deletion asked for`));
     });
 
-    step("a static pod on kn1: its command runs as a local program, its mirror pod is Running, a change restarts it, removing the file stops it", async () => {
+    step("a static pod on kn1: its command runs as a local program, its mirror pod is Running, a change restarts it, a SIGKILLed stand-in's leftover is stopped by the next one, removing the file stops it", async () => {
         const manifest = (arg: string) => `apiVersion: v1
 kind: Pod
 metadata: {name: sleeper, namespace: kube-system, labels: {app: sleeper}}
@@ -473,6 +475,20 @@ spec:
         write(changed);
         await waitFor("the process restarted with the changed command", () => processes(`sleep ${SLEEP_ARG}`).length === 0 && processes(`sleep ${changed}`).length === 1, 10_000, 200);
         assert.ok(!processes(`sleep ${SLEEP_ARG}`).includes(pid));
+        // a stand-in killed with SIGKILL leaves its processes behind; its next start stops them first
+        const [left] = processes(`sleep ${changed}`);
+        const killed = standins.kn1!;
+        const exited = new Promise((r) => killed.once("exit", r));
+        killed.kill("SIGKILL");
+        await exited;
+        assert.deepEqual(processes(`sleep ${changed}`), [left], "left running by the killed stand-in");
+        startStandin("kn1", KN1_FLAGS);
+        await waitFor("the restarted stand-in: the leftover stopped, the static pod running again", () => {
+            const p = processes(`sleep ${changed}`);
+            return p.length === 1 && p[0] !== left;
+        }, 15_000, 200);
+        assert.match(logOf("kn1"), /left running by an earlier stand-in/);
+        assert.match(logOf("kn1"), /node kn1: exists already; labels ensured/);
         const rm = inHost("kn1", ["rm", "/etc/kubernetes/manifests/sleeper.yaml"]);
         assert.equal(rm.code, 0, rm.stderr);
         await waitFor("the process stopped", () => processes(`sleep ${changed}`).length === 0, 10_000, 200);

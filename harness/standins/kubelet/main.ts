@@ -27,6 +27,7 @@ const FLAGS: Flag[] = [
     { name: "cert-dir", value: "/var/lib/kubelet/pki", help: "where the TLS bootstrap puts kubelet-client.crt and kubelet-client.key" },
     { name: "pod-manifest-path", value: "/etc/kubernetes/manifests", help: "static pod manifests; each container's command runs as a local program" },
     { name: "bin-dir", value: process.env.KUBEVIRT_LAB_K8S_BIN ?? "", help: "where the programs of static pods are looked for first (default $KUBEVIRT_LAB_K8S_BIN; then PATH)" },
+    { name: "root-dir", value: "/var/lib/kubelet", help: "the kubelet's state folder; the stand-in keeps its static pods' pid files in <root-dir>/kubelet-standin" },
     { name: "static-pod-log-dir", value: "/var/log/kubelet-standin", help: "output of static pod processes: <dir>/<namespace>_<pod>/<container>.log" },
     { name: "node-labels", value: "", help: "more labels for the Node: k=v,k2=v2" },
     { name: "node-status-update-frequency", value: "10s", help: "how often the Node's status (heartbeat) is posted" },
@@ -131,6 +132,7 @@ async function main(): Promise<number> {
         nodeName,
         binDir: v["bin-dir"] || undefined,
         logDir: v["static-pod-log-dir"],
+        stateDir: `${v["root-dir"]}/kubelet-standin`,
         onChange: () => podSync?.kick(),
     });
     let client: Client | undefined;
@@ -159,7 +161,7 @@ async function main(): Promise<number> {
     exitOn("SIGINT");
     exitOn("SIGHUP");
 
-    staticPods.start();
+    await staticPods.start();
     try {
         const creds = await nodeCredentials({
             nodeName,

@@ -175,9 +175,12 @@ export class PodSync {
                 backoff = 1000;
                 let relist = false;
                 while (!this.o.signal.aborted && !relist) {
+                    const t0 = Date.now();
+                    let events = 0;
                     await client.watch(
                         `/api/v1/pods?fieldSelector=${sel}&watch=true&resourceVersion=${encodeURIComponent(rv)}&timeoutSeconds=300`,
                         (ev) => {
+                            events++;
                             if (ev.type === "ERROR") {
                                 relist = true;
                                 if (ev.object?.code !== 410) log(`pods: watch error ${ev.object?.code ?? ""} ${ev.object?.message ?? ""}; listing again`);
@@ -190,12 +193,14 @@ export class PodSync {
                         },
                         this.o.signal,
                     );
+                    // a watch that ends at once without a word is not tried again in a tight loop
+                    if (events === 0 && Date.now() - t0 < 1000) await sleep(1000, this.o.signal);
                 }
             } catch (e) {
                 if (this.o.signal.aborted) return;
                 log(`pods: list/watch failed: ${errText(e)}; again in ${backoff / 1000} s`);
                 await sleep(backoff, this.o.signal);
-                backoff = Math.min(backoff * 2, 30_000);
+                backoff = Math.min(backoff * 2, 10_000);
             }
         }
     }

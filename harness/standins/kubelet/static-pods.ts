@@ -70,6 +70,8 @@ export interface StaticPodOptions {
     nodeName: string;
     binDir?: string;
     logDir: string;
+    /** pid files of the running processes, so that a stand-in killed with SIGKILL leaves none behind after its next start */
+    stateDir: string;
     /** called after a static pod or one of its containers changed state */
     onChange: () => void;
 }
@@ -95,6 +97,16 @@ export function resolveProgram(cmd0: string, binDir?: string): string | undefine
     return undefined;
 }
 
+/** The start time of a process (field 22 of /proc/<pid>/stat), to tell it from a later one with the same pid. */
+function startTimeOf(pid: number): string {
+    try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+        return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "";
+    } catch {
+        return "";
+    }
+}
+
 const MIN_BACKOFF_MS = 1000;
 const MAX_BACKOFF_MS = 20_000;
 
@@ -109,9 +121,42 @@ export class StaticPods {
 
     constructor(private readonly o: StaticPodOptions) {}
 
-    start(): void {
+    async start(): Promise<void> {
+        await this.stopLeftovers();
         log(`static pods: watching ${this.o.dir} (each container's command is started as a local program; no container runtime is used)`);
         this.schedule(0);
+    }
+
+    /** Processes an earlier stand-in started and could not stop (it was killed): stopped now. */
+    private async stopLeftovers(): Promise<void> {
+        let files: string[] = [];
+        try {
+            files = fs.readdirSync(this.o.stateDir).filter((f) => f.endsWith(".pid"));
+        } catch {
+            return;
+        }
+        for (const f of files) {
+            const file = path.join(this.o.stateDir, f);
+            try {
+                const rec = JSON.parse(fs.readFileSync(file, "utf8")) as { pid: number; start: string; what: string };
+                if (rec.start && startTimeOf(rec.pid) === rec.start) {
+                    log(`static pods: stopping ${rec.what} (pid ${rec.pid}), left running by an earlier stand-in`);
+                    const kill = (sig: NodeJS.Signals) => {
+                        try {
+                            process.kill(-rec.pid, sig);
+                        } catch {
+                            /* gone */
+                        }
+                    };
+                    kill("SIGTERM");
+                    for (let i = 0; i < 50 && startTimeOf(rec.pid) === rec.start; i++) await sleep(100);
+                    if (startTimeOf(rec.pid) === rec.start) kill("SIGKILL");
+                }
+            } catch {
+                /* unreadable: nothing to stop */
+            }
+            fs.rmSync(file, { force: true });
+        }
     }
 
     /** At most one pending scan timer at a time: every path clears it before setting it. */
@@ -299,6 +344,15 @@ export class StaticPods {
         proc.waiting = undefined;
         let resolveExit!: () => void;
         proc.exited = new Promise((r) => (resolveExit = r));
+        const pidFile = child.pid ? path.join(this.o.stateDir, `${child.pid}.pid`) : undefined;
+        if (pidFile) {
+            try {
+                fs.mkdirSync(this.o.stateDir, { recursive: true });
+                fs.writeFileSync(pidFile, JSON.stringify({ pid: child.pid, start: startTimeOf(child.pid!), what: `${proc.pod} container ${proc.name}` }));
+            } catch {
+                /* without it only a SIGKILL of the stand-in leaves the process behind */
+            }
+        }
         let done = false;
         const onEnd = (code: number | null, signal: NodeJS.Signals | null, err?: Error) => {
             if (done) return;
@@ -306,6 +360,7 @@ export class StaticPods {
             const ranMs = Date.now() - (proc.startedAtMs ?? Date.now());
             proc.lastExit = { exitCode: code ?? (err ? 127 : 137), signal: signal ?? undefined, finishedAt: now() };
             proc.startedAt = undefined;
+            if (pidFile) fs.rmSync(pidFile, { force: true });
             resolveExit();
             if (proc.stopped) return;
             if (ranMs > 60_000) proc.backoffMs = MIN_BACKOFF_MS;
