@@ -24,9 +24,24 @@ export = async () => {
 
     if (upstream) {
         // 2. Add-ons from the upstream manifests, through the cluster's Kubernetes provider.
-        const kubevirt = new KubeVirt("kubevirt", { objs: upstream.kubevirt, cluster, workerCount: cfg.workers.length, readyTimeoutSeconds: timeoutSeconds });
-        const skydive = new Skydive("skydive", { objs: upstream.skydive, domain: cfg.domain, cluster, readyTimeoutSeconds: timeoutSeconds });
-        const ingress = new IngressNginx("ingress-nginx", { objs: upstream.ingressNginx, settings: cfg.addons, domain: cfg.domain, cluster });
+        const kubevirt = new KubeVirt("kubevirt", {
+            objs: upstream.kubevirt,
+            cluster,
+            workerCount: cfg.workers.length,
+            readyTimeoutSeconds: timeoutSeconds,
+        });
+        const skydive = new Skydive("skydive", {
+            objs: upstream.skydive,
+            domain: cfg.domain,
+            cluster,
+            readyTimeoutSeconds: timeoutSeconds,
+        });
+        const ingress = new IngressNginx("ingress-nginx", {
+            objs: upstream.ingressNginx,
+            settings: cfg.addons,
+            domain: cfg.domain,
+            cluster,
+        });
         ingressNode ??= ingress.controller.node;
         dnsAfter.push(ingress.ready);
         Object.assign(outputs, { httpNodePort: ingress.httpNodePort, mgmtNodePort: ingress.mgmtNodePort });
@@ -34,7 +49,13 @@ export = async () => {
         if (cfg.stages.workload) {
             // 3. The workload: the nodejs and mongodb VMs, their Services and the Ingress.
             const addonsReady = [...kubevirt.ready, ingress.ready];
-            const workload = new Workload("nodejs-ex", { settings: cfg.workload, domain: cfg.domain, cluster, readyTimeoutSeconds: timeoutSeconds, addonsReady });
+            const workload = new Workload("nodejs-ex", {
+                settings: cfg.workload,
+                domain: cfg.domain,
+                cluster,
+                readyTimeoutSeconds: timeoutSeconds,
+                addonsReady,
+            });
             outputs.vms = workload.status;
 
             // 4. The app inside the VMs, installed by Ansible with the passwords as secrets.

@@ -102,7 +102,10 @@ export class App extends pulumi.ComponentResource {
         super("kubevirt-lab:app:Ansible", name, {}, opts);
         const { cluster, workload } = args;
         if (args.settings.usesPostPassword) {
-            pulumi.log.warn("mongodbPassword is not set: the post's published password is used; set your own with `pulumi config set --secret mongodbPassword`", this);
+            pulumi.log.warn(
+                "mongodbPassword is not set: the post's published password is used; set your own with `pulumi config set --secret mongodbPassword`",
+                this,
+            );
         }
         const hosts = pulumi.all([args.nodejs, args.mongodb]).apply(([nodejs, mongodb]) => ({
             nodejs: nodeAddress(cluster.nodes, nodejs.node, "the nodejs VM"),

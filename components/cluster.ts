@@ -74,8 +74,18 @@ export class Cluster extends pulumi.ComponentResource {
         this.nodeNames = [cfg.master.name, ...cfg.workers.map((w) => w.name)];
         this.ready = hostStep(
             `${name}-nodes-ready`,
-            { host: cfg.master, ssh, script: "wait-nodes.sh", args: { timeout: String(cfg.cluster.nodeReadyTimeoutSeconds), node: this.nodeNames } },
-            { parent: this, dependsOn: Object.values(this.workers).map((w) => w.membership).concat([this.master.ready]) },
+            {
+                host: cfg.master,
+                ssh,
+                script: "wait-nodes.sh",
+                args: { timeout: String(cfg.cluster.nodeReadyTimeoutSeconds), node: this.nodeNames },
+            },
+            {
+                parent: this,
+                dependsOn: Object.values(this.workers)
+                    .map((w) => w.membership)
+                    .concat([this.master.ready]),
+            },
         );
         this.kubeconfig = this.master.kubeconfig;
         this.registerOutputs({ kubeconfig: this.kubeconfig, nodeNames: this.nodeNames });

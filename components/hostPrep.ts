@@ -30,7 +30,11 @@ export class HostPrep extends pulumi.ComponentResource {
             );
 
         const repo = step("repo", { baseurl: s.yumRepoBaseUrl, gpgkey: s.yumRepoGpgKeys }, []);
-        const packages = step("packages", { "yum-update": s.yumUpdate ? "yes" : "no", "kubernetes-version": s.kubernetesVersion, package: s.extraPackages }, [repo]);
+        const packages = step(
+            "packages",
+            { "yum-update": s.yumUpdate ? "yes" : "no", "kubernetes-version": s.kubernetesVersion, package: s.extraPackages },
+            [repo],
+        );
         // docker-storage-setup reads its file when docker first starts: written before the services step.
         const dockerStorage = step("docker-storage", { device: s.dockerStorageDevice || undefined }, [packages]);
         const services = step("services", {}, [dockerStorage]);

@@ -38,7 +38,9 @@ export function ingressNginxObjects(upstream: K8sObject[], s: AddonSettings, dom
     const container = deployment.spec?.template?.spec?.containers?.[0];
     if (!container) throw new Error(`${src}: Deployment/nginx-ingress-controller has no container`);
     container.image = s.ingressNginxControllerImage;
-    const ports: Array<{ name: string; containerPort: number }> = (container.ports ?? []).filter((p: { name?: string }) => p.name !== "http-mgmt");
+    const ports: Array<{ name: string; containerPort: number }> = (container.ports ?? []).filter(
+        (p: { name?: string }) => p.name !== "http-mgmt",
+    );
     container.ports = [...ports, { name: "http-mgmt", containerPort: MGMT_PORT }];
 
     // 3. The Service on fixed NodePorts.
@@ -80,7 +82,10 @@ export class IngressNginx extends pulumi.ComponentResource {
     constructor(name: string, args: IngressNginxArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubevirt-lab:addons:IngressNginx", name, {}, opts);
         const s = args.settings;
-        const objects = applyObjects(name, ingressNginxObjects(args.objs, s, args.domain), { parent: this, provider: args.cluster.provider });
+        const objects = applyObjects(name, ingressNginxObjects(args.objs, s, args.domain), {
+            parent: this,
+            provider: args.cluster.provider,
+        });
         const wait = args.cluster.waitForPods(
             `${name}-controller-ready`,
             { namespace: INGRESS_NAMESPACE, selector: "app=ingress-nginx", minReady: 1, timeoutSeconds: s.readyTimeoutSeconds },
@@ -91,6 +96,11 @@ export class IngressNginx extends pulumi.ComponentResource {
         this.httpNodePort = s.ingressHttpNodePort;
         this.httpsNodePort = s.ingressHttpsNodePort;
         this.mgmtNodePort = s.ingressMgmtNodePort;
-        this.registerOutputs({ controller: this.controller, httpNodePort: this.httpNodePort, httpsNodePort: this.httpsNodePort, mgmtNodePort: this.mgmtNodePort });
+        this.registerOutputs({
+            controller: this.controller,
+            httpNodePort: this.httpNodePort,
+            httpsNodePort: this.httpsNodePort,
+            mgmtNodePort: this.mgmtNodePort,
+        });
     }
 }

@@ -40,7 +40,8 @@ export function parsePodLines(stdout: string, what: string): PodStatus[] {
         .filter((l) => l.trim().length > 0)
         .map((line) => {
             const [pod, ip, node] = line.trim().split(/\s+/);
-            if (!pod || !ip || !node) throw new Error(`${what}: expected "<pod> <ip> <node>" lines from wait-pods.sh, got ${JSON.stringify(stdout)}`);
+            if (!pod || !ip || !node)
+                throw new Error(`${what}: expected "<pod> <ip> <node>" lines from wait-pods.sh, got ${JSON.stringify(stdout)}`);
             return { pod, ip, node };
         });
     if (pods.length === 0) throw new Error(`${what}: wait-pods.sh printed no pod`);
@@ -93,7 +94,11 @@ const FIRST_KINDS = new Set(["Namespace", "CustomResourceDefinition"]);
  * Registers objects as typed resources (named <namespace>/<name>), Namespaces and
  * CRDs first so that what lives in them is created after them.
  */
-export function applyObjects(name: string, objs: K8sObject[], opts: pulumi.ComponentResourceOptions & { parent: pulumi.Resource }): pulumi.Resource[] {
+export function applyObjects(
+    name: string,
+    objs: K8sObject[],
+    opts: pulumi.ComponentResourceOptions & { parent: pulumi.Resource },
+): pulumi.Resource[] {
     const first = objs.filter((o) => FIRST_KINDS.has(o.kind));
     const rest = objs.filter((o) => !FIRST_KINDS.has(o.kind));
     const groups: pulumi.Resource[] = [];

@@ -12,7 +12,13 @@ export const MANIFEST_DIR = path.join(__dirname, "..", "manifests");
 export interface K8sObject {
     apiVersion: string;
     kind: string;
-    metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [k: string]: unknown };
+    metadata: {
+        name: string;
+        namespace?: string;
+        labels?: Record<string, string>;
+        annotations?: Record<string, string>;
+        [k: string]: unknown;
+    };
     // Parsed YAML: the post's changes reach into it freely (spec.template.spec.containers[0]...).
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     [k: string]: any;

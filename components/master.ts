@@ -61,7 +61,11 @@ export class Master extends pulumi.ComponentResource {
             { parent: this, dependsOn: args.prepared, ignoreChanges: ["create"] },
         );
 
-        const adminConf = hostStep(`${name}-kubeconfig`, { ...on, script: "kubeconfig.sh", secretOutput: true }, { parent: this, dependsOn: [this.init] });
+        const adminConf = hostStep(
+            `${name}-kubeconfig`,
+            { ...on, script: "kubeconfig.sh", secretOutput: true },
+            { parent: this, dependsOn: [this.init] },
+        );
         this.kubeconfig = pulumi.secret(adminConf.stdout.apply((text) => externalKubeconfig(text, host.address)));
 
         this.flannel = hostStep(

@@ -34,7 +34,10 @@ export function renderScript(name: string, dir: string = SCRIPT_DIR): string {
         const raw = fs.readFileSync(path.join(dir, name), "utf8");
         const lines = raw.split("\n");
         if (lines.some((l) => l.trimEnd().endsWith(LIB_MARKER))) {
-            const lib = fs.readFileSync(path.join(dir, "lib.sh"), "utf8").replace(/^#![^\n]*\n/, "").replace(/\n$/, "");
+            const lib = fs
+                .readFileSync(path.join(dir, "lib.sh"), "utf8")
+                .replace(/^#![^\n]*\n/, "")
+                .replace(/\n$/, "");
             const out: string[] = [];
             for (const line of lines) {
                 if (!line.trimEnd().endsWith(LIB_MARKER)) out.push(line);
@@ -72,7 +75,8 @@ export const SCRIPT_END = "KUBEVIRT_LAB_SCRIPT_END";
  */
 export function scriptCommandLine(text: string, name: string, argv: readonly string[], sshUser: string): string {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new Error(`not a script file name: ${JSON.stringify(name)}`);
-    if (text.split("\n").includes(SCRIPT_END)) throw new Error(`${name}: a line of the script is ${SCRIPT_END}, the end of its here-document`);
+    if (text.split("\n").includes(SCRIPT_END))
+        throw new Error(`${name}: a line of the script is ${SCRIPT_END}, the end of its here-document`);
     const body = text.endsWith("\n") ? text : `${text}\n`;
     const sudo = sshUser === "root" ? "" : "sudo -n ";
     const file = `"$d"/${name}`;
@@ -113,10 +117,14 @@ export function scriptOptions(name: string, dir: string = SCRIPT_DIR): ScriptOpt
                 if (!w) throw new Error(`${name}: OPTIONS[${m[1]}]: not an option: ${JSON.stringify(word)}`);
                 opts.set(w[1], w[2] as OptionKind);
             }
-            if ([...opts.values()].filter((k) => k === "+" || k === "*").length > 1) throw new Error(`${name}: OPTIONS[${m[1]}]: more than one repeatable option`);
+            if ([...opts.values()].filter((k) => k === "+" || k === "*").length > 1)
+                throw new Error(`${name}: OPTIONS[${m[1]}]: more than one repeatable option`);
             actions.set(m[1], opts);
         }
-        if (actions.size > 0 && !(actions.has("run") ? actions.size === 1 : actions.has("apply") && actions.has("remove") && actions.size === 2)) {
+        if (
+            actions.size > 0 &&
+            !(actions.has("run") ? actions.size === 1 : actions.has("apply") && actions.has("remove") && actions.size === 2)
+        ) {
             throw new Error(`${name}: OPTIONS must declare apply and remove, or run alone`);
         }
         optionsCache.set(key, actions.size > 0 ? actions : undefined);
@@ -142,12 +150,14 @@ export function checkArgs(script: string, action: string, args: ScriptArgs, dir:
     for (const [key, value] of Object.entries(args)) {
         const kind = declared.get(key);
         if (kind === undefined) problems.push(`--${key} is not one of its options`);
-        else if (value !== undefined && Array.isArray(value) !== (kind === "+" || kind === "*")) problems.push(`--${key} takes ${Array.isArray(value) ? "one value, not a list" : "a list"}`);
+        else if (value !== undefined && Array.isArray(value) !== (kind === "+" || kind === "*"))
+            problems.push(`--${key} takes ${Array.isArray(value) ? "one value, not a list" : "a list"}`);
     }
     for (const [key, kind] of declared) {
         const value = args[key];
         if (kind === "" && value === undefined) problems.push(`--${key} is required`);
-        if (kind === "+" && (value === undefined || (Array.isArray(value) && value.length === 0))) problems.push(`--${key} is required at least once`);
+        if (kind === "+" && (value === undefined || (Array.isArray(value) && value.length === 0)))
+            problems.push(`--${key} is required at least once`);
     }
     if (problems.length > 0) throw new Error(`${script} ${action}: ${problems.join("; ")}`);
 }
@@ -197,7 +207,11 @@ export interface StepArgs {
 }
 
 /** The argv of one action of a step's script: the action word (with actions), then its arguments. */
-function actionArgv(a: StepArgs, action: "apply" | "remove" | "run", args: ScriptArgs | readonly pulumi.Input<string>[] | undefined): pulumi.Output<string[]> {
+function actionArgv(
+    a: StepArgs,
+    action: "apply" | "remove" | "run",
+    args: ScriptArgs | readonly pulumi.Input<string>[] | undefined,
+): pulumi.Output<string[]> {
     const word = action === "run" ? [] : [action];
     if (Array.isArray(args)) {
         if (scriptOptions(a.script)) throw new Error(`${a.script} takes named arguments (its OPTIONS), not positional ones`);
@@ -219,7 +233,9 @@ function actionArgv(a: StepArgs, action: "apply" | "remove" | "run", args: Scrip
 export function hostStep(name: string, a: StepArgs, opts: pulumi.CustomResourceOptions): command.remote.Command {
     const declared = scriptOptions(a.script);
     if (declared && declared.has("apply") !== !!a.withActions) {
-        throw new Error(`${name}: ${a.script} ${declared.has("apply") ? "takes" : "does not take"} apply/remove: set withActions accordingly`);
+        throw new Error(
+            `${name}: ${a.script} ${declared.has("apply") ? "takes" : "does not take"} apply/remove: set withActions accordingly`,
+        );
     }
     const create = actionArgv(a, a.withActions ? "apply" : "run", a.args).apply((argv) => hostScript(a.script, argv, a.ssh.user));
     const del = a.withActions ? actionArgv(a, "remove", a.removeArgs).apply((argv) => hostScript(a.script, argv, a.ssh.user)) : undefined;

@@ -33,13 +33,27 @@ export class Worker extends pulumi.ComponentResource {
         );
         this.join = hostStep(
             `${name}-kubeadm-join`,
-            { host, ssh, script: "kubeadm-join.sh", withActions: true, args: { "node-name": host.name }, stdin: pulumi.secret(joinLine.stdout) },
+            {
+                host,
+                ssh,
+                script: "kubeadm-join.sh",
+                withActions: true,
+                args: { "node-name": host.name },
+                stdin: pulumi.secret(joinLine.stdout),
+            },
             // The line is needed for the first join only; a fresh token must not count as a change.
             { parent: this, dependsOn: [...args.prepared, joinLine], ignoreChanges: ["stdin"] },
         );
         this.membership = hostStep(
             `${name}-drain`,
-            { host: master, ssh, script: "drain-node.sh", withActions: true, args: { "node-name": host.name }, removeArgs: { "node-name": host.name } },
+            {
+                host: master,
+                ssh,
+                script: "drain-node.sh",
+                withActions: true,
+                args: { "node-name": host.name },
+                removeArgs: { "node-name": host.name },
+            },
             { parent: this, dependsOn: [this.join] },
         );
         this.registerOutputs({ node: host.name });

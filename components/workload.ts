@@ -101,7 +101,11 @@ export class Workload extends pulumi.ComponentResource {
         const objs = workloadObjects(s, args.domain);
         const k8sOpts = { parent: this, provider: args.cluster.provider };
 
-        const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: { name: s.namespace } }, { ...k8sOpts, dependsOn: args.addonsReady });
+        const namespace = new k8s.core.v1.Namespace(
+            `${name}-namespace`,
+            { metadata: { name: s.namespace } },
+            { ...k8sOpts, dependsOn: args.addonsReady },
+        );
         const inNs = { ...k8sOpts, dependsOn: [namespace] };
         for (const svc of objs.services) {
             new k8s.core.v1.Service(`${s.namespace}/${svc.metadata.name}`, svc as k8s.types.input.core.v1.Service, inNs);
@@ -115,7 +119,12 @@ export class Workload extends pulumi.ComponentResource {
             if (!s.vmsRunning) continue;
             const wait = args.cluster.waitForPods(
                 `${name}-${vmName}-running`,
-                { namespace: s.namespace, selector: `kubevirt.io=virt-launcher,kubevirt.io/domain=${vmName}`, minReady: 1, timeoutSeconds: args.readyTimeoutSeconds },
+                {
+                    namespace: s.namespace,
+                    selector: `kubevirt.io=virt-launcher,kubevirt.io/domain=${vmName}`,
+                    minReady: 1,
+                    timeoutSeconds: args.readyTimeoutSeconds,
+                },
                 { parent: this, dependsOn: [vms[vmName]] },
             );
             this.running.push(wait.step);

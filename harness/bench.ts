@@ -34,7 +34,9 @@ async function measure(workers: number, full: boolean, engine: Record<string, st
     const project = new Project(lab, "bench", engine);
     try {
         for (const [h] of hosts) {
-            const lines = Object.entries(DELAYS).map(([p, s]) => `SIM_DELAY_${p.toUpperCase()}=${s}`).join("\\n");
+            const lines = Object.entries(DELAYS)
+                .map(([p, s]) => `SIM_DELAY_${p.toUpperCase()}=${s}`)
+                .join("\\n");
             await lab.cli(["exec", h, "sh", "-c", `printf '${lines}\\n' >> /etc/kubevirt-lab-sim/env`]);
         }
         project.configure({ workers: names.map((n, i) => ({ name: `${n}.virtomation.com`, address: `172.31.50.${231 + i}` })) });
@@ -53,7 +55,10 @@ async function measure(workers: number, full: boolean, engine: Record<string, st
         // kubectl on the master: the Flannel apply and the Ready waits.
         const flannel = sum(km1.filter((c) => c.prog === "kubectl"));
         const tokenEach = sum(km1.filter((c) => c.prog === "kubeadm" && c.args[0] === "token")) / Math.max(1, workers);
-        const join = workers === 0 ? 0 : tokenEach + Math.max(...names.map((h) => sum(parseCalls(lab.calls(h)).filter((c) => c.prog === "kubeadm"))));
+        const join =
+            workers === 0
+                ? 0
+                : tokenEach + Math.max(...names.map((h) => sum(parseCalls(lab.calls(h)).filter((c) => c.prog === "kubeadm"))));
         const fig: Figures = { workers, freshUp, critical: prep + init + flannel + join, parts: { prep, init, flannel, join } };
 
         if (full) {
@@ -83,7 +88,9 @@ async function main() {
     console.log(`|---|---|---|---|---|---|`);
     for (const x of [two, six]) {
         const p = x.parts;
-        console.log(`| ${x.workers} | ${f(x.freshUp)} | ${f(x.noopUp)} | ${f(x.destroy)} | ${f(x.critical)} (${p.prep.toFixed(1)} + ${p.init.toFixed(1)} + ${p.flannel.toFixed(1)} + ${p.join.toFixed(1)}) | ${(x.freshUp / x.critical).toFixed(2)} |`);
+        console.log(
+            `| ${x.workers} | ${f(x.freshUp)} | ${f(x.noopUp)} | ${f(x.destroy)} | ${f(x.critical)} (${p.prep.toFixed(1)} + ${p.init.toFixed(1)} + ${p.flannel.toFixed(1)} + ${p.join.toFixed(1)}) | ${(x.freshUp / x.critical).toFixed(2)} |`,
+        );
     }
     console.log(`fresh up, 6 workers vs 2: ${(six.freshUp / two.freshUp).toFixed(2)}x`);
 }

@@ -15,7 +15,12 @@ before(async () => {
 const k8sResources = () => g.resources.filter((r) => r.type.startsWith("kubernetes:") && r.type !== "pulumi:providers:kubernetes");
 const obj = (type: string, name: string) => {
     const r = g.resources.find((x) => x.type === type && x.name === name);
-    assert.ok(r, `expected ${type} ${name}; have ${k8sResources().map((x) => `${x.type} ${x.name}`).join(", ")}`);
+    assert.ok(
+        r,
+        `expected ${type} ${name}; have ${k8sResources()
+            .map((x) => `${x.type} ${x.name}`)
+            .join(", ")}`,
+    );
     return r!;
 };
 
@@ -36,15 +41,24 @@ describe("dev stack: add-ons and workload", () => {
             "aliased to the root-level provider of the previous release, so it is not replaced",
         );
         for (const r of k8sResources().filter((x) => !x.type.startsWith("kubernetes:yaml"))) {
-            assert.ok(r.opts.provider === p.resource || (r.parent && g.byName(r.parent).opts.provider === p.resource), `${r.type} ${r.name} uses the lab provider`);
+            assert.ok(
+                r.opts.provider === p.resource || (r.parent && g.byName(r.parent).opts.provider === p.resource),
+                `${r.type} ${r.name} uses the lab provider`,
+            );
         }
     });
 
     it("deploys KubeVirt and waits for its pods on the master", () => {
         obj("kubernetes:apiextensions.k8s.io/v1beta1:CustomResourceDefinition", "offlinevirtualmachines.kubevirt.io");
         obj("kubernetes:extensions/v1beta1:DaemonSet", "kube-system/virt-handler");
-        const waits = g.resources.filter((r) => /^kubevirt-ready-/.test(r.name)).map((r) => String(r.inputs.create).replace(/^[\s\S]*wait-pods\.sh /, ""));
-        assert.deepEqual(waits.sort(), ["--timeout 900 --namespace kube-system --selector kubevirt.io=virt-api --min-ready 1", "--timeout 900 --namespace kube-system --selector kubevirt.io=virt-controller --min-ready 1", "--timeout 900 --namespace kube-system --selector kubevirt.io=virt-handler --min-ready 2"]);
+        const waits = g.resources
+            .filter((r) => /^kubevirt-ready-/.test(r.name))
+            .map((r) => String(r.inputs.create).replace(/^[\s\S]*wait-pods\.sh /, ""));
+        assert.deepEqual(waits.sort(), [
+            "--timeout 900 --namespace kube-system --selector kubevirt.io=virt-api --min-ready 1",
+            "--timeout 900 --namespace kube-system --selector kubevirt.io=virt-controller --min-ready 1",
+            "--timeout 900 --namespace kube-system --selector kubevirt.io=virt-handler --min-ready 2",
+        ]);
     });
 
     it("deploys Skydive in its namespace with its Ingress", () => {
@@ -56,17 +70,28 @@ describe("dev stack: add-ons and workload", () => {
 
     it("deploys ingress-nginx with the post's NodePorts and vts", () => {
         const svc = obj("kubernetes:core/v1:Service", "ingress-nginx/ingress-nginx");
-        assert.deepEqual((svc.inputs.spec as any).ports.map((p: any) => p.nodePort), [30000, 30443, 32000]);
+        assert.deepEqual(
+            (svc.inputs.spec as any).ports.map((p: any) => p.nodePort),
+            [30000, 30443, 32000],
+        );
         const cm = obj("kubernetes:core/v1:ConfigMap", "ingress-nginx/nginx-configuration");
         assert.equal((cm.inputs.data as any)["enable-vts-status"], "true");
         obj("kubernetes:extensions/v1beta1:Ingress", "ingress-nginx/nginx-status");
-        assert.match(String(g.byName("ingress-nginx-controller-ready").inputs.create), /wait-pods\.sh --timeout 900 --namespace ingress-nginx --selector app=ingress-nginx --min-ready 1$/);
+        assert.match(
+            String(g.byName("ingress-nginx-controller-ready").inputs.create),
+            /wait-pods\.sh --timeout 900 --namespace ingress-nginx --selector app=ingress-nginx --min-ready 1$/,
+        );
     });
 
     it("creates the workload after KubeVirt and the ingress controller are ready", () => {
         const ns = obj("kubernetes:core/v1:Namespace", "nodejs-ex-namespace");
         assert.deepEqual((ns.inputs.metadata as any).name, "nodejs-ex");
-        for (const w of ["kubevirt-ready-virt-api", "kubevirt-ready-virt-controller", "kubevirt-ready-virt-handler", "ingress-nginx-controller-ready"]) {
+        for (const w of [
+            "kubevirt-ready-virt-api",
+            "kubevirt-ready-virt-controller",
+            "kubevirt-ready-virt-handler",
+            "ingress-nginx-controller-ready",
+        ]) {
             assert.ok(g.dependsOn("nodejs-ex-namespace", w), `the workload waits for ${w}`);
         }
         for (const vm of ["nodejs", "mongodb"]) {
@@ -75,7 +100,12 @@ describe("dev stack: add-ons and workload", () => {
             assert.equal(spec.running, true);
             assert.equal((r.inputs.metadata as any).namespace, "nodejs-ex");
             assert.ok(g.dependsOn(`nodejs-ex/${vm}`, "nodejs-ex-namespace"));
-            assert.match(String(g.byName(`nodejs-ex-${vm}-running`).inputs.create), new RegExp(`wait-pods\\.sh --timeout 900 --namespace nodejs-ex --selector kubevirt\\.io=virt-launcher,kubevirt\\.io/domain=${vm} --min-ready 1$`));
+            assert.match(
+                String(g.byName(`nodejs-ex-${vm}-running`).inputs.create),
+                new RegExp(
+                    `wait-pods\\.sh --timeout 900 --namespace nodejs-ex --selector kubevirt\\.io=virt-launcher,kubevirt\\.io/domain=${vm} --min-ready 1$`,
+                ),
+            );
         }
         for (const svc of ["mongodb", "nodejs", "nodejs-ssh", "mongodb-ssh"]) obj("kubernetes:core/v1:Service", `nodejs-ex/${svc}`);
         const ing = obj("kubernetes:extensions/v1beta1:Ingress", "nodejs-ex/nodejs");
@@ -94,18 +124,30 @@ describe("dev stack: add-ons and workload", () => {
             mongodb: { hosts: { "mongodb-1": { ansible_host: "172.31.50.232", ansible_port: 30122 } } },
             nodejs: { hosts: { "nodejs-1": { ansible_host: "172.31.50.231", ansible_port: 30022 } } },
         });
-        assert.deepEqual(inv.all.vars, { ansible_user: "fedora", ansible_become: true, ansible_python_interpreter: "/usr/bin/python3", analyzers: "10.244.1.2:8082" });
-        assert.deepEqual(JSON.parse(String(r.inputs.stdin)), { mongodb_admin_password: "nodejspassword", mongodb_app_password: "nodejspassword" });
+        assert.deepEqual(inv.all.vars, {
+            ansible_user: "fedora",
+            ansible_become: true,
+            ansible_python_interpreter: "/usr/bin/python3",
+            analyzers: "10.244.1.2:8082",
+        });
+        assert.deepEqual(JSON.parse(String(r.inputs.stdin)), {
+            mongodb_admin_password: "nodejspassword",
+            mongodb_app_password: "nodejspassword",
+        });
         assert.ok(await isSecret(r.props.stdin as any), "the passwords are a secret input");
         assert.equal((r.inputs.triggers as string[]).length, 1);
         assert.match((r.inputs.triggers as string[])[0], /^[0-9a-f]{64}$/, "re-run when anything under ansible/ changes");
-        for (const dep of ["nodejs-ex-nodejs-running", "nodejs-ex-mongodb-running", "skydive-analyzer-ready"]) assert.ok(g.dependsOn("app-playbook", dep), `after ${dep}`);
+        for (const dep of ["nodejs-ex-nodejs-running", "nodejs-ex-mongodb-running", "skydive-analyzer-ready"])
+            assert.ok(g.dependsOn("app-playbook", dep), `after ${dep}`);
     });
 
     it("publishes the nodes and the ingress wildcard (the controller's node) in dnsmasq on dns1", () => {
         const r = g.byName("dns-records");
         assert.equal((r.inputs.connection as any).host, "172.31.50.10");
-        assert.match(String(r.inputs.create), /dnsmasq-records\.sh apply --conf-path \/etc\/dnsmasq\.d\/virtomation\.conf --ingress-domain ingress\.virtomation\.com --ingress-ip 172\.31\.50\.231 --record km1\.virtomation\.com=172\.31\.50\.221 --record kn1\.virtomation\.com=172\.31\.50\.231 --record kn2\.virtomation\.com=172\.31\.50\.232$/);
+        assert.match(
+            String(r.inputs.create),
+            /dnsmasq-records\.sh apply --conf-path \/etc\/dnsmasq\.d\/virtomation\.conf --ingress-domain ingress\.virtomation\.com --ingress-ip 172\.31\.50\.231 --record km1\.virtomation\.com=172\.31\.50\.221 --record kn1\.virtomation\.com=172\.31\.50\.231 --record kn2\.virtomation\.com=172\.31\.50\.232$/,
+        );
         assert.match(String(r.inputs.delete), /dnsmasq-records\.sh remove --conf-path \/etc\/dnsmasq\.d\/virtomation\.conf$/);
         assert.ok(g.dependsOn("dns-records", "ingress-nginx-controller-ready"));
         assert.equal(g.exports.ingressAddress, "172.31.50.231");
@@ -117,7 +159,9 @@ describe("dev stack: add-ons and workload", () => {
     });
 
     it("nothing of the add-ons or workload feeds back into the cluster stage", () => {
-        const clusterNames = new Set(g.resources.filter((r) => r.type === "command:remote:Command" && /^(km|kn)\d-|^cluster-/.test(r.name)).map((r) => r.name));
+        const clusterNames = new Set(
+            g.resources.filter((r) => r.type === "command:remote:Command" && /^(km|kn)\d-|^cluster-/.test(r.name)).map((r) => r.name),
+        );
         for (const n of clusterNames) {
             for (const k of k8sResources()) assert.ok(!g.dependsOn(n, k.name), `${n} must not depend on ${k.name}`);
         }

@@ -38,7 +38,13 @@ exit ${exitCode}
         { mode: 0o755 },
     );
     const cfg = parseConfig(sourceOf(stackConfig("dev")));
-    const inv = inventory({ nodejsHost: "172.31.50.231", mongodbHost: "172.31.50.232", workload: cfg.workload, guestUser: "fedora", analyzerIp: "10.244.1.2" });
+    const inv = inventory({
+        nodejsHost: "172.31.50.231",
+        mongodbHost: "172.31.50.232",
+        workload: cfg.workload,
+        guestUser: "fedora",
+        analyzerIp: "10.244.1.2",
+    });
     const r = spawnSync("bash", ["-c", playbookCommand(inv)], {
         cwd: dir,
         input: SECRETS,
@@ -47,7 +53,16 @@ exit ${exitCode}
         env: { ...process.env, PATH: `${dir}/bin:${process.env.PATH}`, TMPDIR: `${dir}/tmp` },
     });
     const read = (f: string) => (fs.existsSync(path.join(dir, f)) ? fs.readFileSync(path.join(dir, f), "utf8") : undefined);
-    const result = { r, inv, args: read("record.args"), inventory: read("record.inventory"), secrets: read("record.secrets"), mode: read("record.mode"), dirmode: read("record.dirmode"), left: fs.readdirSync(path.join(dir, "tmp")) };
+    const result = {
+        r,
+        inv,
+        args: read("record.args"),
+        inventory: read("record.inventory"),
+        secrets: read("record.secrets"),
+        mode: read("record.mode"),
+        dirmode: read("record.dirmode"),
+        left: fs.readdirSync(path.join(dir, "tmp")),
+    };
     fs.rmSync(dir, { recursive: true });
     return result;
 }

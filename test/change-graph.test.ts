@@ -26,16 +26,22 @@ function diff(a: Record<string, unknown>, b: Record<string, unknown>): string[] 
 
 describe("a bad setting", () => {
     it("stops the program before any resource is registered, naming every problem", async () => {
-        const err = await dump({ ingressHttpNodePort: 8080, mongodbSshNodePort: 30022, nodejsVmNode: "kn9", domain: "virtomation_com" }).then(
+        const err = await dump({
+            ingressHttpNodePort: 8080,
+            mongodbSshNodePort: 30022,
+            nodejsVmNode: "kn9",
+            domain: "virtomation_com",
+        }).then(
             () => assert.fail("the program must refuse the config"),
             (e: Error) => e.message,
         );
         for (const problem of [
-            'kubevirt-lab:ingressHttpNodePort: got 8080, expected a NodePort from 30000 to 32767',
-            'kubevirt-lab:mongodbSshNodePort: got 30022, expected a NodePort not already used by nodejsSshNodePort',
+            "kubevirt-lab:ingressHttpNodePort: got 8080, expected a NodePort from 30000 to 32767",
+            "kubevirt-lab:mongodbSshNodePort: got 30022, expected a NodePort not already used by nodejsSshNodePort",
             'kubevirt-lab:nodejsVmNode: got "kn9", expected one of the workers (kn1.virtomation.com, kn2.virtomation.com)',
             'kubevirt-lab:domain: got "virtomation_com", expected a DNS domain such as virtomation.com',
-        ]) assert.ok(err.includes(problem), `expected ${problem} in:\n${err}`);
+        ])
+            assert.ok(err.includes(problem), `expected ${problem} in:\n${err}`);
         assert.match(err, /invalid kubevirt-lab configuration \(4 problems\)/);
         assert.match(err, /registered: \[\]/, `nothing registered:\n${err}`);
     });
@@ -53,11 +59,22 @@ describe("a bad setting", () => {
 describe("what a change touches", () => {
     const cases: Array<[string, Record<string, unknown>, string[]]> = [
         ["a NodePort", { ingressHttpNodePort: 30080 }, ["kubernetes:core/v1:Service ingress-nginx/ingress-nginx"]],
-        ["the sysctl lines", { sysctl: ["net.bridge.bridge-nf-call-ip6tables = 1", "net.bridge.bridge-nf-call-iptables = 1", "net.ipv4.ip_forward = 1"] },
-            ["command:remote:Command km1-sysctl", "command:remote:Command kn1-sysctl", "command:remote:Command kn2-sysctl"]],
-        ["stopping the VMs", { vmsRunning: false }, [
-            "command:local:Command app-playbook", "command:remote:Command nodejs-ex-mongodb-running", "command:remote:Command nodejs-ex-nodejs-running",
-            "kubernetes:kubevirt.io/v1alpha1:OfflineVirtualMachine nodejs-ex/mongodb", "kubernetes:kubevirt.io/v1alpha1:OfflineVirtualMachine nodejs-ex/nodejs"]],
+        [
+            "the sysctl lines",
+            { sysctl: ["net.bridge.bridge-nf-call-ip6tables = 1", "net.bridge.bridge-nf-call-iptables = 1", "net.ipv4.ip_forward = 1"] },
+            ["command:remote:Command km1-sysctl", "command:remote:Command kn1-sysctl", "command:remote:Command kn2-sysctl"],
+        ],
+        [
+            "stopping the VMs",
+            { vmsRunning: false },
+            [
+                "command:local:Command app-playbook",
+                "command:remote:Command nodejs-ex-mongodb-running",
+                "command:remote:Command nodejs-ex-nodejs-running",
+                "kubernetes:kubevirt.io/v1alpha1:OfflineVirtualMachine nodejs-ex/mongodb",
+                "kubernetes:kubevirt.io/v1alpha1:OfflineVirtualMachine nodejs-ex/nodejs",
+            ],
+        ],
         ["the Skydive manifest URL", { skydiveManifestUrl: `file://${REPO}/test/fixtures/upstream/skydive.yaml?mirror` }, []],
         ["the MongoDB password", { mongodbPassword: "another-secret-1" }, ["command:local:Command app-playbook"]],
     ];

@@ -43,28 +43,47 @@ describe("dev stack: cluster", () => {
     });
 
     it("passes the post's values to the prep scripts", () => {
-        assert.match(cmd(g, "km1-repo"), / apply --baseurl 'https:\/\/packages\.cloud\.google\.com\/yum\/repos\/kubernetes-el7-\$basearch' --gpgkey https:\/\/packages\.cloud\.google\.com\/yum\/doc\/yum-key\.gpg --gpgkey https:\/\/packages\.cloud\.google\.com\/yum\/doc\/rpm-package-key\.gpg$/);
-        assert.match(cmd(g, "kn1-packages"), / apply --yum-update yes --kubernetes-version 1\.9\.4 --package docker --package ansible --package git --package curl --package wget$/);
+        assert.match(
+            cmd(g, "km1-repo"),
+            / apply --baseurl 'https:\/\/packages\.cloud\.google\.com\/yum\/repos\/kubernetes-el7-\$basearch' --gpgkey https:\/\/packages\.cloud\.google\.com\/yum\/doc\/yum-key\.gpg --gpgkey https:\/\/packages\.cloud\.google\.com\/yum\/doc\/rpm-package-key\.gpg$/,
+        );
+        assert.match(
+            cmd(g, "kn1-packages"),
+            / apply --yum-update yes --kubernetes-version 1\.9\.4 --package docker --package ansible --package git --package curl --package wget$/,
+        );
         assert.match(cmd(g, "kn2-docker-storage"), / apply --device \/dev\/vdb$/);
-        assert.match(cmd(g, "km1-sysctl"), / apply --setting 'net\.bridge\.bridge-nf-call-ip6tables = 1' --setting 'net\.bridge\.bridge-nf-call-iptables = 1'$/);
+        assert.match(
+            cmd(g, "km1-sysctl"),
+            / apply --setting 'net\.bridge\.bridge-nf-call-ip6tables = 1' --setting 'net\.bridge\.bridge-nf-call-iptables = 1'$/,
+        );
         assert.match(cmd(g, "km1-selinux"), / apply --mode disabled$/);
     });
 
     it("runs one kubeadm init, after the master's preparation, guarded against re-creation", () => {
         const inits = g.resources.filter((r) => /kubeadm-init\.sh/.test(String(r.inputs.create)));
-        assert.deepEqual(inits.map((r) => r.name), ["km1-kubeadm-init"]);
-        assert.match(cmd(g, "km1-kubeadm-init"), / apply --pod-network-cidr 10\.244\.0\.0\/16 --service-cidr 10\.96\.0\.0\/12 --node-name km1\.virtomation\.com --advertise-address 172\.31\.50\.221 --kubernetes-version 1\.9\.4 --ssh-user root$/);
+        assert.deepEqual(
+            inits.map((r) => r.name),
+            ["km1-kubeadm-init"],
+        );
+        assert.match(
+            cmd(g, "km1-kubeadm-init"),
+            / apply --pod-network-cidr 10\.244\.0\.0\/16 --service-cidr 10\.96\.0\.0\/12 --node-name km1\.virtomation\.com --advertise-address 172\.31\.50\.221 --kubernetes-version 1\.9\.4 --ssh-user root$/,
+        );
         for (const step of PREP_STEPS) assert.ok(g.dependsOn("km1-kubeadm-init", `km1-${step}`), `init after km1-${step}`);
         assert.deepEqual(g.byName("km1-kubeadm-init").opts.ignoreChanges, ["create"]);
         assert.equal(g.byName("km1-kubeadm-init").opts.deleteBeforeReplace, true, "a replaced init resets first, then inits");
-        for (const step of PREP_STEPS) assert.equal(g.byName(`kn1-${step}`).opts.deleteBeforeReplace, true, `kn1-${step}: undone before it is done again`);
+        for (const step of PREP_STEPS)
+            assert.equal(g.byName(`kn1-${step}`).opts.deleteBeforeReplace, true, `kn1-${step}: undone before it is done again`);
         assert.equal(g.byName("kn1-kubeadm-join").opts.deleteBeforeReplace, true);
         assert.equal(g.byName("km1-kubeconfig").opts.deleteBeforeReplace, undefined, "a read-only step has nothing to undo");
         assert.match(String(g.byName("km1-kubeadm-init").inputs.delete), /kubeadm-init\.sh remove --ssh-user root$/);
     });
 
     it("applies Flannel after init and waits for the master", () => {
-        assert.match(cmd(g, "km1-flannel"), / apply --manifest-url https:\/\/raw\.githubusercontent\.com\/coreos\/flannel\/v0\.9\.1\/Documentation\/kube-flannel\.yml$/);
+        assert.match(
+            cmd(g, "km1-flannel"),
+            / apply --manifest-url https:\/\/raw\.githubusercontent\.com\/coreos\/flannel\/v0\.9\.1\/Documentation\/kube-flannel\.yml$/,
+        );
         assert.ok(g.dependsOn("km1-flannel", "km1-kubeadm-init"));
         assert.ok(g.dependsOn("km1-ready", "km1-flannel"));
         assert.match(cmd(g, "km1-ready"), /wait-nodes\.sh --timeout 600 --node km1\.virtomation\.com$/);
@@ -82,24 +101,39 @@ describe("dev stack: cluster", () => {
             for (const step of PREP_STEPS) assert.ok(g.dependsOn(`${w}-kubeadm-join`, `${w}-${step}`), `${w}: join after ${step}`);
             assert.equal((g.byName(`${w}-kubeadm-join`).inputs.connection as any).host.startsWith("172.31.50.23"), true);
             assert.deepEqual(g.byName(`${w}-kubeadm-join`).opts.ignoreChanges, ["stdin"]);
-            assert.match(String(g.byName(`${w}-drain`).inputs.delete), new RegExp(`drain-node\\.sh remove --node-name ${w}\\.virtomation\\.com$`));
+            assert.match(
+                String(g.byName(`${w}-drain`).inputs.delete),
+                new RegExp(`drain-node\\.sh remove --node-name ${w}\\.virtomation\\.com$`),
+            );
             assert.ok(g.dependsOn(`${w}-drain`, `${w}-kubeadm-join`), `${w}: drained before its reset on destroy`);
         }
-        assert.ok(!g.dependsOn("kn1-kubeadm-join", "kn2-kubeadm-join") && !g.dependsOn("kn2-kubeadm-join", "kn1-kubeadm-join"), "joins are independent");
+        assert.ok(
+            !g.dependsOn("kn1-kubeadm-join", "kn2-kubeadm-join") && !g.dependsOn("kn2-kubeadm-join", "kn1-kubeadm-join"),
+            "joins are independent",
+        );
         assert.ok(!g.dependsOn("kn1-repo", "km1-repo") && !g.dependsOn("km1-packages", "kn2-packages"), "hosts are prepared in parallel");
     });
 
     it("keeps join lines and the kubeconfig secret and out of the logs", async () => {
         for (const w of ["kn1", "kn2"]) {
             const line = g.byName(`${w}-join-command`);
-            assert.ok(["stdout", "stderr"].every((k) => line.opts.additionalSecretOutputs?.includes(k)), `${w}-join-command: stdout and stderr are secret outputs`);
+            assert.ok(
+                ["stdout", "stderr"].every((k) => line.opts.additionalSecretOutputs?.includes(k)),
+                `${w}-join-command: stdout and stderr are secret outputs`,
+            );
             assert.equal(line.inputs.logging, "none");
             assert.equal(g.byName(`${w}-kubeadm-join`).inputs.logging, "none");
-            assert.ok(await isSecret(g.byName(`${w}-kubeadm-join`).props.stdin as any), `${w}: the join line reaches the worker as a secret`);
+            assert.ok(
+                await isSecret(g.byName(`${w}-kubeadm-join`).props.stdin as any),
+                `${w}: the join line reaches the worker as a secret`,
+            );
             assert.equal(g.byName(`${w}-kubeadm-join`).inputs.stdin, FAKE_JOIN_LINE);
         }
         const kc = g.byName("km1-kubeconfig");
-        assert.ok(["stdout", "stderr"].every((k) => kc.opts.additionalSecretOutputs?.includes(k)), "admin.conf is a secret output");
+        assert.ok(
+            ["stdout", "stderr"].every((k) => kc.opts.additionalSecretOutputs?.includes(k)),
+            "admin.conf is a secret output",
+        );
         assert.equal(kc.inputs.logging, "none");
     });
 
@@ -109,6 +143,9 @@ describe("dev stack: cluster", () => {
         assert.equal(conf.clusters[0].cluster.server, "https://172.31.50.221:6443");
         assert.deepEqual(g.exports.nodes, ["km1.virtomation.com", "kn1.virtomation.com", "kn2.virtomation.com"]);
         assert.ok(g.dependsOn("cluster-nodes-ready", "kn1-drain") && g.dependsOn("cluster-nodes-ready", "kn2-drain"));
-        assert.match(cmd(g, "cluster-nodes-ready"), /wait-nodes\.sh --timeout 600 --node km1\.virtomation\.com --node kn1\.virtomation\.com --node kn2\.virtomation\.com$/);
+        assert.match(
+            cmd(g, "cluster-nodes-ready"),
+            /wait-nodes\.sh --timeout 600 --node km1\.virtomation\.com --node kn1\.virtomation\.com --node kn2\.virtomation\.com$/,
+        );
     });
 });

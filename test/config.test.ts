@@ -88,7 +88,7 @@ describe("validation", () => {
             'kubevirt-lab:selinux: got "off", expected disabled, permissive or enforcing',
             'kubevirt-lab:sshPort: got "0", expected a whole number from 1 to 65535',
         ]);
-        assert.match(new LabConfigError(p).message, /^invalid kubevirt-lab configuration \(4 problems\):\n  - /);
+        assert.match(new LabConfigError(p).message, /^invalid kubevirt-lab configuration \(4 problems\):\n {2}- /);
     });
 
     it("refuses a missing master and malformed host lists", () => {
@@ -197,9 +197,18 @@ describe("validation", () => {
         );
         assert.deepEqual(problems({ domain: long.slice(3) }), [], "237 characters are enough");
         // --conf-path: an absolute path of a file.
-        rejects({ dnsConfigPath: "virtomation.conf" }, 'kubevirt-lab:dnsConfigPath: got "virtomation.conf", expected an absolute path ending in .conf');
-        rejects({ dnsConfigPath: "/etc/dnsmasq.d/" }, 'kubevirt-lab:dnsConfigPath: got "/etc/dnsmasq.d/", expected an absolute path ending in .conf');
-        assert.equal(parseConfig(sourceOf(stackConfig("dev", { dnsConfigPath: "/etc/dnsmasq.d/lab.conf" }))).dns?.configPath, "/etc/dnsmasq.d/lab.conf");
+        rejects(
+            { dnsConfigPath: "virtomation.conf" },
+            'kubevirt-lab:dnsConfigPath: got "virtomation.conf", expected an absolute path ending in .conf',
+        );
+        rejects(
+            { dnsConfigPath: "/etc/dnsmasq.d/" },
+            'kubevirt-lab:dnsConfigPath: got "/etc/dnsmasq.d/", expected an absolute path ending in .conf',
+        );
+        assert.equal(
+            parseConfig(sourceOf(stackConfig("dev", { dnsConfigPath: "/etc/dnsmasq.d/lab.conf" }))).dns?.configPath,
+            "/etc/dnsmasq.d/lab.conf",
+        );
     });
 
     it("needs exactly one SSH key, and a readable one", () => {

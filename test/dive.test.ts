@@ -18,9 +18,18 @@ after(async () => {
 
 describe("tools/dive.sh", () => {
     it("walks the layers over SSH, shows the node's own interfaces and routes, and counts what failed", async () => {
-        const r = await lab.op(["bash", path.join(REPO, "tools/dive.sh"), "--key", lab.keyPath, "--master", "172.31.50.221", "--node", "172.31.50.231"], {}, 180_000);
+        const r = await lab.op(
+            ["bash", path.join(REPO, "tools/dive.sh"), "--key", lab.keyPath, "--master", "172.31.50.221", "--node", "172.31.50.231"],
+            {},
+            180_000,
+        );
         const out = r.stdout;
-        for (const h of ["# Kubernetes-level", "# Host-level (172.31.50.231)", "# Pod-level (virt-launcher of nodejs)", "### libvirt: vnet0 on br1"]) {
+        for (const h of [
+            "# Kubernetes-level",
+            "# Host-level (172.31.50.231)",
+            "# Pod-level (virt-launcher of nodejs)",
+            "### libvirt: vnet0 on br1",
+        ]) {
             assert.ok(out.includes(h), `section ${h} printed:\n${out}`);
         }
         const hostSection = out.slice(out.indexOf("### interfaces"), out.indexOf("### veths"));
@@ -37,7 +46,11 @@ describe("tools/dive.sh", () => {
         const r1 = await run("bash", [path.join(REPO, "tools/dive.sh"), "--master", "172.31.50.221"], { timeoutMs: 10_000 });
         assert.equal(r1.code, 2);
         assert.match(r1.stderr, /--key \(a readable file\), --master and --node are required/);
-        const r2 = await run("bash", [path.join(REPO, "tools/dive.sh"), "--key", lab.keyPath, "--master", "a", "--node", "b", "--vm", "x;reboot"], { timeoutMs: 10_000 });
+        const r2 = await run(
+            "bash",
+            [path.join(REPO, "tools/dive.sh"), "--key", lab.keyPath, "--master", "a", "--node", "b", "--vm", "x;reboot"],
+            { timeoutMs: 10_000 },
+        );
         assert.equal(r2.code, 2);
         assert.match(r2.stderr, /'x;reboot' is not a plain name or number/);
     });

@@ -41,7 +41,9 @@ describe("harness/engine.sh", { skip: !fs.existsSync(UPSTREAM) && `no release so
             fs.appendFileSync(path.join(dir, tampered), "tampered");
             const r = engine([], dir);
             assert.equal(r.status, 1, `exit status; stderr:\n${r.stderr}`);
-            const m = r.stderr.match(/engine: error: (\S+): sha256 mismatch: expected ([0-9a-f]{64}), got ([0-9a-f]{64}); not building from it/);
+            const m = r.stderr.match(
+                /engine: error: (\S+): sha256 mismatch: expected ([0-9a-f]{64}), got ([0-9a-f]{64}); not building from it/,
+            );
             assert.ok(m, `the mismatch message in:\n${r.stderr}`);
             assert.equal(m![1], path.join(dir, tampered));
             assert.notEqual(m![2], m![3]);
@@ -55,13 +57,19 @@ describe("harness/engine.sh", { skip: !fs.existsSync(UPSTREAM) && `no release so
     it("a missing archive is named with the setting that points at the folder", () => {
         const r = engine([], fs.mkdtempSync(path.join(root, "empty-")));
         assert.equal(r.status, 1);
-        assert.match(r.stderr, /engine: error: pulumi-language-nodejs-3\.248\.0\.tar\.gz not found in \S+ \(set KUBEVIRT_LAB_UPSTREAM to the folder of the release sources\)/);
+        assert.match(
+            r.stderr,
+            /engine: error: pulumi-language-nodejs-3\.248\.0\.tar\.gz not found in \S+ \(set KUBEVIRT_LAB_UPSTREAM to the folder of the release sources\)/,
+        );
     });
 
     it("--check names everything missing and builds nothing", () => {
         const r = engine(["--check"], UPSTREAM);
         assert.equal(r.status, 1);
-        assert.match(r.stderr, /^engine: missing: pulumi v3\.248\.0, pulumi-language-nodejs v3\.248\.0, plugin resource command v1\.2\.1, plugin resource kubernetes v3\.30\.2 \(/m);
+        assert.match(
+            r.stderr,
+            /^engine: missing: pulumi v3\.248\.0, pulumi-language-nodejs v3\.248\.0, plugin resource command v1\.2\.1, plugin resource kubernetes v3\.30\.2 \(/m,
+        );
         assert.ok(!fs.existsSync(path.join(r.cache, "engine")));
     });
 

@@ -16,7 +16,9 @@ import { FIXTURE_URLS, TEST_PUBLIC_KEY, sourceOf, stackConfig } from "./lib/stac
 const cfg = (o: Record<string, unknown> = {}) => parseConfig(sourceOf(stackConfig("dev", o)));
 
 async function ingressUpstream() {
-    const parts = await Promise.all(INGRESS_NGINX_FILES.map((f) => fetchManifest("ingressNginxManifestBaseUrl", `${FIXTURE_URLS.ingressNginxManifestBaseUrl}/${f}`)));
+    const parts = await Promise.all(
+        INGRESS_NGINX_FILES.map((f) => fetchManifest("ingressNginxManifestBaseUrl", `${FIXTURE_URLS.ingressNginxManifestBaseUrl}/${f}`)),
+    );
     return parts.flat();
 }
 
@@ -44,35 +46,65 @@ describe("ingress-nginx: the post's three changes", () => {
         const svc = objs.find((o) => o.kind === "Service" && o.metadata.name === "ingress-nginx")!;
         assert.equal(svc.spec.type, "NodePort");
         assert.deepEqual(svc.spec.selector, { app: "ingress-nginx" });
-        assert.deepEqual(svc.spec.ports.map((p: any) => [p.name, p.port, p.targetPort, p.nodePort]), [
-            ["http", 80, 80, 30000],
-            ["https", 443, 443, 30443],
-            ["http-mgmt", 18080, 18080, 32000],
-        ]);
+        assert.deepEqual(
+            svc.spec.ports.map((p: any) => [p.name, p.port, p.targetPort, p.nodePort]),
+            [
+                ["http", 80, 80, 30000],
+                ["https", 443, 443, 30443],
+                ["http-mgmt", 18080, 18080, 32000],
+            ],
+        );
 
         const status = objs.find((o) => o.kind === "Ingress" && o.metadata.name === "nginx-status")!;
         assert.equal(status.metadata.namespace, "ingress-nginx");
-        assert.deepEqual(status.spec.rules, [{ host: "mgmt.ingress.virtomation.com", http: { paths: [{ path: "/nginx_status", backend: { serviceName: "ingress-nginx", servicePort: 18080 } }] } }]);
+        assert.deepEqual(status.spec.rules, [
+            {
+                host: "mgmt.ingress.virtomation.com",
+                http: { paths: [{ path: "/nginx_status", backend: { serviceName: "ingress-nginx", servicePort: 18080 } }] },
+            },
+        ]);
         assert.deepEqual(objs.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [
-            "ClusterRole/nginx-ingress-clusterrole", "ClusterRoleBinding/nginx-ingress-clusterrole-nisa-binding",
-            "ConfigMap/nginx-configuration", "ConfigMap/tcp-services", "ConfigMap/udp-services",
-            "Deployment/default-http-backend", "Deployment/nginx-ingress-controller", "Ingress/nginx-status",
-            "Namespace/ingress-nginx", "Service/default-http-backend", "Service/ingress-nginx", "ServiceAccount/nginx-ingress-serviceaccount",
+            "ClusterRole/nginx-ingress-clusterrole",
+            "ClusterRoleBinding/nginx-ingress-clusterrole-nisa-binding",
+            "ConfigMap/nginx-configuration",
+            "ConfigMap/tcp-services",
+            "ConfigMap/udp-services",
+            "Deployment/default-http-backend",
+            "Deployment/nginx-ingress-controller",
+            "Ingress/nginx-status",
+            "Namespace/ingress-nginx",
+            "Service/default-http-backend",
+            "Service/ingress-nginx",
+            "ServiceAccount/nginx-ingress-serviceaccount",
         ]);
     });
 
     it("follows the settings: other NodePorts, another domain and image", async () => {
-        const s = cfg({ ingressHttpNodePort: 31000, ingressHttpsNodePort: 31443, ingressMgmtNodePort: 31800, ingressNginxControllerImage: "mirror.lab:5000/nginx-ingress-controller:0.13.0" }).addons;
+        const s = cfg({
+            ingressHttpNodePort: 31000,
+            ingressHttpsNodePort: 31443,
+            ingressMgmtNodePort: 31800,
+            ingressNginxControllerImage: "mirror.lab:5000/nginx-ingress-controller:0.13.0",
+        }).addons;
         const objs = ingressNginxObjects(await ingressUpstream(), s, "lab.example.org");
         const svc = objs.find((o) => o.kind === "Service" && o.metadata.name === "ingress-nginx")!;
-        assert.deepEqual(svc.spec.ports.map((p: any) => p.nodePort), [31000, 31443, 31800]);
+        assert.deepEqual(
+            svc.spec.ports.map((p: any) => p.nodePort),
+            [31000, 31443, 31800],
+        );
         assert.equal(objs.find((o) => o.kind === "Ingress")!.spec.rules[0].host, "mgmt.ingress.lab.example.org");
-        assert.equal(objs.find((o) => o.metadata.name === "nginx-ingress-controller")!.spec.template.spec.containers[0].image, "mirror.lab:5000/nginx-ingress-controller:0.13.0");
+        assert.equal(
+            objs.find((o) => o.metadata.name === "nginx-ingress-controller")!.spec.template.spec.containers[0].image,
+            "mirror.lab:5000/nginx-ingress-controller:0.13.0",
+        );
     });
 
     it("names what is missing when upstream changes shape", async () => {
         const upstream = (await ingressUpstream()).filter((o) => o.kind !== "ConfigMap");
-        assert.throws(() => ingressNginxObjects(upstream, cfg().addons, "virtomation.com"), /ingress-nginx 0\.13\.0: no ConfigMap\/nginx-configuration in the manifest \(it has: /);
+        assert.throws(
+            () => ingressNginxObjects(upstream, cfg().addons, "virtomation.com"),
+            /ingress-nginx 0\.13\.0: no ConfigMap\/nginx-configuration in the manifest \(it has: /,
+        );
     });
 });
 
@@ -80,19 +112,28 @@ describe("skydive", () => {
     it("lives in namespace skydive with its Ingress skydive.ingress.<domain> → skydive-analyzer:8082", async () => {
         const objs = skydiveObjects(await fetchManifest("skydiveManifestUrl", FIXTURE_URLS.skydiveManifestUrl), "virtomation.com");
         assert.deepEqual(objs[0], { apiVersion: "v1", kind: "Namespace", metadata: { name: "skydive" } });
-        for (const o of objs.filter((x) => !["Namespace", "ClusterRoleBinding"].includes(x.kind))) assert.equal(o.metadata.namespace, "skydive", `${o.kind}/${o.metadata.name}`);
+        for (const o of objs.filter((x) => !["Namespace", "ClusterRoleBinding"].includes(x.kind)))
+            assert.equal(o.metadata.namespace, "skydive", `${o.kind}/${o.metadata.name}`);
         const crb = objs.find((o) => o.kind === "ClusterRoleBinding")!;
         assert.equal(crb.metadata.namespace, undefined);
         assert.equal(crb.subjects[0].namespace, "skydive", "the view role is bound to the account where it lives");
         const ing = objs.find((o) => o.kind === "Ingress")!;
-        assert.deepEqual(ing.spec.rules, [{ host: "skydive.ingress.virtomation.com", http: { paths: [{ backend: { serviceName: "skydive-analyzer", servicePort: 8082 } }] } }]);
+        assert.deepEqual(ing.spec.rules, [
+            {
+                host: "skydive.ingress.virtomation.com",
+                http: { paths: [{ backend: { serviceName: "skydive-analyzer", servicePort: 8082 } }] },
+            },
+        ]);
     });
 });
 
 describe("workload", () => {
     it("builds the post's VMs, pinned, with cloud-init built from the operator's key", () => {
         const { vms, services, ingress } = workloadObjects(cfg().workload, "virtomation.com");
-        assert.deepEqual(vms.map((v) => v.metadata.name), ["nodejs", "mongodb"]);
+        assert.deepEqual(
+            vms.map((v) => v.metadata.name),
+            ["nodejs", "mongodb"],
+        );
         for (const vm of vms) {
             assert.equal(vm.apiVersion, "kubevirt.io/v1alpha1");
             assert.equal(vm.kind, "OfflineVirtualMachine");
@@ -102,7 +143,13 @@ describe("workload", () => {
             assert.deepEqual(t.domain.cpu, { cores: 2 });
             assert.deepEqual(t.domain.resources, { requests: { memory: "1024M" } });
             assert.deepEqual(t.domain.machine, { type: "q35" });
-            assert.deepEqual(t.domain.devices.disks.map((d) => [d.name, d.disk.bus]), [["disk0", "virtio"], ["cloudinitdisk", "virtio"]]);
+            assert.deepEqual(
+                t.domain.devices.disks.map((d) => [d.name, d.disk.bus]),
+                [
+                    ["disk0", "virtio"],
+                    ["cloudinitdisk", "virtio"],
+                ],
+            );
             assert.equal(t.volumes[0].registryDisk?.image, "kubevirt/fedora-cloud-registry-disk-demo");
             const userData = Buffer.from(t.volumes[1].cloudInitNoCloud!.userDataBase64, "base64").toString();
             assert.equal(userData, `#cloud-config\nssh_pwauth: True\ndisable_root: false\nssh_authorized_keys:\n- ${TEST_PUBLIC_KEY}\n`);
@@ -111,17 +158,33 @@ describe("workload", () => {
         assert.deepEqual(vms[1].spec.template.spec.nodeSelector, { "kubernetes.io/hostname": "kn2.virtomation.com" });
         const byName = Object.fromEntries(services.map((s) => [s.metadata.name, s]));
         const launcher = (vm: string) => ({ "kubevirt.io": "virt-launcher", "kubevirt.io/domain": vm });
-        assert.deepEqual(byName.mongodb.spec, { selector: launcher("mongodb"), ports: [{ protocol: "TCP", port: 27017, targetPort: 27017 }] });
+        assert.deepEqual(byName.mongodb.spec, {
+            selector: launcher("mongodb"),
+            ports: [{ protocol: "TCP", port: 27017, targetPort: 27017 }],
+        });
         assert.deepEqual(byName.nodejs.spec, { selector: launcher("nodejs"), ports: [{ protocol: "TCP", port: 8080, targetPort: 8080 }] });
-        assert.deepEqual(byName["nodejs-ssh"].spec, { type: "NodePort", selector: launcher("nodejs"), ports: [{ protocol: "TCP", nodePort: 30022, port: 22, targetPort: 22 }] });
-        assert.deepEqual(byName["mongodb-ssh"].spec, { type: "NodePort", selector: launcher("mongodb"), ports: [{ protocol: "TCP", nodePort: 30122, port: 22, targetPort: 22 }] });
+        assert.deepEqual(byName["nodejs-ssh"].spec, {
+            type: "NodePort",
+            selector: launcher("nodejs"),
+            ports: [{ protocol: "TCP", nodePort: 30022, port: 22, targetPort: 22 }],
+        });
+        assert.deepEqual(byName["mongodb-ssh"].spec, {
+            type: "NodePort",
+            selector: launcher("mongodb"),
+            ports: [{ protocol: "TCP", nodePort: 30122, port: 22, targetPort: 22 }],
+        });
         assert.deepEqual(ingress.metadata.annotations, { "kubernetes.io/ingress.class": "nginx" });
-        assert.deepEqual(ingress.spec.rules, [{ host: "nodejs.ingress.virtomation.com", http: { paths: [{ backend: { serviceName: "nodejs", servicePort: 8080 } }] } }]);
+        assert.deepEqual(ingress.spec.rules, [
+            { host: "nodejs.ingress.virtomation.com", http: { paths: [{ backend: { serviceName: "nodejs", servicePort: 8080 } }] } },
+        ]);
     });
 
     it("follows the settings: stopped VMs, other nodes, ports and namespace", () => {
         const three = [1, 2, 3].map((i) => ({ name: `kn${i}.virtomation.com`, address: `172.31.50.${230 + i}` }));
-        const { vms, services, ingress } = workloadObjects(cfg({ workers: three, vmsRunning: false, nodejsVmNode: "kn3", workloadNamespace: "lab", nodejsSshNodePort: 30999 }).workload, "virtomation.com");
+        const { vms, services, ingress } = workloadObjects(
+            cfg({ workers: three, vmsRunning: false, nodejsVmNode: "kn3", workloadNamespace: "lab", nodejsSshNodePort: 30999 }).workload,
+            "virtomation.com",
+        );
         assert.ok(vms.every((v) => v.spec.running === false && v.metadata.namespace === "lab"));
         assert.equal(vms[0].spec.template.spec.nodeSelector!["kubernetes.io/hostname"], "kn3.virtomation.com");
         assert.equal(services.find((s) => s.metadata.name === "nodejs-ssh")!.spec.ports[0].nodePort, 30999);
@@ -129,13 +192,20 @@ describe("workload", () => {
     });
 
     it("reads the launcher pod line of wait-pods.sh", () => {
-        assert.deepEqual(parsePodLines("virt-launcher-nodejs-5r59c 10.244.1.8 kn1.virtomation.com\n", "VM nodejs"), [{ pod: "virt-launcher-nodejs-5r59c", ip: "10.244.1.8", node: "kn1.virtomation.com" }]);
+        assert.deepEqual(parsePodLines("virt-launcher-nodejs-5r59c 10.244.1.8 kn1.virtomation.com\n", "VM nodejs"), [
+            { pod: "virt-launcher-nodejs-5r59c", ip: "10.244.1.8", node: "kn1.virtomation.com" },
+        ]);
         assert.deepEqual(
-            parsePodLines("virt-handler-a 10.244.1.3 kn1.virtomation.com\nvirt-handler-b 10.244.2.3 kn2.virtomation.com\n", "handlers").map((p) => p.node),
+            parsePodLines("virt-handler-a 10.244.1.3 kn1.virtomation.com\nvirt-handler-b 10.244.2.3 kn2.virtomation.com\n", "handlers").map(
+                (p) => p.node,
+            ),
             ["kn1.virtomation.com", "kn2.virtomation.com"],
         );
         assert.throws(() => parsePodLines("", "VM nodejs"), /VM nodejs: wait-pods\.sh printed no pod/);
-        assert.throws(() => parsePodLines("just-a-name\n", "VM nodejs"), /VM nodejs: expected "<pod> <ip> <node>" lines from wait-pods\.sh, got "just-a-name\\n"/);
+        assert.throws(
+            () => parsePodLines("just-a-name\n", "VM nodejs"),
+            /VM nodejs: expected "<pod> <ip> <node>" lines from wait-pods\.sh, got "just-a-name\\n"/,
+        );
         assert.equal(cloudInitUserData("ssh-ed25519 AAAA x").split("\n")[0], "#cloud-config");
     });
 });
@@ -145,18 +215,32 @@ describe("manifests", () => {
         assert.equal(labManifest("nodejs-ex.yaml").length, 5);
         assert.throws(() => parseManifest("foo: bar\n", "x.yaml"), /x\.yaml: a document is not a Kubernetes object/);
         assert.throws(() => parseManifest("a: [\n", "y.yaml"), /y\.yaml: not valid YAML/);
-        assert.equal(parseManifest("---\n---\nkind: List\napiVersion: v1\nitems:\n- {apiVersion: v1, kind: Namespace, metadata: {name: a}}\n", "z").length, 1);
+        assert.equal(
+            parseManifest("---\n---\nkind: List\napiVersion: v1\nitems:\n- {apiVersion: v1, kind: Namespace, metadata: {name: a}}\n", "z")
+                .length,
+            1,
+        );
     });
 
     it("names the setting and URL of a manifest it cannot get", async () => {
-        await assert.rejects(fetchManifest("kubevirtManifestUrl", "file:///nonexistent/kubevirt.yaml"), /^Error: cannot read kubevirtManifestUrl \(file:\/\/\/nonexistent\/kubevirt\.yaml\): ENOENT/);
+        await assert.rejects(
+            fetchManifest("kubevirtManifestUrl", "file:///nonexistent/kubevirt.yaml"),
+            /^Error: cannot read kubevirtManifestUrl \(file:\/\/\/nonexistent\/kubevirt\.yaml\): ENOENT/,
+        );
         // A local HTTP server on loopback answering 404: no retry storm, a clear message.
         const http = await import("node:http");
         let hits = 0;
-        const server = http.createServer((_req, res) => { hits++; res.writeHead(404); res.end(); });
+        const server = http.createServer((_req, res) => {
+            hits++;
+            res.writeHead(404);
+            res.end();
+        });
         await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
         const port = (server.address() as any).port;
-        await assert.rejects(fetchManifest("skydiveManifestUrl", `http://127.0.0.1:${port}/skydive.yaml`, 2000, 3), /cannot fetch skydiveManifestUrl \(http:\/\/127\.0\.0\.1:\d+\/skydive\.yaml\): HTTP 404/);
+        await assert.rejects(
+            fetchManifest("skydiveManifestUrl", `http://127.0.0.1:${port}/skydive.yaml`, 2000, 3),
+            /cannot fetch skydiveManifestUrl \(http:\/\/127\.0\.0\.1:\d+\/skydive\.yaml\): HTTP 404/,
+        );
         assert.equal(hits, 1, "a 404 is not retried");
         server.close();
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-m-"));
@@ -166,6 +250,10 @@ describe("manifests", () => {
     });
 
     it("waits for a virt-handler per worker", () => {
-        assert.deepEqual(kubevirtReadiness(2), [["kubevirt.io=virt-api", 1], ["kubevirt.io=virt-controller", 1], ["kubevirt.io=virt-handler", 2]]);
+        assert.deepEqual(kubevirtReadiness(2), [
+            ["kubevirt.io=virt-api", 1],
+            ["kubevirt.io=virt-controller", 1],
+            ["kubevirt.io=virt-handler", 2],
+        ]);
     });
 });

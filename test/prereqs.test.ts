@@ -72,7 +72,9 @@ done
 
 function runPrereqs(profile: string, bin: string, opts: { user?: "nobody"; apt?: string } = {}) {
     const env = { PATH: bin, HOME: os.tmpdir(), KUBEVIRT_LAB_PREREQS: "packages", ...(opts.apt ? { KUBEVIRT_LAB_APT: opts.apt } : {}) };
-    const argv = opts.user ? ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/bash", PREREQS, profile] : ["/bin/bash", PREREQS, profile];
+    const argv = opts.user
+        ? ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/bash", PREREQS, profile]
+        : ["/bin/bash", PREREQS, profile];
     return spawnSync(argv[0], argv.slice(1), { env, encoding: "utf8", timeout: 30_000 });
 }
 
@@ -81,30 +83,47 @@ const isRoot = process.getuid?.() === 0;
 describe("harness/prereqs.sh", () => {
     it("every README command runs it first, for its own profile", () => {
         for (const [script, profile] of Object.entries(COMMANDS)) {
-            assert.match(PKG.scripts[script], new RegExp(`^bash harness/prereqs\\.sh ${profile} && `), `npm run ${script}: ${PKG.scripts[script]}`);
+            assert.match(
+                PKG.scripts[script],
+                new RegExp(`^bash harness/prereqs\\.sh ${profile} && `),
+                `npm run ${script}: ${PKG.scripts[script]}`,
+            );
         }
-        assert.match(fs.readFileSync(path.join(REPO, "harness", "lab.sh"), "utf8"), /bash "\$repo\/harness\/prereqs\.sh" lab\n/, "npm run lab (harness/lab.sh) runs the lab check");
+        assert.match(
+            fs.readFileSync(path.join(REPO, "harness", "lab.sh"), "utf8"),
+            /bash "\$repo\/harness\/prereqs\.sh" lab\n/,
+            "npm run lab (harness/lab.sh) runs the lab check",
+        );
     });
 
     for (const [profile, tools] of Object.entries(PROFILES)) {
-        it(`${profile}: without root, one line naming every missing program and the install command`, { skip: !isRoot && "needs root (setpriv)" }, () => {
-            const r = runPrereqs(profile, hiddenPath(), { user: "nobody" });
-            assert.equal(r.status, 1, `exit status; stderr:\n${r.stderr}`);
-            const lines = r.stderr.trim().split("\n");
-            assert.equal(lines.length, 1, `one line, saw:\n${r.stderr}`);
-            assert.match(lines[0], new RegExp(`^prereqs: missing for npm run ${profile}: `));
-            for (const t of tools) assert.ok(lines[0].includes(`${t} (`), `${t} named in: ${lines[0]}`);
-            const cmd = lines[0].match(/install them with: (sudo apt-get install -y .*)$/);
-            assert.ok(cmd, `the install command in: ${lines[0]}`);
-            assert.ok(cmd![1].includes(" openssh-server ") && cmd![1].includes("dnsmasq"), cmd![1]);
-        });
+        it(
+            `${profile}: without root, one line naming every missing program and the install command`,
+            { skip: !isRoot && "needs root (setpriv)" },
+            () => {
+                const r = runPrereqs(profile, hiddenPath(), { user: "nobody" });
+                assert.equal(r.status, 1, `exit status; stderr:\n${r.stderr}`);
+                const lines = r.stderr.trim().split("\n");
+                assert.equal(lines.length, 1, `one line, saw:\n${r.stderr}`);
+                assert.match(lines[0], new RegExp(`^prereqs: missing for npm run ${profile}: `));
+                for (const t of tools) assert.ok(lines[0].includes(`${t} (`), `${t} named in: ${lines[0]}`);
+                const cmd = lines[0].match(/install them with: (sudo apt-get install -y .*)$/);
+                assert.ok(cmd, `the install command in: ${lines[0]}`);
+                assert.ok(cmd![1].includes(" openssh-server ") && cmd![1].includes("dnsmasq"), cmd![1]);
+            },
+        );
 
         it(`${profile}: as root with apt-get, installs what is missing, saying what and why`, { skip: !isRoot && "needs root" }, () => {
             const bin = hiddenPath();
             const { apt, log } = fakeApt(bin);
             const r = runPrereqs(profile, bin, { apt });
             assert.equal(r.status, 0, `exit status; stderr:\n${r.stderr}`);
-            for (const t of tools) assert.match(r.stderr, new RegExp(`^prereqs: installing ${t.replace(/[-]/g, "\\-")} \\([a-z0-9-]+: .+\\)$`, "m"), `says why ${t}`);
+            for (const t of tools)
+                assert.match(
+                    r.stderr,
+                    new RegExp(`^prereqs: installing ${t.replace(/[-]/g, "\\-")} \\([a-z0-9-]+: .+\\)$`, "m"),
+                    `says why ${t}`,
+                );
             const calls = fs.readFileSync(log, "utf8").trim().split("\n");
             assert.equal(calls[0], "update -qq");
             assert.match(calls[1], /^install -y -qq --no-install-recommends /);
@@ -120,7 +139,10 @@ describe("harness/prereqs.sh", () => {
     it("as root without apt-get, explains instead of installing", { skip: !isRoot && "needs root" }, () => {
         const r = runPrereqs("lab", hiddenPath(), { apt: "/nonexistent/apt-get" });
         assert.equal(r.status, 1);
-        assert.match(r.stderr, /^prereqs: missing for npm run lab: sshd \(openssh-server: .*install them with: sudo apt-get install -y openssh-server openssh-client iproute2/);
+        assert.match(
+            r.stderr,
+            /^prereqs: missing for npm run lab: sshd \(openssh-server: .*install them with: sudo apt-get install -y openssh-server openssh-client iproute2/,
+        );
     });
 
     it("verify needs no system program", () => {

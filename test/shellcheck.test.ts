@@ -17,63 +17,65 @@ import { describe, it } from "node:test";
 const ROOT = path.resolve(__dirname, "..");
 
 function walk(dir: string, keep: (file: string) => boolean): string[] {
-  if (!fs.existsSync(dir)) return [];
-  const out: string[] = [];
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) {
-      if (e.name !== "node_modules" && !e.name.startsWith(".")) out.push(...walk(p, keep));
-    } else if (e.isFile() && keep(p)) out.push(p);
-  }
-  return out;
+    if (!fs.existsSync(dir)) return [];
+    const out: string[] = [];
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) {
+            if (e.name !== "node_modules" && !e.name.startsWith(".")) out.push(...walk(p, keep));
+        } else if (e.isFile() && keep(p)) out.push(p);
+    }
+    return out;
 }
 
 const isShell = (file: string) => file.endsWith(".sh") || /^#!.*\b(ba)?sh\b/.test(fs.readFileSync(file, "utf8").split("\n", 1)[0]);
 
 /** The files this test checks, relative to the repository root, with the severity they must pass. */
 export function shellFiles(): { file: string; severity: "style" | "warning" }[] {
-  const rel = (f: string) => path.relative(ROOT, f);
-  return [
-    ...walk(path.join(ROOT, "scripts"), (f) => f.endsWith(".sh")).map((f) => ({ file: rel(f), severity: "style" as const })),
-    ...walk(path.join(ROOT, "harness", "standins", "bin"), isShell).map((f) => ({ file: rel(f), severity: "style" as const })),
-    ...walk(path.join(ROOT, "tools"), (f) => f.endsWith(".sh")).map((f) => ({ file: rel(f), severity: "warning" as const })),
-  ].sort((a, b) => a.file.localeCompare(b.file));
+    const rel = (f: string) => path.relative(ROOT, f);
+    return [
+        ...walk(path.join(ROOT, "scripts"), (f) => f.endsWith(".sh")).map((f) => ({ file: rel(f), severity: "style" as const })),
+        ...walk(path.join(ROOT, "harness", "standins", "bin"), isShell).map((f) => ({ file: rel(f), severity: "style" as const })),
+        ...walk(path.join(ROOT, "tools"), (f) => f.endsWith(".sh")).map((f) => ({ file: rel(f), severity: "warning" as const })),
+    ].sort((a, b) => a.file.localeCompare(b.file));
 }
 
 function shellcheck(severity: string, files: string[]): Promise<string> {
-  if (files.length === 0) return Promise.resolve("");
-  return new Promise((resolve, reject) => {
-    const child = spawn("shellcheck", ["-S", severity, "-x", "-P", "SCRIPTDIR", "-f", "gcc", ...files], { cwd: ROOT });
-    let out = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (out += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve(code === 0 ? out.trim() : out.trim() || `shellcheck exited ${code}`));
-  });
+    if (files.length === 0) return Promise.resolve("");
+    return new Promise((resolve, reject) => {
+        const child = spawn("shellcheck", ["-S", severity, "-x", "-P", "SCRIPTDIR", "-f", "gcc", ...files], { cwd: ROOT });
+        let out = "";
+        child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+        child.stderr.setEncoding("utf8").on("data", (d: string) => (out += d));
+        child.on("error", reject);
+        child.on("close", (code) => resolve(code === 0 ? out.trim() : out.trim() || `shellcheck exited ${code}`));
+    });
 }
 
 describe("shellcheck", () => {
-  it("finds the host scripts and the stand-ins", () => {
-    const files = shellFiles().map((f) => f.file);
-    for (const f of ["scripts/host/repo.sh", "scripts/host/kubeadm-join.sh", "scripts/host/lib.sh", "harness/standins/bin/kubeadm", "harness/standins/bin/sim-lib.sh"]) {
-      assert.ok(files.includes(f), `${f} is checked`);
-    }
-  });
+    it("finds the host scripts and the stand-ins", () => {
+        const files = shellFiles().map((f) => f.file);
+        for (const f of [
+            "scripts/host/repo.sh",
+            "scripts/host/kubeadm-join.sh",
+            "scripts/host/lib.sh",
+            "harness/standins/bin/kubeadm",
+            "harness/standins/bin/sim-lib.sh",
+        ]) {
+            assert.ok(files.includes(f), `${f} is checked`);
+        }
+    });
 
-  it("reports nothing (style for scripts/ and the stand-ins, warning for tools/)", async () => {
-    const version = spawnSync("shellcheck", ["--version"], { encoding: "utf8" });
-    assert.equal(version.status, 0, "shellcheck is not installed (Debian: apt-get install shellcheck)");
-    const all = shellFiles();
-    const style = all.filter((f) => f.severity === "style").map((f) => f.file);
-    const warning = all.filter((f) => f.severity === "warning").map((f) => f.file);
-    // two processes of about the same size
-    const half = Math.ceil((style.length + warning.length) / 2);
-    const jobs = [
-      shellcheck("style", style.slice(0, half)),
-      shellcheck("style", style.slice(half)),
-      shellcheck("warning", warning),
-    ];
-    const findings = (await Promise.all(jobs)).filter((f) => f !== "").join("\n");
-    assert.equal(findings, "", `shellcheck findings in ${all.length} files:\n${findings}`);
-  });
+    it("reports nothing (style for scripts/ and the stand-ins, warning for tools/)", async () => {
+        const version = spawnSync("shellcheck", ["--version"], { encoding: "utf8" });
+        assert.equal(version.status, 0, "shellcheck is not installed (Debian: apt-get install shellcheck)");
+        const all = shellFiles();
+        const style = all.filter((f) => f.severity === "style").map((f) => f.file);
+        const warning = all.filter((f) => f.severity === "warning").map((f) => f.file);
+        // two processes of about the same size
+        const half = Math.ceil((style.length + warning.length) / 2);
+        const jobs = [shellcheck("style", style.slice(0, half)), shellcheck("style", style.slice(half)), shellcheck("warning", warning)];
+        const findings = (await Promise.all(jobs)).filter((f) => f !== "").join("\n");
+        assert.equal(findings, "", `shellcheck findings in ${all.length} files:\n${findings}`);
+    });
 });

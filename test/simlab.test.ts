@@ -17,8 +17,7 @@ const DNS = { dns1: "172.31.50.10" };
 const missing = ["ip", "sshd", "ssh", "dnsmasq", "dig", "unshare", "nsenter"].filter(
     (c) => spawnSync("bash", ["-c", `command -v ${c} || test -x /usr/sbin/${c}`]).status !== 0,
 );
-const skip =
-    process.getuid?.() !== 0 ? "needs root" : missing.length ? `missing ${missing.join(", ")}` : false;
+const skip = process.getuid?.() !== 0 ? "needs root" : missing.length ? `missing ${missing.join(", ")}` : false;
 
 type Run = SpawnSyncReturns<string> & { ms: number };
 
@@ -59,7 +58,18 @@ describe("harness/simlab.sh", { skip }, () => {
 
     before(() => {
         sim(["down"]); // a stale lab of the same name, if any
-        const up = sim(["up", "--hosts", Object.entries(HOSTS).map(([h, ip]) => `${h}=${ip}`).join(","), "--dns", "dns1=172.31.50.10"], 60_000);
+        const up = sim(
+            [
+                "up",
+                "--hosts",
+                Object.entries(HOSTS)
+                    .map(([h, ip]) => `${h}=${ip}`)
+                    .join(","),
+                "--dns",
+                "dns1=172.31.50.10",
+            ],
+            60_000,
+        );
         ok(up, "simlab up");
         upMs = up.ms;
         console.log(`simlab up: ${upMs} ms`);
@@ -117,8 +127,13 @@ describe("harness/simlab.sh", { skip }, () => {
                 ].join("; "),
             ),
             "km1 session",
-        ).trim().split("\n");
-        assert.deepEqual(out.slice(0, 5), ["sysctl", "systemctl", "modprobe", "kubeadm", "kubectl"].map((c) => `/usr/local/bin/${c}`));
+        )
+            .trim()
+            .split("\n");
+        assert.deepEqual(
+            out.slice(0, 5),
+            ["sysctl", "systemctl", "modprobe", "kubeadm", "kubectl"].map((c) => `/usr/local/bin/${c}`),
+        );
         assert.match(out[5], /^PATH=\/usr\/local\/s?bin:/);
         if (sudo) assert.equal(out[6], "sudo:/usr/local/bin/sysctl");
         const calls = ok(sim(["exec", "km1", "cat", "/var/log/kubevirt-lab/calls.log"]), "calls log");
@@ -179,14 +194,19 @@ describe("harness/simlab.sh", { skip }, () => {
         const namespaces = netnsOfLab();
         assert.ok(namespaces.length >= 5);
         const pids = namespaces.flatMap((ns) =>
-            ok(run("ip", ["netns", "pids", ns]), `ip netns pids ${ns}`).split(/\s+/).filter(Boolean).map(Number),
+            ok(run("ip", ["netns", "pids", ns]), `ip netns pids ${ns}`)
+                .split(/\s+/)
+                .filter(Boolean)
+                .map(Number),
         );
         assert.ok(pids.length >= 5, `expected the hosts' processes, got ${pids.join(" ")}`);
         const down = sim(["down"]);
         ok(down, "simlab down");
         console.log(`simlab up: ${upMs} ms, down: ${down.ms} ms`);
         assert.deepEqual(netnsOfLab(), []);
-        const mounts = readFileSync("/proc/mounts", "utf8").split("\n").filter((l) => l.includes(RUN) || l.includes(`/run/netns/${NAME}-`));
+        const mounts = readFileSync("/proc/mounts", "utf8")
+            .split("\n")
+            .filter((l) => l.includes(RUN) || l.includes(`/run/netns/${NAME}-`));
         assert.deepEqual(mounts, []);
         // a zombie (State Z) has exited: only the machine's init has yet to reap it
         const alive = pids.filter((p) => {
@@ -211,7 +231,9 @@ describe("harness/simlab.sh", { skip }, () => {
         assert.notEqual(r.status, 0, "up must fail");
         assert.match(r.stderr, /tearing down/);
         assert.deepEqual(
-            ok(run("ip", ["netns", "list"]), "ip netns list").split("\n").filter((l) => l.startsWith(`${name}-`)),
+            ok(run("ip", ["netns", "list"]), "ip netns list")
+                .split("\n")
+                .filter((l) => l.startsWith(`${name}-`)),
             [],
         );
         assert.equal(existsSync(`/tmp/kubevirt-lab-sim/${name}`), false);
@@ -225,7 +247,12 @@ const MIRROR_SRC = path.resolve(__dirname, "..", "..", "shared", "upstream", "ma
 describe("harness/simlab.sh --mirror", { skip: skip || (!existsSync(MIRROR_SRC) && `no upstream manifests at ${MIRROR_SRC}`) }, () => {
     const name = `mir${process.pid % 100000}`;
     const mirrorOp = (args: string[]) => run("ip", ["netns", "exec", `${name}-op`, ...args], 15_000);
-    before(() => ok(sim(["up", "--hosts", "km1=172.31.50.221", "--dns", "", "--mirror", "mirror=172.31.50.5"], 60_000, undefined, name), "up --mirror"));
+    before(() =>
+        ok(
+            sim(["up", "--hosts", "km1=172.31.50.221", "--dns", "", "--mirror", "mirror=172.31.50.5"], 60_000, undefined, name),
+            "up --mirror",
+        ),
+    );
     after(() => sim(["down"], 60_000, undefined, name));
 
     it("serves each upstream file at its upstream URL's host and path, byte for byte", () => {
@@ -241,9 +268,17 @@ describe("harness/simlab.sh --mirror", { skip: skip || (!existsSync(MIRROR_SRC) 
             const got = ok(mirrorOp(["curl", "-sf", `http://172.31.50.5/${url}`]), url);
             assert.equal(got, readFileSync(path.join(MIRROR_SRC, src), "utf8"), url);
         }
-        assert.notEqual(mirrorOp(["curl", "-sf", "http://172.31.50.5/raw.githubusercontent.com/nothing.yaml"]).status, 0, "a missing file is an HTTP error");
+        assert.notEqual(
+            mirrorOp(["curl", "-sf", "http://172.31.50.5/raw.githubusercontent.com/nothing.yaml"]).status,
+            0,
+            "a missing file is an HTTP error",
+        );
         const log = readFileSync(`/tmp/kubevirt-lab-sim/${name}/hosts/mirror/http.log`, "utf8");
-        assert.match(log, /"GET \/github\.com\/kubevirt\/kubevirt\/releases\/download\/v0\.4\.1\/kubevirt\.yaml HTTP\/1\.1" 200/, "requests are logged");
+        assert.match(
+            log,
+            /"GET \/github\.com\/kubevirt\/kubevirt\/releases\/download\/v0\.4\.1\/kubevirt\.yaml HTTP\/1\.1" 200/,
+            "requests are logged",
+        );
         assert.match(ok(sim(["status"], 30_000, undefined, name), "status"), /^mirror +172\.31\.50\.5 .* http mirror serving$/m);
     });
 });

@@ -20,7 +20,14 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { WorkloadSettings } from "../components/config";
 import { workloadObjects } from "../components/workload";
-import { formatQuantity, launcherPod, memoryOverheadBytes, parseQuantity, uuidV5, vmFromOvm } from "../harness/standins/virt-controller/render";
+import {
+    formatQuantity,
+    launcherPod,
+    memoryOverheadBytes,
+    parseQuantity,
+    uuidV5,
+    vmFromOvm,
+} from "../harness/standins/virt-controller/render";
 
 const repo = path.resolve(__dirname, "..");
 /**
@@ -45,7 +52,8 @@ function skipReason(): string | false {
     }
     if (process.getuid?.() !== 0) return "network namespaces need root (ip netns add)";
     if (spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).status !== 0) return "no iproute2 `ip netns` here";
-    if (spawnSync("openssl", ["version"], { encoding: "utf8" }).status !== 0) return "no openssl here (the test makes the certificates of its API server)";
+    if (spawnSync("openssl", ["version"], { encoding: "utf8" }).status !== 0)
+        return "no openssl here (the test makes the certificates of its API server)";
     if (!fs.existsSync(KUBEVIRT_YAML)) return `${KUBEVIRT_YAML} (the KubeVirt v0.4.1 manifest) is missing`;
     return false;
 }
@@ -73,7 +81,8 @@ async function waitFor<T>(what: string, ms: number, fn: () => Promise<T | undefi
         } catch (e) {
             last = e;
         }
-        if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ""}`);
+        if (Date.now() > deadline)
+            throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ""}`);
         await sleep(150);
     }
 }
@@ -90,7 +99,16 @@ function api(method: string, p: string, body?: unknown, contentType = "applicati
     return new Promise((resolve, reject) => {
         const data = body === undefined ? undefined : JSON.stringify(body);
         const req = http.request(
-            { socketPath, path: p, method, headers: { Host: "localhost", Accept: "application/json", ...(data ? { "Content-Type": contentType, "Content-Length": Buffer.byteLength(data) } : {}) } },
+            {
+                socketPath,
+                path: p,
+                method,
+                headers: {
+                    Host: "localhost",
+                    Accept: "application/json",
+                    ...(data ? { "Content-Type": contentType, "Content-Length": Buffer.byteLength(data) } : {}),
+                },
+            },
             (res) => {
                 const chunks: Buffer[] = [];
                 res.on("data", (c) => chunks.push(c));
@@ -139,7 +157,12 @@ const getOvm = (name: string) => get(`${KV}/namespaces/${LAB_NS}/offlinevirtualm
 async function kubeletFinishDeletions(): Promise<void> {
     const pods = (await get(`/api/v1/namespaces/${LAB_NS}/pods${q({ labelSelector: "kubevirt.io=virt-launcher" })}`)).items;
     for (const p of pods) {
-        if (p.metadata.deletionTimestamp) await api("DELETE", `/api/v1/namespaces/${LAB_NS}/pods/${p.metadata.name}?gracePeriodSeconds=0`, { kind: "DeleteOptions", apiVersion: "v1", gracePeriodSeconds: 0 });
+        if (p.metadata.deletionTimestamp)
+            await api("DELETE", `/api/v1/namespaces/${LAB_NS}/pods/${p.metadata.name}?gracePeriodSeconds=0`, {
+                kind: "DeleteOptions",
+                apiVersion: "v1",
+                gracePeriodSeconds: 0,
+            });
     }
 }
 
@@ -170,14 +193,21 @@ async function runPod(pod: any, node: string, ip: string): Promise<void> {
             restartCount: 0,
             image: c.image,
             imageID: `docker-pullable://${c.image}`,
-            containerID: `docker://${createHash("sha256").update(pod.metadata.name + c.name).digest("hex")}`,
+            containerID: `docker://${createHash("sha256")
+                .update(pod.metadata.name + c.name)
+                .digest("hex")}`,
             state: { running: { startedAt: now } },
         })),
     };
     // The binding has just written the pod's PodScheduled condition: 1.9 may answer a patch of the
     // status right after it with 409 ("meaningful conflict"); the kubelet tries again, and so does this.
     await waitFor(`the status of pod ${pod.metadata.name} written`, 5_000, async () => {
-        const r = await api("PATCH", `/api/v1/namespaces/${LAB_NS}/pods/${pod.metadata.name}/status`, { status }, "application/merge-patch+json");
+        const r = await api(
+            "PATCH",
+            `/api/v1/namespaces/${LAB_NS}/pods/${pod.metadata.name}/status`,
+            { status },
+            "application/merge-patch+json",
+        );
         if (r.status === 409) return false;
         if (r.status !== 200) throw new Error(`PATCH pod status: HTTP ${r.status}: ${JSON.stringify(r.body).slice(0, 300)}`);
         return true;
@@ -200,7 +230,23 @@ function makePki(dir: string, server: string): string {
     const leaf = (name: string, subj: string, ext: string) => {
         fs.writeFileSync(f(`${name}.ext`), ext);
         openssl(["req", ...ec, "-keyout", f(`${name}.key`), "-out", f(`${name}.csr`), "-subj", subj]);
-        openssl(["x509", "-req", "-in", f(`${name}.csr`), "-CA", f("ca.crt"), "-CAkey", f("ca.key"), "-CAcreateserial", "-out", f(`${name}.crt`), "-days", "1", "-extfile", f(`${name}.ext`)]);
+        openssl([
+            "x509",
+            "-req",
+            "-in",
+            f(`${name}.csr`),
+            "-CA",
+            f("ca.crt"),
+            "-CAkey",
+            f("ca.key"),
+            "-CAcreateserial",
+            "-out",
+            f(`${name}.crt`),
+            "-days",
+            "1",
+            "-extfile",
+            f(`${name}.ext`),
+        ]);
     };
     leaf("apiserver", "/CN=kube-apiserver", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
     leaf("admin", "/O=system:masters/CN=kubernetes-admin", "extendedKeyUsage=clientAuth\n");
@@ -234,18 +280,34 @@ describe("virt-controller stand-in: object shapes of KubeVirt v0.4.1", () => {
     test("memory overhead as services/template.go computes it (its own test: 1G, no CPU → 1099507557)", () => {
         const domain = { resources: { requests: { memory: "1G" } } };
         assert.equal(formatQuantity({ value: parseQuantity("1G").value + memoryOverheadBytes(domain), format: "DecimalSI" }), "1099507557");
-        assert.equal(launcherPod({ metadata: { name: "t", namespace: "n", uid: "u" }, spec: { domain } }).spec.containers[0].resources.requests.memory, "1099507557");
+        assert.equal(
+            launcherPod({ metadata: { name: "t", namespace: "n", uid: "u" }, spec: { domain } }).spec.containers[0].resources.requests
+                .memory,
+            "1099507557",
+        );
         assert.equal(formatQuantity(parseQuantity("8192Ki")), "8Mi");
         assert.equal(formatQuantity(parseQuantity("1.5M")), "1500k");
     });
 
     test("firmware UUIDs are name-based (SHA-1) UUIDs in v0.4.1's namespace", () => {
         assert.equal(uuidV5("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "www.example.com"), "2ed6657d-e927-568b-95e1-2665a8aea6a2");
-        const ovm = { metadata: { name: "nodejs", namespace: LAB_NS, uid: "abc" }, spec: { running: true, template: { metadata: { labels: { app: "nodejs" } }, spec: { domain: {} } } } };
+        const ovm = {
+            metadata: { name: "nodejs", namespace: LAB_NS, uid: "abc" },
+            spec: { running: true, template: { metadata: { labels: { app: "nodejs" } }, spec: { domain: {} } } },
+        };
         const vm = vmFromOvm(ovm);
         assert.equal(vm.spec.domain.firmware.uuid, "4cbea571-e43b-5940-8870-ce570093b2a0");
         assert.equal(vm.metadata.generateName, "nodejs");
-        assert.deepEqual(vm.metadata.ownerReferences, [{ apiVersion: "kubevirt.io/v1alpha1", kind: "OfflineVirtualMachine", name: "nodejs", uid: "abc", controller: true, blockOwnerDeletion: true }]);
+        assert.deepEqual(vm.metadata.ownerReferences, [
+            {
+                apiVersion: "kubevirt.io/v1alpha1",
+                kind: "OfflineVirtualMachine",
+                name: "nodejs",
+                uid: "abc",
+                controller: true,
+                blockOwnerDeletion: true,
+            },
+        ]);
     });
 });
 
@@ -264,7 +326,8 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
         }
     };
     /** Waits for a line of the stand-in's log (it writes each action as it is done). */
-    const waitLog = (re: RegExp, ms = 3_000) => waitFor(`a log line ${re}`, ms, async () => re.test(standinLog())).catch((e) => assert.fail(e.message + dump()));
+    const waitLog = (re: RegExp, ms = 3_000) =>
+        waitFor(`a log line ${re}`, ms, async () => re.test(standinLog())).catch((e) => assert.fail(e.message + dump()));
     let bin = "";
     let kubeconfig = "";
     let apiserverArgs: string[] = [];
@@ -293,14 +356,21 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
 
     const logOf = (name: string) => {
         try {
-            return fs.readFileSync(path.join(tmp, `${name}.log`), "utf8").split("\n").slice(-15).join("\n");
+            return fs
+                .readFileSync(path.join(tmp, `${name}.log`), "utf8")
+                .split("\n")
+                .slice(-15)
+                .join("\n");
         } catch {
             return "";
         }
     };
 
     function kubectl(args: string[]): string {
-        const r = spawnSync("ip", ["netns", "exec", NETNS, path.join(bin, "kubectl"), "--server", "http://127.0.0.1:8080", ...args], { encoding: "utf8", timeout: 30_000 });
+        const r = spawnSync("ip", ["netns", "exec", NETNS, path.join(bin, "kubectl"), "--server", "http://127.0.0.1:8080", ...args], {
+            encoding: "utf8",
+            timeout: 30_000,
+        });
         if (r.status !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr}`);
         return r.stdout;
     }
@@ -337,15 +407,28 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
     before(async () => {
         bin = k8sBin();
         removeStale();
-        for (const args of [["netns", "add", NETNS], ["netns", "exec", NETNS, "ip", "link", "set", "lo", "up"]]) {
+        for (const args of [
+            ["netns", "add", NETNS],
+            ["netns", "exec", NETNS, "ip", "link", "set", "lo", "up"],
+        ]) {
             const r = spawnSync("ip", args, { encoding: "utf8" });
             if (r.status !== 0) throw new Error(`ip ${args.join(" ")}: ${r.stderr}`);
         }
         inNetns("etcd", path.join(bin, "etcd"), [
-            "--name", "kvl", "--data-dir", path.join(tmp, "etcd"),
-            "--listen-client-urls", "http://127.0.0.1:2379", "--advertise-client-urls", "http://127.0.0.1:2379",
-            "--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380",
-            "--initial-cluster", "kvl=http://127.0.0.1:2380",
+            "--name",
+            "kvl",
+            "--data-dir",
+            path.join(tmp, "etcd"),
+            "--listen-client-urls",
+            "http://127.0.0.1:2379",
+            "--advertise-client-urls",
+            "http://127.0.0.1:2379",
+            "--listen-peer-urls",
+            "http://127.0.0.1:2380",
+            "--initial-advertise-peer-urls",
+            "http://127.0.0.1:2380",
+            "--initial-cluster",
+            "kvl=http://127.0.0.1:2380",
         ]);
         const pki = path.join(tmp, "pki");
         kubeconfig = makePki(pki, "https://127.0.0.1:6443");
@@ -354,9 +437,12 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
             "--advertise-address=127.0.0.1",
             // the insecure port for the test's own calls and the controller-manager; the secure one,
             // with client certificates, for the stand-in
-            "--insecure-bind-address=127.0.0.1", "--insecure-port=8080",
-            "--bind-address=127.0.0.1", "--secure-port=6443",
-            `--tls-cert-file=${path.join(pki, "apiserver.crt")}`, `--tls-private-key-file=${path.join(pki, "apiserver.key")}`,
+            "--insecure-bind-address=127.0.0.1",
+            "--insecure-port=8080",
+            "--bind-address=127.0.0.1",
+            "--secure-port=6443",
+            `--tls-cert-file=${path.join(pki, "apiserver.crt")}`,
+            `--tls-private-key-file=${path.join(pki, "apiserver.key")}`,
             `--client-ca-file=${path.join(pki, "ca.crt")}`,
             `--cert-dir=${path.join(tmp, "certs")}`,
             "--service-cluster-ip-range=10.96.0.0/12",
@@ -365,12 +451,22 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
             "--allow-privileged=true", // virt-launcher's compute container is privileged (kubeadm allows it too)
         ];
         apiserver = inNetns("kube-apiserver", path.join(bin, "kube-apiserver"), apiserverArgs);
-        inNetns("kube-controller-manager", path.join(bin, "kube-controller-manager"), ["--master=http://127.0.0.1:8080", "--leader-elect=false", "--port=0"]);
+        inNetns("kube-controller-manager", path.join(bin, "kube-controller-manager"), [
+            "--master=http://127.0.0.1:8080",
+            "--leader-elect=false",
+            "--port=0",
+        ]);
         socketPath = path.join(tmp, "api.sock");
         inNetns("kubectl-proxy", path.join(bin, "kubectl"), ["--server", "http://127.0.0.1:8080", "proxy", `--unix-socket=${socketPath}`]);
 
-        await waitFor("the API server (through the proxy)", 30_000, async () => (await api("GET", "/api/v1/namespaces/default")).status === 200).catch((e) => {
-            throw new Error(`${e.message}\n--- kube-apiserver:\n${logOf("kube-apiserver")}\n--- etcd:\n${logOf("etcd")}\n--- proxy:\n${logOf("kubectl-proxy")}`);
+        await waitFor(
+            "the API server (through the proxy)",
+            30_000,
+            async () => (await api("GET", "/api/v1/namespaces/default")).status === 200,
+        ).catch((e) => {
+            throw new Error(
+                `${e.message}\n--- kube-apiserver:\n${logOf("kube-apiserver")}\n--- etcd:\n${logOf("etcd")}\n--- proxy:\n${logOf("kubectl-proxy")}`,
+            );
         });
 
         // The real KubeVirt v0.4.1 manifest: its CRDs are what matter (its pods never run here).
@@ -389,7 +485,10 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
             await ok("POST", "/api/v1/nodes", {
                 apiVersion: "v1",
                 kind: "Node",
-                metadata: { name: node, labels: { "kubernetes.io/hostname": node, "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64" } },
+                metadata: {
+                    name: node,
+                    labels: { "kubernetes.io/hostname": node, "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64" },
+                },
             });
         }
 
@@ -405,10 +504,24 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
 
         // The stand-in, inside the namespace, with the kubeconfig's client certificate over https.
         const out = fs.openSync(logFile, "w");
-        standin = spawn("ip", ["netns", "exec", NETNS, process.execPath, "--import", "tsx", "harness/standins/virt-controller/main.ts", "--kubeconfig", kubeconfig], {
-            cwd: repo,
-            stdio: ["ignore", out, out],
-        });
+        standin = spawn(
+            "ip",
+            [
+                "netns",
+                "exec",
+                NETNS,
+                process.execPath,
+                "--import",
+                "tsx",
+                "harness/standins/virt-controller/main.ts",
+                "--kubeconfig",
+                kubeconfig,
+            ],
+            {
+                cwd: repo,
+                stdio: ["ignore", out, out],
+            },
+        );
         fs.closeSync(out);
     });
 
@@ -416,7 +529,8 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
         const stopAll = async (list: Array<{ name: string; child: ChildProcess }>) => {
             for (const { child } of list) if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
             const deadline = Date.now() + 5_000;
-            while (Date.now() < deadline && list.some(({ child }) => child.exitCode === null && child.signalCode === null)) await sleep(100);
+            while (Date.now() < deadline && list.some(({ child }) => child.exitCode === null && child.signalCode === null))
+                await sleep(100);
             for (const { child } of list) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
         };
         if (standin) await stopAll([{ name: "virt-controller", child: standin }]);
@@ -424,7 +538,12 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
         await stopAll(procs.filter((p) => p.name !== "etcd" && p.name !== "kube-apiserver"));
         await stopAll(procs.filter((p) => p.name === "kube-apiserver"));
         await stopAll(procs.filter((p) => p.name === "etcd"));
-        if (spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout.split("\n").some((l) => l.split(" ")[0] === NETNS)) removeNetns(NETNS);
+        if (
+            spawnSync("ip", ["netns", "list"], { encoding: "utf8" })
+                .stdout.split("\n")
+                .some((l) => l.split(" ")[0] === NETNS)
+        )
+            removeNetns(NETNS);
         if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
     });
 
@@ -439,14 +558,25 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
             }).catch((e) => assert.fail(e.message + dump()));
             const ovm = await getOvm(name);
             assert.deepEqual(vm.metadata.ownerReferences, [
-                { apiVersion: "kubevirt.io/v1alpha1", kind: "OfflineVirtualMachine", name, uid: uids[name], controller: true, blockOwnerDeletion: true },
+                {
+                    apiVersion: "kubevirt.io/v1alpha1",
+                    kind: "OfflineVirtualMachine",
+                    name,
+                    uid: uids[name],
+                    controller: true,
+                    blockOwnerDeletion: true,
+                },
             ]);
             assert.equal(ovm.metadata.uid, uids[name]);
             assert.deepEqual(vm.metadata.labels, ovm.spec.template.metadata.labels, "the VM carries the template's labels");
             assert.equal(vm.metadata.generateName, name);
             assert.equal(vm.metadata.annotations["presets.virtualmachines.kubevirt.io/presets-applied"], "kubevirt.io/v1alpha1");
             assert.deepEqual(vm.spec.nodeSelector, { "kubernetes.io/hostname": NODES[name] });
-            assert.equal(vm.spec.domain.firmware.uuid, uuidV5("6a1a24a1-4061-4607-8bf4-a3963d0c5895", name), "a stable firmware UUID from the name");
+            assert.equal(
+                vm.spec.domain.firmware.uuid,
+                uuidV5("6a1a24a1-4061-4607-8bf4-a3963d0c5895", name),
+                "a stable firmware UUID from the name",
+            );
             assert.deepEqual(vm.spec.domain.features, { acpi: { enabled: true } }, "v0.4.1's defaults");
             assert.deepEqual(vm.spec.volumes, ovm.spec.template.spec.volumes);
 
@@ -457,41 +587,78 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
             const pod = pods[0];
             assert.match(pod.metadata.name, new RegExp(`^virt-launcher-${name}-[a-z0-9]{5}$`));
             assert.equal(pod.metadata.generateName, `virt-launcher-${name}-`);
-            assert.deepEqual(pod.metadata.labels, { "kubevirt.io": "virt-launcher", "kubevirt.io/domain": name, "kubevirt.io/vmUID": vm.metadata.uid });
+            assert.deepEqual(pod.metadata.labels, {
+                "kubevirt.io": "virt-launcher",
+                "kubevirt.io/domain": name,
+                "kubevirt.io/vmUID": vm.metadata.uid,
+            });
             assert.equal(pod.metadata.ownerReferences, undefined, "v0.4.1's pods have no owner; virt-controller deletes them");
             assert.deepEqual(pod.spec.nodeSelector, { "kubernetes.io/hostname": NODES[name] });
             assert.equal(pod.spec.restartPolicy, "Never");
             assert.equal(pod.spec.terminationGracePeriodSeconds, 60);
             assert.deepEqual(pod.spec.securityContext, { runAsUser: 0 });
-            assert.deepEqual(pod.spec.containers.map((c: any) => c.name), [`volume${name}-vol0`, "compute"]);
+            assert.deepEqual(
+                pod.spec.containers.map((c: any) => c.name),
+                [`volume${name}-vol0`, "compute"],
+            );
             const disk = pod.spec.containers[0];
             assert.equal(disk.image, "kubevirt/fedora-cloud-registry-disk-demo");
             assert.deepEqual(disk.command, ["/entry-point.sh"]);
-            assert.deepEqual(disk.env, [{ name: "COPY_PATH", value: `/var/run/libvirt/kubevirt-ephemeral-disk/registry-disk-data/${LAB_NS}/${name}/disk_${name}-vol0/disk-image` }]);
+            assert.deepEqual(disk.env, [
+                {
+                    name: "COPY_PATH",
+                    value: `/var/run/libvirt/kubevirt-ephemeral-disk/registry-disk-data/${LAB_NS}/${name}/disk_${name}-vol0/disk-image`,
+                },
+            ]);
             const compute = pod.spec.containers[1];
             assert.equal(compute.image, "kubevirt/virt-launcher:v0.4.1");
             assert.deepEqual(compute.command, [
-                "/entrypoint.sh", "--qemu-timeout", "5m", "--name", name, "--namespace", LAB_NS,
-                "--kubevirt-share-dir", "/var/run/kubevirt", "--readiness-file", "/tmp/healthy", "--grace-period-seconds", "45",
+                "/entrypoint.sh",
+                "--qemu-timeout",
+                "5m",
+                "--name",
+                name,
+                "--namespace",
+                LAB_NS,
+                "--kubevirt-share-dir",
+                "/var/run/kubevirt",
+                "--readiness-file",
+                "/tmp/healthy",
+                "--grace-period-seconds",
+                "45",
             ]);
             assert.deepEqual(compute.securityContext, { privileged: true, runAsUser: 0 });
             // 1024M of guest RAM + 2000000 page tables + 64M + 2 cores × 8Mi + 8Mi + 16Mi
             assert.deepEqual(compute.resources, { requests: { memory: "1131943040" } });
-            assert.deepEqual(compute.volumeMounts.map((m: any) => `${m.name}:${m.mountPath}`), ["virt-share-dir:/var/run/kubevirt", "libvirt-runtime:/var/run/libvirt"]);
-            assert.deepEqual(pod.spec.volumes.map((v: any) => v.name), ["virt-share-dir", "libvirt-runtime"]);
+            assert.deepEqual(
+                compute.volumeMounts.map((m: any) => `${m.name}:${m.mountPath}`),
+                ["virt-share-dir:/var/run/kubevirt", "libvirt-runtime:/var/run/libvirt"],
+            );
+            assert.deepEqual(
+                pod.spec.volumes.map((v: any) => v.name),
+                ["virt-share-dir", "libvirt-runtime"],
+            );
             assert.equal(pod.status.phase, "Pending", "no kubelet runs it");
         }
         await waitLog(/created VirtualMachine nodejs-ex\/nodejs .*for OfflineVirtualMachine nodejs-ex\/nodejs/);
-        await waitLog(/created virt-launcher pod nodejs-ex\/virt-launcher-mongodb-\w+ for VirtualMachine nodejs-ex\/mongodb \(nodeSelector kubernetes.io\/hostname=kn2.virtomation.com\)/);
+        await waitLog(
+            /created virt-launcher pod nodejs-ex\/virt-launcher-mongodb-\w+ for VirtualMachine nodejs-ex\/mongodb \(nodeSelector kubernetes.io\/hostname=kn2.virtomation.com\)/,
+        );
     });
 
     test("the lab's Services select the virt-launcher pod of their VM", async () => {
         const want: Record<string, Vm> = { nodejs: "nodejs", "nodejs-ssh": "nodejs", mongodb: "mongodb", "mongodb-ssh": "mongodb" };
         for (const [svcName, vm] of Object.entries(want)) {
             const svc = await get(`/api/v1/namespaces/${LAB_NS}/services/${svcName}`);
-            const selector = Object.entries<string>(svc.spec.selector).map(([k, v]) => `${k}=${v}`).join(",");
+            const selector = Object.entries<string>(svc.spec.selector)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(",");
             const pods = (await get(`/api/v1/namespaces/${LAB_NS}/pods${q({ labelSelector: selector })}`)).items;
-            assert.deepEqual(pods.map((p: any) => p.metadata.labels["kubevirt.io/domain"]), [vm], `Service ${svcName} (selector ${selector})`);
+            assert.deepEqual(
+                pods.map((p: any) => p.metadata.labels["kubevirt.io/domain"]),
+                [vm],
+                `Service ${svcName} (selector ${selector})`,
+            );
         }
     });
 
@@ -517,7 +684,11 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
     test("a VM whose virt-launcher pod goes away is Failed, and its OVM starts it again", async () => {
         const before = await getVm("nodejs");
         const [pod] = await launcherPods("nodejs");
-        await ok("DELETE", `/api/v1/namespaces/${LAB_NS}/pods/${pod.metadata.name}?gracePeriodSeconds=0`, { kind: "DeleteOptions", apiVersion: "v1", gracePeriodSeconds: 0 });
+        await ok("DELETE", `/api/v1/namespaces/${LAB_NS}/pods/${pod.metadata.name}?gracePeriodSeconds=0`, {
+            kind: "DeleteOptions",
+            apiVersion: "v1",
+            gracePeriodSeconds: 0,
+        });
         await waitLog(/VirtualMachine nodejs-ex\/nodejs: phase Failed/);
         await waitLog(/deleted VirtualMachine nodejs-ex\/nodejs of OfflineVirtualMachine nodejs-ex\/nodejs: it is Failed; it starts again/);
         const vm = await waitFor("a new VirtualMachine nodejs in phase Scheduling", 10_000, async () => {
@@ -525,20 +696,27 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
             return v && v.metadata.uid !== before.metadata.uid && v.status?.phase === "Scheduling" ? v : undefined;
         }).catch((e) => assert.fail(e.message + dump()));
         const pods = await launcherPods("nodejs");
-        assert.deepEqual(pods.map((p: any) => p.metadata.labels["kubevirt.io/vmUID"]), [vm.metadata.uid]);
+        assert.deepEqual(
+            pods.map((p: any) => p.metadata.labels["kubevirt.io/vmUID"]),
+            [vm.metadata.uid],
+        );
         assert.notEqual(pods[0].metadata.name, pod.metadata.name);
     });
 
     test("running: false removes the VM and its pod", async () => {
         const [pod] = await launcherPods("nodejs");
         await mergePatch(`${KV}/namespaces/${LAB_NS}/offlinevirtualmachines/nodejs`, { spec: { running: false } });
-        await waitFor("VirtualMachine nodejs gone", 10_000, async () => (await getVm("nodejs")) === undefined).catch((e) => assert.fail(e.message + dump()));
+        await waitFor("VirtualMachine nodejs gone", 10_000, async () => (await getVm("nodejs")) === undefined).catch((e) =>
+            assert.fail(e.message + dump()),
+        );
         await waitFor("its virt-launcher pod gone", 10_000, async () => {
             await kubeletFinishDeletions();
             return (await launcherPods("nodejs")).length === 0;
         }).catch((e) => assert.fail(e.message + dump()));
         await waitLog(/deleted VirtualMachine nodejs-ex\/nodejs of OfflineVirtualMachine nodejs-ex\/nodejs: running is false/);
-        await waitLog(new RegExp(`deleted virt-launcher pod ${pod.metadata.name} of VirtualMachine nodejs-ex/nodejs: the VirtualMachine is gone`));
+        await waitLog(
+            new RegExp(`deleted virt-launcher pod ${pod.metadata.name} of VirtualMachine nodejs-ex/nodejs: the VirtualMachine is gone`),
+        );
         const ovm = await waitFor("OVM nodejs without condition Running", 5_000, async () => {
             const o = await getOvm("nodejs");
             return (o.status?.conditions ?? []).length === 0 ? o : undefined;
@@ -554,7 +732,11 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
             return v?.status?.phase === "Scheduling" ? v : undefined;
         }).catch((e) => assert.fail(e.message + dump()));
         assert.equal(vm.metadata.ownerReferences[0].uid, uids.nodejs);
-        assert.equal(vm.spec.domain.firmware.uuid, uuidV5("6a1a24a1-4061-4607-8bf4-a3963d0c5895", "nodejs"), "the same firmware UUID after a restart");
+        assert.equal(
+            vm.spec.domain.firmware.uuid,
+            uuidV5("6a1a24a1-4061-4607-8bf4-a3963d0c5895", "nodejs"),
+            "the same firmware UUID after a restart",
+        );
         const pods = await launcherPods("nodejs");
         assert.equal(pods.length, 1);
         assert.equal(pods[0].metadata.labels["kubevirt.io/vmUID"], vm.metadata.uid);
@@ -563,15 +745,19 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
 
     test("deleting the OfflineVirtualMachines removes their VMs (garbage collector) and pods (virt-controller)", async () => {
         for (const name of Object.keys(NODES) as Vm[]) await ok("DELETE", `${KV}/namespaces/${LAB_NS}/offlinevirtualmachines/${name}`);
-        await waitFor("no VirtualMachines left", 20_000, async () => (await get(`${KV}/namespaces/${LAB_NS}/virtualmachines`)).items.length === 0).catch((e) =>
-            assert.fail(e.message + dump() + `\n--- kube-controller-manager:\n${logOf("kube-controller-manager")}`),
-        );
+        await waitFor(
+            "no VirtualMachines left",
+            20_000,
+            async () => (await get(`${KV}/namespaces/${LAB_NS}/virtualmachines`)).items.length === 0,
+        ).catch((e) => assert.fail(e.message + dump() + `\n--- kube-controller-manager:\n${logOf("kube-controller-manager")}`));
         await waitFor("no virt-launcher pods left", 10_000, async () => {
             await kubeletFinishDeletions();
             return (await get(`/api/v1/namespaces/${LAB_NS}/pods`)).items.length === 0;
         }).catch((e) => assert.fail(e.message + dump()));
         assert.equal((await get(`${KV}/namespaces/${LAB_NS}/offlinevirtualmachines`)).items.length, 0);
-        await waitLog(/deleted virt-launcher pod virt-launcher-mongodb-\w+ of VirtualMachine nodejs-ex\/mongodb: the VirtualMachine is gone/);
+        await waitLog(
+            /deleted virt-launcher pod virt-launcher-mongodb-\w+ of VirtualMachine nodejs-ex\/mongodb: the VirtualMachine is gone/,
+        );
     });
 
     test("it outlives an API server restart: its watches are listed again and it acts on the next change", async () => {
@@ -581,11 +767,19 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
         assert.notEqual(apiserver!.exitCode ?? apiserver!.signalCode, null, "kube-apiserver stopped");
         await waitLog(/(watching|listing) \w+ failed: .*; again in \d+ ms/, 10_000);
         apiserver = inNetns("kube-apiserver", path.join(bin, "kube-apiserver"), apiserverArgs);
-        await waitFor("kubevirt.io/v1alpha1 served again", 30_000, async () => (await api("GET", `${KV}/offlinevirtualmachines`)).status === 200);
+        await waitFor(
+            "kubevirt.io/v1alpha1 served again",
+            30_000,
+            async () => (await api("GET", `${KV}/offlinevirtualmachines`)).status === 200,
+        );
         // A new OVM after the restart: its backoff is bounded (10 s at most), so it acts within that.
         const [ovm] = workloadObjects(settings, "virtomation.com").vms.filter((v) => v.metadata.name === "nodejs");
         await ok("POST", `${KV}/namespaces/${LAB_NS}/offlinevirtualmachines`, ovm);
-        await waitFor("VirtualMachine nodejs in phase Scheduling", 20_000, async () => (await getVm("nodejs"))?.status?.phase === "Scheduling").catch((e) => assert.fail(e.message + dump()));
+        await waitFor(
+            "VirtualMachine nodejs in phase Scheduling",
+            20_000,
+            async () => (await getVm("nodejs"))?.status?.phase === "Scheduling",
+        ).catch((e) => assert.fail(e.message + dump()));
         assert.equal((await launcherPods("nodejs")).length, 1);
     });
 
@@ -598,6 +792,9 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
         await waitLog(/SIGTERM: stopping/);
         await waitLog(/virt-controller: stopped/);
         const actions = standinLog().split("\n").filter(Boolean);
-        assert.ok(actions.every((l) => /^\d{4}-\d\d-\d\dT[\d:.]+Z virt-controller: /.test(l)), `one timestamped line per action:\n${standinLog()}`);
+        assert.ok(
+            actions.every((l) => /^\d{4}-\d\d-\d\dT[\d:.]+Z virt-controller: /.test(l)),
+            `one timestamped line per action:\n${standinLog()}`,
+        );
     });
 });

@@ -9,7 +9,9 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { REPO } from "./lib/stack";
 
-const actionlint = [process.env.ACTIONLINT, path.join(os.homedir(), ".cache/kubevirt-lab/tools/bin/actionlint")].find((p) => p && fs.existsSync(p));
+const actionlint = [process.env.ACTIONLINT, path.join(os.homedir(), ".cache/kubevirt-lab/tools/bin/actionlint")].find(
+    (p) => p && fs.existsSync(p),
+);
 
 it("the preview workflow is valid for actionlint", () => {
     assert.ok(actionlint, "actionlint is installed (bash harness/dev-tools.sh)");
@@ -19,7 +21,9 @@ it("the preview workflow is valid for actionlint", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-wf-"));
     fs.mkdirSync(path.join(dir, ".github/workflows"), { recursive: true });
     fs.copyFileSync(path.join(REPO, ".github/actionlint.yaml"), path.join(dir, ".github/actionlint.yaml"));
-    const text = fs.readFileSync(path.join(REPO, ".github/workflows/preview.yml"), "utf8").replace("${{ secrets.GITHUB_TOKEN }}", "${{ secret.GITHUB_TOKEN }}");
+    const text = fs
+        .readFileSync(path.join(REPO, ".github/workflows/preview.yml"), "utf8")
+        .replace("${{ secrets.GITHUB_TOKEN }}", "${{ secret.GITHUB_TOKEN }}");
     fs.writeFileSync(path.join(dir, ".github/workflows/preview.yml"), text);
     execFileSync("git", ["init", "-q"], { cwd: dir });
     const bad = spawnSync(actionlint!, ["-color=false"], { cwd: dir, encoding: "utf8", timeout: 60000 });

@@ -14,7 +14,10 @@ const SIMLAB = path.join(REPO, "harness", "simlab.sh");
 
 /** PATH and settings of the offline engine (harness/engine.sh builds or reuses it). */
 export function engineEnv(): Record<string, string> {
-    const lines = execFileSync("bash", [path.join(REPO, "harness", "engine.sh"), "--print-env"], { encoding: "utf8", timeout: 3 * 3600_000 });
+    const lines = execFileSync("bash", [path.join(REPO, "harness", "engine.sh"), "--print-env"], {
+        encoding: "utf8",
+        timeout: 3 * 3600_000,
+    });
     const env: Record<string, string> = {};
     for (const m of lines.matchAll(/^export ([A-Z_]+)=(.*)$/gm)) {
         const value = m[2].replace(/^["']|["']$/g, "").replace(/\$PATH|\$\{PATH\}/g, process.env.PATH ?? "");
@@ -31,10 +34,19 @@ export interface RunResult {
 }
 
 /** Runs a command with a time limit; the process group is killed when it passes. */
-export function run(cmd: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; timeoutMs: number; input?: string }): Promise<RunResult> {
+export function run(
+    cmd: string,
+    args: string[],
+    opts: { env?: Record<string, string>; cwd?: string; timeoutMs: number; input?: string },
+): Promise<RunResult> {
     return new Promise((resolve) => {
         const t0 = Date.now();
-        const p = spawn(cmd, args, { env: { ...process.env, ...opts.env }, cwd: opts.cwd, detached: true, stdio: ["pipe", "pipe", "pipe"] });
+        const p = spawn(cmd, args, {
+            env: { ...process.env, ...opts.env },
+            cwd: opts.cwd,
+            detached: true,
+            stdio: ["pipe", "pipe", "pipe"],
+        });
         let stdout = "";
         let stderr = "";
         p.stdout.on("data", (d) => (stdout += d));
@@ -86,18 +98,39 @@ export class SimLab {
     /** The calls a host's stand-ins recorded: "<ms> <host> <prog> <args...>". */
     calls(host: string): string[] {
         const p = path.join(this.dir, "hosts", host, "ovl/var/upper/log/kubevirt-lab/calls.log");
-        return fs.existsSync(p) ? fs.readFileSync(p, "utf8").split("\n").filter((l) => l.length > 0) : [];
+        return fs.existsSync(p)
+            ? fs
+                  .readFileSync(p, "utf8")
+                  .split("\n")
+                  .filter((l) => l.length > 0)
+            : [];
     }
 
     /** A file as the host sees it, or undefined when it does not exist there. */
     async file(host: string, file: string): Promise<string | undefined> {
-        const r = await run("bash", [SIMLAB, "--name", this.name, "exec", host, "sh", "-c", `[ -f '${file}' ] && cat '${file}' || echo '<absent>'`], { timeoutMs: 30_000 });
+        const r = await run(
+            "bash",
+            [SIMLAB, "--name", this.name, "exec", host, "sh", "-c", `[ -f '${file}' ] && cat '${file}' || echo '<absent>'`],
+            { timeoutMs: 30_000 },
+        );
         return r.stdout === "<absent>\n" ? undefined : r.stdout;
     }
 
     /** Runs a command in the operator namespace. */
     op(cmd: string[], env: Record<string, string> = {}, timeoutMs = 600_000, cwd?: string): Promise<RunResult> {
-        return run("bash", [SIMLAB, "--name", this.name, "op", "env", ...Object.entries({ PATH: process.env.PATH ?? "", ...env }).map(([k, v]) => `${k}=${v}`), ...cmd], { timeoutMs, cwd });
+        return run(
+            "bash",
+            [
+                SIMLAB,
+                "--name",
+                this.name,
+                "op",
+                "env",
+                ...Object.entries({ PATH: process.env.PATH ?? "", ...env }).map(([k, v]) => `${k}=${v}`),
+                ...cmd,
+            ],
+            { timeoutMs, cwd },
+        );
     }
 }
 
@@ -117,7 +150,12 @@ export class Project {
      * @param source the program to run: a folder holding the project's files (default: this repo);
      *   the upgrade test passes an older release exported from git.
      */
-    constructor(readonly lab: SimLab, readonly stack: string, engine: Record<string, string>, source: string = REPO) {
+    constructor(
+        readonly lab: SimLab,
+        readonly stack: string,
+        engine: Record<string, string>,
+        source: string = REPO,
+    ) {
         const root = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-e2e-"));
         this.dir = path.join(root, "project");
         this.state = path.join(root, "state");
@@ -155,13 +193,23 @@ export class Project {
     }
 
     async pulumi(args: string[], timeoutMs = 600_000): Promise<RunResult> {
-        const r = await this.lab.op(["pulumi", "--cwd", this.dir, "--non-interactive", "--stack", this.stack, ...args], this.env, timeoutMs, this.dir);
+        const r = await this.lab.op(
+            ["pulumi", "--cwd", this.dir, "--non-interactive", "--stack", this.stack, ...args],
+            this.env,
+            timeoutMs,
+            this.dir,
+        );
         this.console += r.stdout + r.stderr;
         return r;
     }
 
     async init(): Promise<void> {
-        const r = await this.lab.op(["pulumi", "--cwd", this.dir, "--non-interactive", "stack", "init", this.stack], this.env, 120_000, this.dir);
+        const r = await this.lab.op(
+            ["pulumi", "--cwd", this.dir, "--non-interactive", "stack", "init", this.stack],
+            this.env,
+            120_000,
+            this.dir,
+        );
         if (r.code !== 0) throw new Error(`pulumi stack init failed:\n${r.stdout}\n${r.stderr}`);
     }
 
@@ -176,7 +224,10 @@ export class Project {
             }
         };
         walk(this.state);
-        return files.filter((f) => /\.json(\.gz)?$|\.bak$/.test(f) && !f.endsWith(".gz")).map((f) => fs.readFileSync(f, "utf8")).join("\n");
+        return files
+            .filter((f) => /\.json(\.gz)?$|\.bak$/.test(f) && !f.endsWith(".gz"))
+            .map((f) => fs.readFileSync(f, "utf8"))
+            .join("\n");
     }
 
     /** Planned operations of `pulumi preview --json`: "<op> <type> <name>" for every step that is not a same. */

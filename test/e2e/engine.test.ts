@@ -38,7 +38,11 @@ describe("the engine at its pinned versions", () => {
             const home = process.env.PULUMI_HOME ?? path.join(os.homedir(), ".pulumi");
             const bin = path.join(home, "plugins", `resource-${name}-v${find(name)!.version}`, `pulumi-resource-${name}`);
             const info = spawnSync("go", ["version", "-m", bin], { encoding: "utf8" }).stdout;
-            assert.match(info, new RegExp(`^\\s+path\\s+${mod.replace(/\./g, "\\.")}$`, "m"), `${bin} is the official ${name} provider:\n${info.slice(0, 400)}`);
+            assert.match(
+                info,
+                new RegExp(`^\\s+path\\s+${mod.replace(/\./g, "\\.")}$`, "m"),
+                `${bin} is the official ${name} provider:\n${info.slice(0, 400)}`,
+            );
         }
     });
 

@@ -56,12 +56,28 @@ describe("pulumi preview --diff of a changed host script", () => {
 
         // One block per updated step; in each, the changed line once as removed and once as added.
         const blocks = out.split(/^\s*~ command:remote:Command: \(update\)$/m).slice(1);
-        assert.deepEqual(blocks.map((b) => /\$command:remote:Command::(\S+)\]$/m.exec(b)?.[1]).sort(), ["km1-sysctl", "kn1-sysctl"], `the updated steps:\n${out}`);
+        assert.deepEqual(
+            blocks.map((b) => /\$command:remote:Command::(\S+)\]$/m.exec(b)?.[1]).sort(),
+            ["km1-sysctl", "kn1-sysctl"],
+            `the updated steps:\n${out}`,
+        );
         for (const b of blocks) {
             const lines = b.split("\n");
-            assert.deepEqual(lines.filter((l) => l.includes(NEW_LINE)).map((l) => l.trim()), [`+ ${NEW_LINE}`], `the new line, added, once:\n${b}`);
-            assert.deepEqual(lines.filter((l) => l.includes(OLD_LINE)).map((l) => l.trim()), [`- ${OLD_LINE}`], `the old line, removed, once:\n${b}`);
-            assert.equal(lines.filter((l) => l.trim() === "~ delete (hidden)").length, 1, "the remove command changed too, its diff hidden");
+            assert.deepEqual(
+                lines.filter((l) => l.includes(NEW_LINE)).map((l) => l.trim()),
+                [`+ ${NEW_LINE}`],
+                `the new line, added, once:\n${b}`,
+            );
+            assert.deepEqual(
+                lines.filter((l) => l.includes(OLD_LINE)).map((l) => l.trim()),
+                [`- ${OLD_LINE}`],
+                `the old line, removed, once:\n${b}`,
+            );
+            assert.equal(
+                lines.filter((l) => l.trim() === "~ delete (hidden)").length,
+                1,
+                "the remove command changed too, its diff hidden",
+            );
         }
         assert.equal(out.split(NEW_LINE).length - 1, 2, "the new line twice in all: once per host");
         assert.doesNotMatch(out, /base64/, "no base64 decoding on the command line");
@@ -78,15 +94,29 @@ describe("pulumi preview --diff of a changed host script", () => {
         assert.equal(r.code, 0, `pulumi up failed:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`);
         assert.match(r.stdout, /kubevirt-lab: sysctl\.sh apply: unchanged/, "the step's apply ran again");
         for (const h of ["km1", "kn1"]) {
-            assert.deepEqual(lab.calls(h).slice(mark[h]).filter((l) => / sysctl --system$/.test(l)), [], `${h}: the file was neither removed nor rewritten`);
-            assert.equal(await lab.file(h, "/etc/sysctl.d/k8s.conf"), "net.bridge.bridge-nf-call-ip6tables = 1\nnet.bridge.bridge-nf-call-iptables = 1\n", `${h}: k8s.conf`);
+            assert.deepEqual(
+                lab
+                    .calls(h)
+                    .slice(mark[h])
+                    .filter((l) => / sysctl --system$/.test(l)),
+                [],
+                `${h}: the file was neither removed nor rewritten`,
+            );
+            assert.equal(
+                await lab.file(h, "/etc/sysctl.d/k8s.conf"),
+                "net.bridge.bridge-nf-call-ip6tables = 1\nnet.bridge.bridge-nf-call-iptables = 1\n",
+                `${h}: k8s.conf`,
+            );
         }
         assert.deepEqual(await project.plan(), [], "nothing left to do");
 
         const d = await project.pulumi(["destroy", "--yes", "--skip-preview"]);
         assert.equal(d.code, 0, `pulumi destroy failed:\n${d.stdout.slice(-4000)}\n${d.stderr.slice(-4000)}`);
         for (const h of ["km1", "kn1"]) {
-            assert.ok(lab.calls(h).some((l) => / kubeadm reset$/.test(l)), `${h}: kubeadm reset on destroy`);
+            assert.ok(
+                lab.calls(h).some((l) => / kubeadm reset$/.test(l)),
+                `${h}: kubeadm reset on destroy`,
+            );
             assert.equal(await lab.file(h, "/etc/sysctl.d/k8s.conf"), undefined, `${h}: k8s.conf removed`);
             assert.equal(await lab.file(h, "/etc/yum.repos.d/kubernetes.repo"), undefined, `${h}: kubernetes.repo removed`);
         }

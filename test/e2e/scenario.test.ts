@@ -39,7 +39,9 @@ let project: Project;
 const secrets = new Set<string>();
 
 function firstCall(host: string, match: RegExp, from = 0): number {
-    const c = parseCalls(lab.calls(host)).slice(from).find((x) => match.test(x.line));
+    const c = parseCalls(lab.calls(host))
+        .slice(from)
+        .find((x) => match.test(x.line));
     assert.ok(c, `${host}: expected a call matching ${match}; recorded:\n${lab.calls(host).slice(from).join("\n")}`);
     return c!.t;
 }
@@ -107,13 +109,22 @@ describe("pulumi up / re-up / change / destroy against simulated hosts", () => {
         for (const prep of [/ yum install /, / systemctl start docker$/, / sysctl --system$/, / setenforce 0$/]) {
             assert.ok(lastCall("km1", prep) < init, `km1: ${prep} before kubeadm init`);
         }
-        const flannel = firstCall("km1", / kubectl .*apply -f https:\/\/raw\.githubusercontent\.com\/coreos\/flannel\/v0\.9\.1\/Documentation\/kube-flannel\.yml/);
+        const flannel = firstCall(
+            "km1",
+            / kubectl .*apply -f https:\/\/raw\.githubusercontent\.com\/coreos\/flannel\/v0\.9\.1\/Documentation\/kube-flannel\.yml/,
+        );
         assert.ok(init < flannel, "Flannel after init");
         for (const w of ["kn1", "kn2"]) {
             const join = firstCall(w, / kubeadm join --token /);
             assert.ok(flannel < join, `${w}: joins after Flannel`);
-            assert.ok(lastCall(w, / sysctl --system$/) < join && lastCall(w, / systemctl start docker$/) < join, `${w}: joins after its preparation`);
-            assert.match(lab.calls(w).find((l) => / kubeadm join /.test(l))!, /--node-name kn\d\.virtomation\.com/);
+            assert.ok(
+                lastCall(w, / sysctl --system$/) < join && lastCall(w, / systemctl start docker$/) < join,
+                `${w}: joins after its preparation`,
+            );
+            assert.match(
+                lab.calls(w).find((l) => / kubeadm join /.test(l))!,
+                /--node-name kn\d\.virtomation\.com/,
+            );
         }
         assert.equal(await dig("km1.virtomation.com"), "172.31.50.221");
         assert.equal(await dig("kn2.virtomation.com"), "172.31.50.232");
@@ -142,23 +153,35 @@ describe("pulumi up / re-up / change / destroy against simulated hosts", () => {
         await lab.cli(["add-host", `kn3=${KN3.address}`]);
         project.configure({ workers: [...WORKERS, KN3] });
         const plan = await project.plan();
-        assert.deepEqual(plan, [
-            ...["docker-storage", "packages", "repo", "selinux", "services", "swap", "sysctl"].map((s) => `create command:remote:Command kn3-${s}`),
-            "create command:remote:Command kn3-drain",
-            "create command:remote:Command kn3-join-command",
-            "create command:remote:Command kn3-kubeadm-join",
-            "create kubevirt-lab:cluster:Worker kn3",
-            "create kubevirt-lab:hosts:HostPrep kn3",
-            "update command:remote:Command cluster-nodes-ready",
-            "update command:remote:Command dns-records",
-        ].sort(), "the plan adds kn3 and refreshes only the node list and the DNS records");
+        assert.deepEqual(
+            plan,
+            [
+                ...["docker-storage", "packages", "repo", "selinux", "services", "swap", "sysctl"].map(
+                    (s) => `create command:remote:Command kn3-${s}`,
+                ),
+                "create command:remote:Command kn3-drain",
+                "create command:remote:Command kn3-join-command",
+                "create command:remote:Command kn3-kubeadm-join",
+                "create kubevirt-lab:cluster:Worker kn3",
+                "create kubevirt-lab:hosts:HostPrep kn3",
+                "update command:remote:Command cluster-nodes-ready",
+                "update command:remote:Command dns-records",
+            ].sort(),
+            "the plan adds kn3 and refreshes only the node list and the DNS records",
+        );
         const before = callCounts(["km1", "kn1", "kn2", "kn3"]);
         await up("add kn3");
         assert.deepEqual(newCalls(before, "kn1"), [], "kn1 untouched");
         assert.deepEqual(newCalls(before, "kn2"), [], "kn2 untouched");
-        assert.ok(newCalls(before, "kn3").some((l) => / kubeadm join /.test(l)), "kn3 joined");
+        assert.ok(
+            newCalls(before, "kn3").some((l) => / kubeadm join /.test(l)),
+            "kn3 joined",
+        );
         const km1 = newCalls(before, "km1");
-        assert.ok(km1.some((l) => / kubeadm token create /.test(l)), "a join line minted for kn3");
+        assert.ok(
+            km1.some((l) => / kubeadm token create /.test(l)),
+            "a join line minted for kn3",
+        );
         assert.ok(!km1.some((l) => / kubeadm (init|reset)/.test(l)), `no init or reset on km1: ${km1.join("\n")}`);
         assert.equal(await dig("kn3.virtomation.com"), KN3.address);
     });
@@ -166,13 +189,19 @@ describe("pulumi up / re-up / change / destroy against simulated hosts", () => {
     it("4. a changed prep setting re-runs only that step, on every host, and never init or reset", async () => {
         project.configure({ workers: [...WORKERS, KN3], sysctl: SYSCTL_PLUS });
         const plan = await project.plan();
-        assert.deepEqual(plan, ["km1", "kn1", "kn2", "kn3"].map((h) => `update command:remote:Command ${h}-sysctl`));
+        assert.deepEqual(
+            plan,
+            ["km1", "kn1", "kn2", "kn3"].map((h) => `update command:remote:Command ${h}-sysctl`),
+        );
         const before = callCounts(["km1", "kn1", "kn2", "kn3"]);
         await up("sysctl");
         for (const h of ["km1", "kn1", "kn2", "kn3"]) {
             assert.equal(await lab.file(h, "/etc/sysctl.d/k8s.conf"), SYSCTL_PLUS.join("\n") + "\n", `${h}: k8s.conf gained the line`);
             const calls = newCalls(before, h);
-            assert.ok(calls.some((l) => / sysctl --system$/.test(l)), `${h}: sysctl --system ran`);
+            assert.ok(
+                calls.some((l) => / sysctl --system$/.test(l)),
+                `${h}: sysctl --system ran`,
+            );
             assert.ok(!calls.some((l) => / (kubeadm|yum|setenforce) /.test(l)), `${h}: nothing else ran:\n${calls.join("\n")}`);
         }
     });

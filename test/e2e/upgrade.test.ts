@@ -28,7 +28,9 @@ async function steps(): Promise<Array<{ op: string; type: string; name: string }
 
 before(async () => {
     try {
-        execFileSync("bash", ["-c", `git -C '${REPO}' archive '${PREVIOUS_RELEASE}' | tar -x -C '${previous}'`], { stdio: ["ignore", "ignore", "pipe"] });
+        execFileSync("bash", ["-c", `git -C '${REPO}' archive '${PREVIOUS_RELEASE}' | tar -x -C '${previous}'`], {
+            stdio: ["ignore", "ignore", "pipe"],
+        });
     } catch (e: any) {
         throw new Error(`the previous release ${PREVIOUS_RELEASE} is not in this clone's history (a shallow clone?): ${e.stderr}`);
     }
@@ -51,7 +53,10 @@ describe("upgrading a lab of the previous release", () => {
     it("the previous release builds the lab", async () => {
         const r = await project.pulumi(["up", "--yes", "--skip-preview"]);
         assert.equal(r.code, 0, `up with the previous release failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
-        assert.ok(lab.calls("km1").some((l) => / kubeadm init /.test(l)), "the previous release ran kubeadm init");
+        assert.ok(
+            lab.calls("km1").some((l) => / kubeadm init /.test(l)),
+            "the previous release ran kubeadm init",
+        );
     });
 
     it("this release's preview replaces and deletes nothing of the cluster, and never kubeadm init or a join", async () => {
@@ -59,11 +64,18 @@ describe("upgrading a lab of the previous release", () => {
         const plan = await steps();
         const changed = plan.filter((s) => s.op !== "same");
         const destructive = changed.filter((s) => /replace|delete|discard/.test(s.op));
-        assert.deepEqual(destructive, [], `nothing replaced or deleted; the plan:\n${changed.map((s) => `${s.op} ${s.type} ${s.name}`).join("\n")}`);
+        assert.deepEqual(
+            destructive,
+            [],
+            `nothing replaced or deleted; the plan:\n${changed.map((s) => `${s.op} ${s.type} ${s.name}`).join("\n")}`,
+        );
         for (const s of plan.filter((x) => /kubeadm-(init|join)$/.test(x.name))) {
             assert.ok(["same", "update"].includes(s.op), `${s.name}: ${s.op}`);
         }
-        assert.ok(plan.some((s) => s.name === "km1-kubeadm-init"), "the init step is still in the program");
+        assert.ok(
+            plan.some((s) => s.name === "km1-kubeadm-init"),
+            "the init step is still in the program",
+        );
     });
 
     it("this release's up runs no kubeadm init, join or reset, and leaves nothing to do", async () => {
@@ -71,7 +83,10 @@ describe("upgrading a lab of the previous release", () => {
         const r = await project.pulumi(["up", "--yes", "--skip-preview"]);
         assert.equal(r.code, 0, `up with this release failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
         for (const h of ["km1", "kn1"]) {
-            const kubeadm = lab.calls(h).slice(before[h]).filter((l) => / kubeadm (init|join|reset)/.test(l));
+            const kubeadm = lab
+                .calls(h)
+                .slice(before[h])
+                .filter((l) => / kubeadm (init|join|reset)/.test(l));
             assert.deepEqual(kubeadm, [], `${h}: no kubeadm init, join or reset`);
         }
         const again = await project.pulumi(["preview", "--expect-no-changes"]);
@@ -81,6 +96,9 @@ describe("upgrading a lab of the previous release", () => {
     it("and destroys cleanly", async () => {
         const r = await project.pulumi(["destroy", "--yes", "--skip-preview"]);
         assert.equal(r.code, 0, `destroy failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
-        assert.ok(lab.calls("km1").some((l) => / kubeadm reset/.test(l)), "km1 reset on destroy");
+        assert.ok(
+            lab.calls("km1").some((l) => / kubeadm reset/.test(l)),
+            "km1 reset on destroy",
+        );
     });
 });

@@ -37,7 +37,8 @@ export const FAKE_ADMIN_CONF = [
     "  user: {client-certificate-data: Q0VSVA==, client-key-data: S0VZLXNlY3JldA==}",
     "",
 ].join("\n");
-export const FAKE_JOIN_LINE = "kubeadm join --token abcdef.0123456789abcdef 172.31.50.221:6443 --discovery-token-ca-cert-hash sha256:" + "ab".repeat(32);
+export const FAKE_JOIN_LINE =
+    "kubeadm join --token abcdef.0123456789abcdef 172.31.50.221:6443 --discovery-token-ca-cert-hash sha256:" + "ab".repeat(32);
 
 /** What wait-pods.sh prints for the post's lab: `<pod> <ip> <node>`. */
 export function fakePods(create: string): string {
@@ -50,7 +51,10 @@ export function fakePods(create: string): string {
 }
 
 export class Graph {
-    constructor(public readonly resources: Registered[], public readonly exports: Record<string, unknown>) {}
+    constructor(
+        public readonly resources: Registered[],
+        public readonly exports: Record<string, unknown>,
+    ) {}
 
     byName(name: string): Registered {
         const r = this.resources.find((x) => x.name === name);
@@ -82,8 +86,14 @@ export class Graph {
  * Sets `config`, installs mocks, loads index.ts and waits until registrations settle.
  * Call once per process (node:test runs each test file in its own process).
  */
-export async function runProgram(config: Record<string, string>, outputs: (type: string, name: string, inputs: any) => Record<string, unknown> = () => ({})): Promise<Graph> {
-    pulumi.runtime.setAllConfig(config, Object.keys(config).filter((k) => /sshPrivateKey$|Password$/.test(k)));
+export async function runProgram(
+    config: Record<string, string>,
+    outputs: (type: string, name: string, inputs: any) => Record<string, unknown> = () => ({}),
+): Promise<Graph> {
+    pulumi.runtime.setAllConfig(
+        config,
+        Object.keys(config).filter((k) => /sshPrivateKey$|Password$/.test(k)),
+    );
     const resources: Registered[] = [];
     const names = new WeakMap<pulumi.Resource, string>();
     const engineInputs = new Map<string, Record<string, any>>();
@@ -94,7 +104,13 @@ export async function runProgram(config: Record<string, string>, outputs: (type:
                 const state: Record<string, unknown> = { ...args.inputs, ...outputs(args.type, args.name, args.inputs) };
                 if (args.type === "command:remote:Command" && state.stdout === undefined) {
                     const create = String(args.inputs.create ?? "");
-                    state.stdout = create.includes("kubeconfig.sh") ? FAKE_ADMIN_CONF : create.includes("join-command.sh") ? FAKE_JOIN_LINE : create.includes("wait-pods.sh") ? fakePods(create) : "";
+                    state.stdout = create.includes("kubeconfig.sh")
+                        ? FAKE_ADMIN_CONF
+                        : create.includes("join-command.sh")
+                          ? FAKE_JOIN_LINE
+                          : create.includes("wait-pods.sh")
+                            ? fakePods(create)
+                            : "";
                     state.stderr = "";
                 }
                 return { id: `${args.name}-id`, state };
@@ -166,7 +182,12 @@ export function unwrapSecrets(v: any): any {
 
 /** The value of an Output under mocks. */
 export function promiseOf<T>(o: pulumi.Output<T>): Promise<T> {
-    return new Promise((resolve) => o.apply((v) => { resolve(v); return v; }));
+    return new Promise((resolve) =>
+        o.apply((v) => {
+            resolve(v);
+            return v;
+        }),
+    );
 }
 
 export async function isSecret(o: pulumi.Output<unknown>): Promise<boolean> {

@@ -87,29 +87,58 @@ export class VirtController {
             const vmKey = `${pod.metadata.namespace}/${pod.metadata.labels![DOMAIN_LABEL]}`;
             // As v0.4.1: running, finished or deleted pods wake their VM. Besides: a pod whose VM is
             // not known (gone while this was not running) wakes it too, so that it is cleaned up.
-            if (deleted || pod.metadata.deletionTimestamp || phase === "Running" || phase === "Failed" || phase === "Succeeded" || !this.vms.get(vmKey)) {
+            if (
+                deleted ||
+                pod.metadata.deletionTimestamp ||
+                phase === "Running" ||
+                phase === "Failed" ||
+                phase === "Succeeded" ||
+                !this.vms.get(vmKey)
+            ) {
                 this.vmQueue.add(vmKey);
             }
         };
-        this.ovms = new Informer(kube, "OfflineVirtualMachines", `${KV}${ns}/offlinevirtualmachines`, { apiVersion: GROUP_VERSION, kind: "OfflineVirtualMachine" }, {
-            add: (o) => this.ovmQueue.add(keyOf(o)),
-            update: (_, o) => this.ovmQueue.add(keyOf(o)),
-            delete: (o) => this.ovmQueue.add(keyOf(o)),
-        }, log);
-        this.vms = new Informer(kube, "VirtualMachines", `${KV}${ns}/virtualmachines`, { apiVersion: GROUP_VERSION, kind: "VirtualMachine" }, {
-            add: onVm,
-            update: (old, cur) => {
-                onVm(cur);
-                const before = ovmKeyOfVm(old);
-                if (before && before !== ovmKeyOfVm(cur)) this.ovmQueue.add(before);
+        this.ovms = new Informer(
+            kube,
+            "OfflineVirtualMachines",
+            `${KV}${ns}/offlinevirtualmachines`,
+            { apiVersion: GROUP_VERSION, kind: "OfflineVirtualMachine" },
+            {
+                add: (o) => this.ovmQueue.add(keyOf(o)),
+                update: (_, o) => this.ovmQueue.add(keyOf(o)),
+                delete: (o) => this.ovmQueue.add(keyOf(o)),
             },
-            delete: onVm,
-        }, log);
-        this.pods = new Informer(kube, "pods", `/api/v1${ns}/pods`, { apiVersion: "v1", kind: "Pod" }, {
-            add: (p) => onPod(p, false),
-            update: (_, p) => onPod(p, false),
-            delete: (p) => onPod(p, true),
-        }, log, { labelSelector: APP_LABEL });
+            log,
+        );
+        this.vms = new Informer(
+            kube,
+            "VirtualMachines",
+            `${KV}${ns}/virtualmachines`,
+            { apiVersion: GROUP_VERSION, kind: "VirtualMachine" },
+            {
+                add: onVm,
+                update: (old, cur) => {
+                    onVm(cur);
+                    const before = ovmKeyOfVm(old);
+                    if (before && before !== ovmKeyOfVm(cur)) this.ovmQueue.add(before);
+                },
+                delete: onVm,
+            },
+            log,
+        );
+        this.pods = new Informer(
+            kube,
+            "pods",
+            `/api/v1${ns}/pods`,
+            { apiVersion: "v1", kind: "Pod" },
+            {
+                add: (p) => onPod(p, false),
+                update: (_, p) => onPod(p, false),
+                delete: (p) => onPod(p, true),
+            },
+            log,
+            { labelSelector: APP_LABEL },
+        );
     }
 
     /** Runs until the signal aborts; the queues start once all three caches are filled. */
@@ -151,7 +180,9 @@ export class VirtController {
             const ref = controllerOf(vm);
             if (!ref && !ovm.metadata.deletionTimestamp) {
                 const refs = [...(vm.metadata.ownerReferences ?? []), ovmOwnerReference(ovm)];
-                vm = await this.kube.mergePatch(`${KV}/namespaces/${ns}/virtualmachines/${vm.metadata.name}`, { metadata: { ownerReferences: refs } });
+                vm = await this.kube.mergePatch(`${KV}/namespaces/${ns}/virtualmachines/${vm.metadata.name}`, {
+                    metadata: { ownerReferences: refs },
+                });
                 this.vms.upsert(vm!);
                 this.log(`adopted VirtualMachine ${vmKey} for OfflineVirtualMachine ${key}`);
             } else if (ref && ref.uid !== ovm.metadata.uid) {
@@ -170,7 +201,11 @@ export class VirtController {
             // Deleted with orphaning: the VM stays, without the owner reference.
             if (vm && controllerOf(vm)?.uid === ovm.metadata.uid) {
                 const refs = (vm.metadata.ownerReferences ?? []).filter((r) => r.uid !== ovm.metadata.uid);
-                this.vms.upsert(await this.kube.mergePatch(`${KV}/namespaces/${ns}/virtualmachines/${vm.metadata.name}`, { metadata: { ownerReferences: refs } }));
+                this.vms.upsert(
+                    await this.kube.mergePatch(`${KV}/namespaces/${ns}/virtualmachines/${vm.metadata.name}`, {
+                        metadata: { ownerReferences: refs },
+                    }),
+                );
                 this.log(`released VirtualMachine ${vmKey} of OfflineVirtualMachine ${key} (deleted with orphaning)`);
             }
             return;
@@ -210,7 +245,9 @@ export class VirtController {
                 throw e;
             }
             this.vms.upsert(created);
-            this.log(`created VirtualMachine ${ns}/${created.metadata.name} (uid ${created.metadata.uid}) for OfflineVirtualMachine ${key}`);
+            this.log(
+                `created VirtualMachine ${ns}/${created.metadata.name} (uid ${created.metadata.uid}) for OfflineVirtualMachine ${key}`,
+            );
             await this.event(ovm, "Normal", "SuccessfulCreate", `Created virtual machine: ${created.metadata.name}`);
             return created;
         }
@@ -224,7 +261,10 @@ export class VirtController {
     private async deleteVm(ovm: KObject, vm: KObject, why: string): Promise<void> {
         const ns = vm.metadata.namespace!;
         try {
-            await this.kube.delete(`${KV}/namespaces/${ns}/virtualmachines/${vm.metadata.name}`, undefined, { kind: "DeleteOptions", apiVersion: "v1" });
+            await this.kube.delete(`${KV}/namespaces/${ns}/virtualmachines/${vm.metadata.name}`, undefined, {
+                kind: "DeleteOptions",
+                apiVersion: "v1",
+            });
         } catch (e) {
             if (isNotFound(e)) return;
             await this.event(ovm, "Warning", "FailedDelete", `Error deleting virtual machine ${vm.metadata.name}: ${(e as Error).message}`);
@@ -270,13 +310,21 @@ export class VirtController {
 
     /** The VM's virt-launcher pods that have not finished, asked of the API server (not the cache). */
     private async launcherPods(ns: string, name: string): Promise<KObject[]> {
-        const list = await this.kube.get(`/api/v1/namespaces/${ns}/pods`, { labelSelector: launcherSelector(name), fieldSelector: UNFINISHED_POD_FIELDS });
+        const list = await this.kube.get(`/api/v1/namespaces/${ns}/pods`, {
+            labelSelector: launcherSelector(name),
+            fieldSelector: UNFINISHED_POD_FIELDS,
+        });
         return list.items ?? [];
     }
 
     private async deleteLauncherPods(ns: string, name: string, pods: KObject[], why: string): Promise<void> {
-        await this.kube.delete(`/api/v1/namespaces/${ns}/pods`, { labelSelector: launcherSelector(name), fieldSelector: UNFINISHED_POD_FIELDS });
-        this.log(`deleted virt-launcher pod${pods.length === 1 ? "" : "s"} ${pods.map((p) => p.metadata.name).join(", ")} of VirtualMachine ${ns}/${name}: ${why}`);
+        await this.kube.delete(`/api/v1/namespaces/${ns}/pods`, {
+            labelSelector: launcherSelector(name),
+            fieldSelector: UNFINISHED_POD_FIELDS,
+        });
+        this.log(
+            `deleted virt-launcher pod${pods.length === 1 ? "" : "s"} ${pods.map((p) => p.metadata.name).join(", ")} of VirtualMachine ${ns}/${name}: ${why}`,
+        );
     }
 
     private async putVm(vm: KObject): Promise<KObject> {
@@ -290,7 +338,16 @@ export class VirtController {
         const vm = this.vms.get(key);
         if (!vm) {
             // The VM is gone: its pods go too (the pods carry no owner reference in v0.4.1).
-            const cached = this.pods.list().filter((p) => p.metadata.namespace === ns && isLauncher(p) && p.metadata.labels![DOMAIN_LABEL] === name && unfinished(p) && !p.metadata.deletionTimestamp);
+            const cached = this.pods
+                .list()
+                .filter(
+                    (p) =>
+                        p.metadata.namespace === ns &&
+                        isLauncher(p) &&
+                        p.metadata.labels![DOMAIN_LABEL] === name &&
+                        unfinished(p) &&
+                        !p.metadata.deletionTimestamp,
+                );
             if (cached.length === 0) return;
             await this.deleteLauncherPods(ns, name, cached, "the VirtualMachine is gone");
             return;
@@ -311,7 +368,10 @@ export class VirtController {
                 const defaulted = withVmDefaults(vm);
                 const pod = launcherPod(defaulted, this.opts.template);
                 const created = await this.kube.post(`/api/v1/namespaces/${ns}/pods`, pod);
-                const sel = Object.entries(pod.spec.nodeSelector ?? {}).map(([k, v]) => `${k}=${v}`).join(",") || "none";
+                const sel =
+                    Object.entries(pod.spec.nodeSelector ?? {})
+                        .map(([k, v]) => `${k}=${v}`)
+                        .join(",") || "none";
                 this.log(`created virt-launcher pod ${ns}/${created.metadata.name} for VirtualMachine ${key} (nodeSelector ${sel})`);
                 defaulted.status = { ...(defaulted.status ?? {}), phase: Phase.Scheduling };
                 await this.putVm(defaulted);
@@ -329,7 +389,9 @@ export class VirtController {
                 const iface = pod.status?.podIP ? { ipAddress: pod.status.podIP } : {};
                 next.status = { ...(next.status ?? {}), phase: Phase.Scheduled, nodeName: node, interfaces: [iface] };
                 await this.putVm(next);
-                this.log(`VirtualMachine ${key}: phase Scheduled on node ${node || "(none)"}, pod ${pod.metadata.name}${pod.status?.podIP ? ` IP ${pod.status.podIP}` : ""}`);
+                this.log(
+                    `VirtualMachine ${key}: phase Scheduled on node ${node || "(none)"}, pod ${pod.metadata.name}${pod.status?.podIP ? ` IP ${pod.status.podIP}` : ""}`,
+                );
                 return;
             }
             case Phase.Scheduled:
@@ -339,16 +401,29 @@ export class VirtController {
                 const running = pods.find((p) => p.status?.phase === "Running");
                 if (phase === Phase.Scheduled && running) {
                     await this.putVm({ ...vm, status: { ...vm.status, phase: Phase.Running } });
-                    this.log(`VirtualMachine ${key}: phase Running on node ${vm.status?.nodeName || "(none)"} (as virt-handler would report it; no domain runs)`);
+                    this.log(
+                        `VirtualMachine ${key}: phase Running on node ${vm.status?.nodeName || "(none)"} (as virt-handler would report it; no domain runs)`,
+                    );
                 } else if (pods.length === 0) {
                     await this.putVm({ ...vm, status: { ...vm.status, phase: Phase.Failed } });
-                    this.log(`VirtualMachine ${key}: phase Failed, its virt-launcher pod is gone or finished (as virt-handler would report it)`);
+                    this.log(
+                        `VirtualMachine ${key}: phase Failed, its virt-launcher pod is gone or finished (as virt-handler would report it)`,
+                    );
                 }
                 return;
             }
             case Phase.Failed:
             case Phase.Succeeded: {
-                const pods = this.pods.list().filter((p) => p.metadata.namespace === ns && isLauncher(p) && p.metadata.labels![DOMAIN_LABEL] === name && unfinished(p) && !p.metadata.deletionTimestamp);
+                const pods = this.pods
+                    .list()
+                    .filter(
+                        (p) =>
+                            p.metadata.namespace === ns &&
+                            isLauncher(p) &&
+                            p.metadata.labels![DOMAIN_LABEL] === name &&
+                            unfinished(p) &&
+                            !p.metadata.deletionTimestamp,
+                    );
                 if (pods.length > 0) await this.deleteLauncherPods(ns, name, pods, `the VirtualMachine is ${phase}`);
                 return;
             }
@@ -370,7 +445,10 @@ export class VirtController {
         const next: KObject = JSON.parse(JSON.stringify(vm));
         next.metadata.annotations = { ...(next.metadata.annotations ?? {}), [PRESETS_APPLIED_ANNOTATION]: GROUP_VERSION };
         await this.putVm(next);
-        const note = matching.length > 0 ? `; VirtualMachinePresets ${matching.map((p) => p.metadata.name).join(", ")} match but this stand-in does not merge presets` : "";
+        const note =
+            matching.length > 0
+                ? `; VirtualMachinePresets ${matching.map((p) => p.metadata.name).join(", ")} match but this stand-in does not merge presets`
+                : "";
         this.log(`VirtualMachine ${keyOf(vm)}: marked initialized (${PRESETS_APPLIED_ANNOTATION})${note}`);
     }
 }

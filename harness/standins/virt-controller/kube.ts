@@ -56,7 +56,8 @@ export function fromKubeconfig(file: string, context?: string): ClusterAccess {
     const ctx = (cfg?.contexts ?? []).find((c: any) => c.name === ctxName)?.context;
     if (!ctx) throw new Error(`kubeconfig ${file}: no context ${JSON.stringify(ctxName ?? "")}`);
     const cluster = (cfg.clusters ?? []).find((c: any) => c.name === ctx.cluster)?.cluster;
-    if (!cluster?.server) throw new Error(`kubeconfig ${file}: context ${ctxName} names cluster ${JSON.stringify(ctx.cluster)}, which has no server`);
+    if (!cluster?.server)
+        throw new Error(`kubeconfig ${file}: context ${ctxName} names cluster ${JSON.stringify(ctx.cluster)}, which has no server`);
     const user = (cfg.users ?? []).find((u: any) => u.name === ctx.user)?.user ?? {};
     const server = new URL(cluster.server);
     const headers: Record<string, string> = {};
@@ -158,13 +159,20 @@ export class Kube {
     post = <T = any>(p: string, body: unknown) => this.request<T>("POST", p, body);
     put = <T = any>(p: string, body: unknown) => this.request<T>("PUT", p, body);
     mergePatch = <T = any>(p: string, body: unknown) => this.request<T>("PATCH", p, body, { contentType: "application/merge-patch+json" });
-    delete = <T = any>(p: string, query?: Record<string, string | undefined>, body?: unknown) => this.request<T>("DELETE", p, body, { query });
+    delete = <T = any>(p: string, query?: Record<string, string | undefined>, body?: unknown) =>
+        this.request<T>("DELETE", p, body, { query });
 
     /**
      * A watch: calls onEvent for each event line until the server ends the stream (resolves) or the
      * connection fails (rejects). The connection is given up after `idleMs` without data.
      */
-    async watch(p: string, query: Record<string, string | undefined>, onEvent: (ev: { type: string; object: any }) => void, signal: AbortSignal, idleMs: number): Promise<void> {
+    async watch(
+        p: string,
+        query: Record<string, string | undefined>,
+        onEvent: (ev: { type: string; object: any }) => void,
+        signal: AbortSignal,
+        idleMs: number,
+    ): Promise<void> {
         const u = this.url(p, { ...query, watch: "true" });
         const res = await this.open("GET", u, undefined, { signal }, idleMs);
         const status = res.statusCode ?? 0;

@@ -27,7 +27,16 @@ function log(msg: string): void {
 function parseArgs(argv: string[]) {
     const o: Record<string, string> = {};
     let handlerPhases = true;
-    const valued = new Set(["kubeconfig", "context", "server", "namespace", "launcher-image", "kubevirt-share-dir", "ephemeral-disk-dir", "image-pull-secret"]);
+    const valued = new Set([
+        "kubeconfig",
+        "context",
+        "server",
+        "namespace",
+        "launcher-image",
+        "kubevirt-share-dir",
+        "ephemeral-disk-dir",
+        "image-pull-secret",
+    ]);
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         if (a === "-h" || a === "--help") {
@@ -86,7 +95,9 @@ async function main(): Promise<number> {
             stop.abort();
         });
     }
-    log(`started (stand-in for KubeVirt v0.4.1 virt-controller; no VM runs) against ${kube.access.describe}; launcher image ${template.launcherImage}${o.namespace ? `, namespace ${o.namespace}` : ""}${handlerPhases ? "" : ", no handler phases"}`);
+    log(
+        `started (stand-in for KubeVirt v0.4.1 virt-controller; no VM runs) against ${kube.access.describe}; launcher image ${template.launcherImage}${o.namespace ? `, namespace ${o.namespace}` : ""}${handlerPhases ? "" : ", no handler phases"}`,
+    );
     await controller.run(stop.signal);
     kube.access.agent.destroy();
     log("stopped");

@@ -380,7 +380,8 @@ export function launcherPod(vm: KObject, t: TemplateSettings = DEFAULT_TEMPLATE_
     if (!name || !namespace || !uid) throw new Error("a VM needs a name, a namespace and a uid to render its pod");
     const spec = vm.spec ?? {};
     const domain = spec.domain ?? {};
-    const grace = (typeof spec.terminationGracePeriodSeconds === "number" ? spec.terminationGracePeriodSeconds : DEFAULT_GRACE_PERIOD_SECONDS) + 15;
+    const grace =
+        (typeof spec.terminationGracePeriodSeconds === "number" ? spec.terminationGracePeriodSeconds : DEFAULT_GRACE_PERIOD_SECONDS) + 15;
     const graceKillAfter = grace + 15;
 
     const volumes: any[] = [];
@@ -437,12 +438,18 @@ export function launcherPod(vm: KObject, t: TemplateSettings = DEFAULT_TEMPLATE_
         securityContext: { runAsUser: 0, privileged: true },
         command: [
             "/entrypoint.sh",
-            "--qemu-timeout", "5m",
-            "--name", name,
-            "--namespace", namespace,
-            "--kubevirt-share-dir", t.virtShareDir,
-            "--readiness-file", "/tmp/healthy",
-            "--grace-period-seconds", String(grace),
+            "--qemu-timeout",
+            "5m",
+            "--name",
+            name,
+            "--namespace",
+            namespace,
+            "--kubevirt-share-dir",
+            t.virtShareDir,
+            "--readiness-file",
+            "/tmp/healthy",
+            "--grace-period-seconds",
+            String(grace),
         ],
         volumeMounts: mounts,
         readinessProbe: readinessProbe(2, 1),
