@@ -22,7 +22,7 @@ const PROFILES: Record<string, string[]> = {
     test: [...LAB, "shellcheck", "ansible-playbook", "ansible-lint"],
 };
 /** The README's commands and the profile each one checks. */
-const COMMANDS: Record<string, string> = { test: "test", "test:e2e": "e2e", bench: "bench", verify: "verify" };
+const COMMANDS: Record<string, string> = { test: "test", "test:e2e": "e2e", bench: "bench", verify: "verify", lint: "lint" };
 
 /** Programs the script itself runs: the only ones on the hidden PATH. */
 const BASICS = ["bash", "dirname", "id", "cat"];
