@@ -1,6 +1,6 @@
 // The kubelet stand-in (harness/standins/kubelet) as the kubelet of a real Kubernetes v1.9.4:
 // real `kubeadm init` on km1 and real `kubeadm join` on kn1, each host a private mount namespace
-// (overlays on /etc and /var) inside one private network namespace (kvl-kubelet-test, addresses
+// (overlays on /etc and /var) inside one private network namespace (kvl-kubelet-test-<pid>, addresses
 // 172.31.99.11 and .12 on its loopback; nothing leaves it). The stand-in runs the control plane's
 // static pods on km1, does the TLS bootstrap on kn1, keeps both Nodes Ready and gives their pods
 // Running/Ready status with IPs from each node's pod CIDR.
@@ -14,7 +14,9 @@ import { PodIPs } from "../harness/standins/kubelet/pods";
 
 const REPO = path.join(__dirname, "..");
 const STANDIN = path.join(REPO, "harness", "standins", "kubelet", "kubelet-standin");
-const NS = "kvl-kubelet-test";
+/** the lab's network namespace: one per run, so that two runs at once (two `npm test`) do not meet */
+const NS_PREFIX = "kvl-kubelet-test-";
+const NS = `${NS_PREFIX}${process.pid}`;
 const HOSTS = { km1: "172.31.99.11", kn1: "172.31.99.12" } as const;
 type Host = keyof typeof HOSTS;
 const POD_NETWORK = "10.244.0.0/16";
@@ -186,10 +188,10 @@ describe("kubelet stand-in with real kubeadm 1.9.4 (km1 init, kn1 join)", { skip
         });
     }
 
-    function cleanNetns(): void {
-        const r = spawnSync("ip", ["netns", "pids", NS], { encoding: "utf8" });
+    function cleanNetns(ns: string): void {
+        const r = spawnSync("ip", ["netns", "pids", ns], { encoding: "utf8" });
         if (r.status !== 0) return; // no such namespace
-        // only processes of our own namespace: what this test (or an earlier run of it) started
+        // only processes of that namespace: what this test (or an earlier run of it) started
         for (const p of (r.stdout ?? "").split(/\s+/).filter(Boolean)) {
             try {
                 process.kill(Number(p), "SIGKILL");
@@ -197,7 +199,22 @@ describe("kubelet stand-in with real kubeadm 1.9.4 (km1 init, kn1 join)", { skip
                 /* gone */
             }
         }
-        spawnSync("ip", ["netns", "del", NS]);
+        spawnSync("ip", ["netns", "del", ns]);
+    }
+
+    /** Namespaces of earlier runs of this test whose process is gone (killed before its after()). */
+    function cleanLeftovers(): void {
+        const list = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout ?? "";
+        for (const m of list.matchAll(new RegExp(`^(${NS_PREFIX}(\\d+))\\b`, "gm"))) {
+            const pid = Number(m[2]);
+            let alive = true;
+            try {
+                process.kill(pid, 0);
+            } catch {
+                alive = false;
+            }
+            if (!alive || pid === process.pid) cleanNetns(m[1]);
+        }
     }
 
     before(async () => {
@@ -205,7 +222,7 @@ describe("kubelet stand-in with real kubeadm 1.9.4 (km1 init, kn1 join)", { skip
         const env = spawnSync("bash", [path.join(REPO, "harness", "kubernetes.sh"), "--print-env"], { encoding: "utf8", timeout: 60_000 });
         bin = /export KUBEVIRT_LAB_K8S_BIN=(\S+)/.exec(env.stdout)?.[1]?.replace(/^["']|["']$/g, "") ?? "";
         assert.ok(bin && fs.existsSync(path.join(bin, "kubeadm")), `kubernetes.sh --print-env names the binaries: ${env.stdout}${env.stderr}`);
-        cleanNetns(); // a leftover of an earlier run that was killed
+        cleanLeftovers();
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-kubelet-test-"));
         fs.mkdirSync(path.join(tmp, "logs"));
         const tools = path.join(tmp, "tools");
@@ -264,7 +281,7 @@ describe("kubelet stand-in with real kubeadm 1.9.4 (km1 init, kn1 join)", { skip
         for (const p of Object.values(standins)) if (p && p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
         for (const p of Object.values(holders)) if (p && p.exitCode === null) p.kill("SIGKILL");
         await sleep(200);
-        cleanNetns();
+        cleanNetns(NS);
         if (failed && tmp) {
             for (const h of Object.keys(HOSTS) as Host[]) process.stderr.write(`--- ${h} stand-in log (last 60 lines)\n${logOf(h).split("\n").slice(-60).join("\n")}\n`);
         }
