@@ -33,7 +33,8 @@ function skipReason(): string | false {
     }
     if (!/\toverlay$/m.test(fs.readFileSync("/proc/filesystems", "utf8"))) return "needs overlayfs";
     const check = spawnSync("bash", [path.join(REPO, "harness", "kubernetes.sh"), "--check"], { encoding: "utf8", timeout: 60_000 });
-    if (check.status !== 0) return `Kubernetes v1.9.4 binaries missing (bash harness/kubernetes.sh builds them): ${(check.stderr || check.stdout).trim().split("\n").pop()}`;
+    if (check.status !== 0)
+        return `Kubernetes v1.9.4 binaries missing (bash harness/kubernetes.sh builds them): ${(check.stderr || check.stdout).trim().split("\n").pop()}`;
     return false;
 }
 
@@ -55,7 +56,9 @@ async function waitFor<T>(what: string, fn: () => T | undefined | null | false, 
         }
         await sleep(everyMs);
     }
-    throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${last instanceof Error ? last.message : String(last)})` : ""}`);
+    throw new Error(
+        `${what}: not within ${timeoutMs} ms${last ? ` (last error: ${last instanceof Error ? last.message : String(last)})` : ""}`,
+    );
 }
 
 function ipInCIDR(ip: string, cidr: string): boolean {
@@ -104,7 +107,17 @@ describe("kubelet stand-in with real kubeadm 1.9.4 (km1 init, kn1 join)", { skip
         assert.ok(holder?.pid, `host ${h} is up`);
         const r = spawnSync(
             "nsenter",
-            ["-t", String(holder.pid), "-m", "-n", "--", "env", `PATH=${tmp}/tools:${bin}:/usr/sbin:/usr/bin:/sbin:/bin`, "KUBECONFIG=/etc/kubernetes/admin.conf", ...cmd],
+            [
+                "-t",
+                String(holder.pid),
+                "-m",
+                "-n",
+                "--",
+                "env",
+                `PATH=${tmp}/tools:${bin}:/usr/sbin:/usr/bin:/sbin:/bin`,
+                "KUBECONFIG=/etc/kubernetes/admin.conf",
+                ...cmd,
+            ],
             { encoding: "utf8", timeout: o.timeoutMs ?? 20_000, input: o.input ?? "", maxBuffer: 64 << 20 },
         );
         return { code: r.status, stdout: r.stdout ?? "", stderr: (r.stderr ?? "") + (r.error ? `\n${r.error.message}` : "") };
@@ -144,14 +157,24 @@ describe("kubelet stand-in with real kubeadm 1.9.4 (km1 init, kn1 join)", { skip
         const p = spawn(
             "nsenter",
             [
-                "-t", String(holder.pid), "-m", "-n", "--",
+                "-t",
+                String(holder.pid),
+                "-m",
+                "-n",
+                "--",
                 STANDIN,
-                "--node-name", h,
-                "--node-ip", HOSTS[h],
-                "--kubeconfig", "/etc/kubernetes/kubelet.conf",
-                "--bootstrap-kubeconfig", "/etc/kubernetes/bootstrap-kubelet.conf",
-                "--pod-manifest-path", "/etc/kubernetes/manifests",
-                "--bin-dir", bin,
+                "--node-name",
+                h,
+                "--node-ip",
+                HOSTS[h],
+                "--kubeconfig",
+                "/etc/kubernetes/kubelet.conf",
+                "--bootstrap-kubeconfig",
+                "/etc/kubernetes/bootstrap-kubelet.conf",
+                "--pod-manifest-path",
+                "/etc/kubernetes/manifests",
+                "--bin-dir",
+                bin,
                 // flags of kubeadm's kubelet drop-in: accepted, and ignored where there are no containers
                 "--allow-privileged=true",
                 "--cluster-dns=10.96.0.10",
@@ -221,15 +244,22 @@ describe("kubelet stand-in with real kubeadm 1.9.4 (km1 init, kn1 join)", { skip
         const t0 = Date.now();
         const env = spawnSync("bash", [path.join(REPO, "harness", "kubernetes.sh"), "--print-env"], { encoding: "utf8", timeout: 60_000 });
         bin = /export KUBEVIRT_LAB_K8S_BIN=(\S+)/.exec(env.stdout)?.[1]?.replace(/^["']|["']$/g, "") ?? "";
-        assert.ok(bin && fs.existsSync(path.join(bin, "kubeadm")), `kubernetes.sh --print-env names the binaries: ${env.stdout}${env.stderr}`);
+        assert.ok(
+            bin && fs.existsSync(path.join(bin, "kubeadm")),
+            `kubernetes.sh --print-env names the binaries: ${env.stdout}${env.stderr}`,
+        );
         cleanLeftovers();
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-kubelet-test-"));
         fs.mkdirSync(path.join(tmp, "logs"));
         const tools = path.join(tmp, "tools");
         fs.mkdirSync(tools);
         // kubeadm calls these: here they must never reach the machine's own services
-        fs.writeFileSync(path.join(tools, "systemctl"), '#!/bin/sh\necho "systemctl (test stand-in): $*: no systemd here" >&2\nexit 1\n', { mode: 0o755 });
-        fs.writeFileSync(path.join(tools, "docker"), '#!/bin/sh\necho "docker (test stand-in): no docker daemon here" >&2\nexit 1\n', { mode: 0o755 });
+        fs.writeFileSync(path.join(tools, "systemctl"), '#!/bin/sh\necho "systemctl (test stand-in): $*: no systemd here" >&2\nexit 1\n', {
+            mode: 0o755,
+        });
+        fs.writeFileSync(path.join(tools, "docker"), '#!/bin/sh\necho "docker (test stand-in): no docker daemon here" >&2\nexit 1\n', {
+            mode: 0o755,
+        });
         // preflight's KubeletVersion check runs `kubelet --version`: the stand-in answers it
         fs.symlinkSync(STANDIN, path.join(tools, "kubelet"));
 
@@ -260,15 +290,22 @@ describe("kubelet stand-in with real kubeadm 1.9.4 (km1 init, kn1 join)", { skip
                 "echo ready",
                 "exec sleep 900",
             ].join("\n");
-            const holder = spawn("ip", ["netns", "exec", NS, "unshare", "-m", "--propagation", "private", "bash", "-c", script], { stdio: ["ignore", "pipe", "pipe"] });
+            const holder = spawn("ip", ["netns", "exec", NS, "unshare", "-m", "--propagation", "private", "bash", "-c", script], {
+                stdio: ["ignore", "pipe", "pipe"],
+            });
             holders[h] = holder;
             let out = "";
             holder.stdout!.on("data", (c) => (out += c));
             holder.stderr!.on("data", (c) => (out += c));
-            await waitFor(`host ${h} ready`, () => {
-                if (holder.exitCode !== null) throw new Error(`host ${h} did not come up: ${out}`);
-                return out.includes("ready");
-            }, 10_000, 50);
+            await waitFor(
+                `host ${h} ready`,
+                () => {
+                    if (holder.exitCode !== null) throw new Error(`host ${h} did not come up: ${out}`);
+                    return out.includes("ready");
+                },
+                10_000,
+                50,
+            );
         }
         timings.before = Date.now() - t0;
     });
@@ -277,13 +314,15 @@ describe("kubelet stand-in with real kubeadm 1.9.4 (km1 init, kn1 join)", { skip
         const t0 = Date.now();
         // the stand-ins first (SIGTERM: they stop their static pods), then the hosts, then anything left
         for (const p of Object.values(standins)) if (p && p.exitCode === null && p.signalCode === null) p.kill("SIGTERM");
-        for (let i = 0; i < 100 && Object.values(standins).some((p) => p && p.exitCode === null && p.signalCode === null); i++) await sleep(100);
+        for (let i = 0; i < 100 && Object.values(standins).some((p) => p && p.exitCode === null && p.signalCode === null); i++)
+            await sleep(100);
         for (const p of Object.values(standins)) if (p && p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
         for (const p of Object.values(holders)) if (p && p.exitCode === null) p.kill("SIGKILL");
         await sleep(200);
         cleanNetns(NS);
         if (failed && tmp) {
-            for (const h of Object.keys(HOSTS) as Host[]) process.stderr.write(`--- ${h} stand-in log (last 60 lines)\n${logOf(h).split("\n").slice(-60).join("\n")}\n`);
+            for (const h of Object.keys(HOSTS) as Host[])
+                process.stderr.write(`--- ${h} stand-in log (last 60 lines)\n${logOf(h).split("\n").slice(-60).join("\n")}\n`);
         }
         timings.after = Date.now() - t0;
         process.stderr.write(`kubelet-standin test timings (ms): ${JSON.stringify(timings)}\n`);
@@ -298,14 +337,20 @@ describe("kubelet stand-in with real kubeadm 1.9.4 (km1 init, kn1 join)", { skip
             const r = inHost(
                 "km1",
                 [
-                    "kubeadm", "init",
-                    "--kubernetes-version", "v1.9.4",
-                    "--pod-network-cidr", POD_NETWORK,
-                    "--apiserver-advertise-address", HOSTS.km1,
-                    "--node-name", "km1",
+                    "kubeadm",
+                    "init",
+                    "--kubernetes-version",
+                    "v1.9.4",
+                    "--pod-network-cidr",
+                    POD_NETWORK,
+                    "--apiserver-advertise-address",
+                    HOSTS.km1,
+                    "--node-name",
+                    "km1",
                     // the kubelet is what is tested here, not preflight: no docker, kernel 6.x,
                     // no iptables in a simulated host (see shared/k8s-1.9.4/README.md)
-                    "--ignore-preflight-errors", "all",
+                    "--ignore-preflight-errors",
+                    "all",
                 ],
                 { timeoutMs: 100_000 },
             );
@@ -324,80 +369,123 @@ describe("kubelet stand-in with real kubeadm 1.9.4 (km1 init, kn1 join)", { skip
             const mirror = await waitFor(
                 "mirror pods of the control plane Running/Ready",
                 () => {
-                    const pods = getJSON("pods", "-n", "kube-system").items.filter((p: any) => p.metadata.annotations?.["kubernetes.io/config.mirror"]);
-                    const ok = pods.filter((p: any) => p.status.phase === "Running" && readyOf(p)?.status === "True" && p.status.podIP === HOSTS.km1);
+                    const pods = getJSON("pods", "-n", "kube-system").items.filter(
+                        (p: any) => p.metadata.annotations?.["kubernetes.io/config.mirror"],
+                    );
+                    const ok = pods.filter(
+                        (p: any) => p.status.phase === "Running" && readyOf(p)?.status === "True" && p.status.podIP === HOSTS.km1,
+                    );
                     return ok.length === 4 ? ok : false;
                 },
                 20_000,
             );
-            assert.deepEqual(mirror.map((p: any) => p.metadata.name).sort(), ["etcd-km1", "kube-apiserver-km1", "kube-controller-manager-km1", "kube-scheduler-km1"]);
+            assert.deepEqual(mirror.map((p: any) => p.metadata.name).sort(), [
+                "etcd-km1",
+                "kube-apiserver-km1",
+                "kube-controller-manager-km1",
+                "kube-scheduler-km1",
+            ]);
         },
         120_000,
     );
 
-    step("kubeadm join on kn1, then the stand-in's TLS bootstrap: CSR approved and signed, kubelet.conf written, Node registered with its own certificate", async () => {
-        startStandin("kn1", KN1_FLAGS);
-        // join retries every 5 s until the controller-manager's bootstrapsigner has signed the
-        // token into cluster-info; waiting for that here is quicker
-        const tokenId = /--token\s+([a-z0-9]{6})\./.exec(joinCommand.join(" "))?.[1];
-        assert.ok(tokenId, `a token in ${joinCommand.join(" ")}`);
-        await waitFor("cluster-info signed for the token", () => getJSON("configmap", "cluster-info", "-n", "kube-public").data?.[`jws-kubeconfig-${tokenId}`], 30_000, 250);
-        const r = inHost("kn1", [...joinCommand, "--node-name", "kn1", "--ignore-preflight-errors", "all"], { timeoutMs: 60_000 });
-        assert.equal(r.code, 0, `kubeadm join failed:\n${r.stdout}\n${r.stderr}`);
-        assert.match(r.stdout, /This node has joined the cluster/);
-        const conf = await waitFor("kn1's kubelet.conf", () => {
-            const c = inHost("kn1", ["cat", "/etc/kubernetes/kubelet.conf"]);
-            return c.code === 0 && c.stdout.includes("client-certificate") ? c.stdout : false;
-        }, 20_000);
-        assert.match(conf, /client-certificate: \/var\/lib\/kubelet\/pki\/kubelet-client\.crt/);
-        const subject = inHost("kn1", ["openssl", "x509", "-noout", "-subject", "-in", "/var/lib/kubelet/pki/kubelet-client.crt"]);
-        assert.match(subject.stdout, /O\s*=\s*system:nodes, CN\s*=\s*system:node:kn1/);
-        const csrs = getJSON("csr").items;
-        const csr = csrs.find((c: any) => c.spec.username?.startsWith("system:bootstrap:"));
-        assert.ok(csr, `a CSR made with the bootstrap token: ${JSON.stringify(csrs.map((c: any) => c.spec.username))}`);
-        assert.deepEqual([...csr.spec.usages].sort(), ["client auth", "digital signature", "key encipherment"]);
-        assert.ok(csr.status.conditions.some((c: any) => c.type === "Approved"), "approved by the controller-manager");
-        assert.ok(csr.status.certificate, "signed");
-        await waitFor("Node kn1 registered", () => getJSON("nodes").items.some((n: any) => n.metadata.name === "kn1"), 15_000);
-        assert.match(logOf("kn1"), /TLS bootstrap: CSR \S+ signed/);
-    });
+    step(
+        "kubeadm join on kn1, then the stand-in's TLS bootstrap: CSR approved and signed, kubelet.conf written, Node registered with its own certificate",
+        async () => {
+            startStandin("kn1", KN1_FLAGS);
+            // join retries every 5 s until the controller-manager's bootstrapsigner has signed the
+            // token into cluster-info; waiting for that here is quicker
+            const tokenId = /--token\s+([a-z0-9]{6})\./.exec(joinCommand.join(" "))?.[1];
+            assert.ok(tokenId, `a token in ${joinCommand.join(" ")}`);
+            await waitFor(
+                "cluster-info signed for the token",
+                () => getJSON("configmap", "cluster-info", "-n", "kube-public").data?.[`jws-kubeconfig-${tokenId}`],
+                30_000,
+                250,
+            );
+            const r = inHost("kn1", [...joinCommand, "--node-name", "kn1", "--ignore-preflight-errors", "all"], { timeoutMs: 60_000 });
+            assert.equal(r.code, 0, `kubeadm join failed:\n${r.stdout}\n${r.stderr}`);
+            assert.match(r.stdout, /This node has joined the cluster/);
+            const conf = await waitFor(
+                "kn1's kubelet.conf",
+                () => {
+                    const c = inHost("kn1", ["cat", "/etc/kubernetes/kubelet.conf"]);
+                    return c.code === 0 && c.stdout.includes("client-certificate") ? c.stdout : false;
+                },
+                20_000,
+            );
+            assert.match(conf, /client-certificate: \/var\/lib\/kubelet\/pki\/kubelet-client\.crt/);
+            const subject = inHost("kn1", ["openssl", "x509", "-noout", "-subject", "-in", "/var/lib/kubelet/pki/kubelet-client.crt"]);
+            assert.match(subject.stdout, /O\s*=\s*system:nodes, CN\s*=\s*system:node:kn1/);
+            const csrs = getJSON("csr").items;
+            const csr = csrs.find((c: any) => c.spec.username?.startsWith("system:bootstrap:"));
+            assert.ok(csr, `a CSR made with the bootstrap token: ${JSON.stringify(csrs.map((c: any) => c.spec.username))}`);
+            assert.deepEqual([...csr.spec.usages].sort(), ["client auth", "digital signature", "key encipherment"]);
+            assert.ok(
+                csr.status.conditions.some((c: any) => c.type === "Approved"),
+                "approved by the controller-manager",
+            );
+            assert.ok(csr.status.certificate, "signed");
+            await waitFor("Node kn1 registered", () => getJSON("nodes").items.some((n: any) => n.metadata.name === "kn1"), 15_000);
+            assert.match(logOf("kn1"), /TLS bootstrap: CSR \S+ signed/);
+        },
+    );
 
-    step("both Nodes: addresses, the kubelet's labels, a pod CIDR each; kn1 (--network-plugin=cni) NotReady until a CNI configuration exists, then Ready", async () => {
-        const kn1 = await waitFor("kn1 NotReady for want of a CNI configuration", () => {
-            const n = getJSON("node", "kn1");
-            return readyOf(n)?.status === "False" ? n : false;
-        }, 15_000);
-        assert.match(readyOf(kn1).message, /cni config uninitialized/);
-        const w = inHost("kn1", ["sh", "-c", "mkdir -p /etc/cni/net.d && cat > /etc/cni/net.d/10-flannel.conflist"], { input: '{"name":"cbr0","plugins":[{"type":"flannel"}]}\n' });
-        assert.equal(w.code, 0, w.stderr);
-        const nodes = await waitFor("km1 and kn1 Ready with pod CIDRs", () => {
-            const items = getJSON("nodes").items;
-            return items.length === 2 && items.every((n: any) => readyOf(n)?.status === "True" && n.spec.podCIDR) ? items : false;
-        }, 20_000);
-        const cidrs = new Set<string>();
-        for (const n of nodes) {
-            const h = n.metadata.name as Host;
-            assert.deepEqual(n.status.addresses, [
-                { type: "InternalIP", address: HOSTS[h] },
-                { type: "Hostname", address: h },
-            ]);
-            assert.equal(n.metadata.labels["kubernetes.io/hostname"], h);
-            assert.equal(n.metadata.labels["beta.kubernetes.io/os"], "linux");
-            assert.equal(n.metadata.labels["beta.kubernetes.io/arch"], "amd64");
-            assert.equal(n.status.nodeInfo.kubeletVersion, "v1.9.4");
-            assert.match(n.status.nodeInfo.containerRuntimeVersion, /runs-no-containers/);
-            assert.match(readyOf(n).message, /runs no containers/);
-            assert.ok(ipInCIDR(n.spec.podCIDR.split("/")[0], POD_NETWORK), `${h}'s pod CIDR ${n.spec.podCIDR} is in ${POD_NETWORK}`);
-            cidrs.add(n.spec.podCIDR);
-        }
-        assert.equal(cidrs.size, 2, "one pod CIDR per node");
-        assert.equal(nodes.find((n: any) => n.metadata.name === "km1").metadata.labels["node-role.kubernetes.io/master"], "", "markmaster's label");
-    });
+    step(
+        "both Nodes: addresses, the kubelet's labels, a pod CIDR each; kn1 (--network-plugin=cni) NotReady until a CNI configuration exists, then Ready",
+        async () => {
+            const kn1 = await waitFor(
+                "kn1 NotReady for want of a CNI configuration",
+                () => {
+                    const n = getJSON("node", "kn1");
+                    return readyOf(n)?.status === "False" ? n : false;
+                },
+                15_000,
+            );
+            assert.match(readyOf(kn1).message, /cni config uninitialized/);
+            const w = inHost("kn1", ["sh", "-c", "mkdir -p /etc/cni/net.d && cat > /etc/cni/net.d/10-flannel.conflist"], {
+                input: '{"name":"cbr0","plugins":[{"type":"flannel"}]}\n',
+            });
+            assert.equal(w.code, 0, w.stderr);
+            const nodes = await waitFor(
+                "km1 and kn1 Ready with pod CIDRs",
+                () => {
+                    const items = getJSON("nodes").items;
+                    return items.length === 2 && items.every((n: any) => readyOf(n)?.status === "True" && n.spec.podCIDR) ? items : false;
+                },
+                20_000,
+            );
+            const cidrs = new Set<string>();
+            for (const n of nodes) {
+                const h = n.metadata.name as Host;
+                assert.deepEqual(n.status.addresses, [
+                    { type: "InternalIP", address: HOSTS[h] },
+                    { type: "Hostname", address: h },
+                ]);
+                assert.equal(n.metadata.labels["kubernetes.io/hostname"], h);
+                assert.equal(n.metadata.labels["beta.kubernetes.io/os"], "linux");
+                assert.equal(n.metadata.labels["beta.kubernetes.io/arch"], "amd64");
+                assert.equal(n.status.nodeInfo.kubeletVersion, "v1.9.4");
+                assert.match(n.status.nodeInfo.containerRuntimeVersion, /runs-no-containers/);
+                assert.match(readyOf(n).message, /runs no containers/);
+                assert.ok(ipInCIDR(n.spec.podCIDR.split("/")[0], POD_NETWORK), `${h}'s pod CIDR ${n.spec.podCIDR} is in ${POD_NETWORK}`);
+                cidrs.add(n.spec.podCIDR);
+            }
+            assert.equal(cidrs.size, 2, "one pod CIDR per node");
+            assert.equal(
+                nodes.find((n: any) => n.metadata.name === "km1").metadata.labels["node-role.kubernetes.io/master"],
+                "",
+                "markmaster's label",
+            );
+        },
+    );
 
     let podCIDR: Record<string, string> = {};
-    step("a Deployment of 2 spread over both nodes: pods Running/Ready with IPs from each node's pod CIDR; the Service's Endpoints list them", async () => {
-        podCIDR = Object.fromEntries(getJSON("nodes").items.map((n: any) => [n.metadata.name, n.spec.podCIDR]));
-        const manifest = `
+    step(
+        "a Deployment of 2 spread over both nodes: pods Running/Ready with IPs from each node's pod CIDR; the Service's Endpoints list them",
+        async () => {
+            podCIDR = Object.fromEntries(getJSON("nodes").items.map((n: any) => [n.metadata.name, n.spec.podCIDR]));
+            const manifest = `
 apiVersion: extensions/v1beta1
 kind: Deployment
 metadata: {name: web, namespace: default}
@@ -422,26 +510,44 @@ spec:
   selector: {app: web}
   ports: [{port: 80, targetPort: 80}]
 `;
-        const r = inHost("km1", ["kubectl", "apply", "-f", "-"], { input: manifest });
-        assert.equal(r.code, 0, r.stderr);
-        const pods = await waitFor("2 web pods Running/Ready", () => {
-            const items = getJSON("pods", "-l", "app=web").items.filter((p: any) => p.status.phase === "Running" && readyOf(p)?.status === "True" && p.status.podIP);
-            return items.length === 2 ? items : false;
-        }, 30_000);
-        assert.deepEqual(pods.map((p: any) => p.spec.nodeName).sort(), ["km1", "kn1"]);
-        for (const p of pods) {
-            assert.ok(ipInCIDR(p.status.podIP, podCIDR[p.spec.nodeName]), `${p.metadata.name} ${p.status.podIP} in ${p.spec.nodeName}'s ${podCIDR[p.spec.nodeName]}`);
-            assert.ok(Number(p.status.podIP.split(".")[3]) >= 2, "from .2 upward");
-            assert.equal(p.status.hostIP, HOSTS[p.spec.nodeName as Host]);
-        }
-        const ep = await waitFor("Endpoints of web", () => {
-            const e = getJSON("endpoints", "web");
-            const ips = (e.subsets ?? []).flatMap((s: any) => (s.addresses ?? []).map((a: any) => a.ip));
-            return ips.length === 2 ? ips : false;
-        }, 15_000);
-        assert.deepEqual([...ep].sort(), pods.map((p: any) => p.status.podIP).sort());
-        await waitFor("kube-proxy DaemonSet 2/2 ready (host network pods)", () => getJSON("daemonset", "kube-proxy", "-n", "kube-system").status.numberReady === 2, 15_000);
-    });
+            const r = inHost("km1", ["kubectl", "apply", "-f", "-"], { input: manifest });
+            assert.equal(r.code, 0, r.stderr);
+            const pods = await waitFor(
+                "2 web pods Running/Ready",
+                () => {
+                    const items = getJSON("pods", "-l", "app=web").items.filter(
+                        (p: any) => p.status.phase === "Running" && readyOf(p)?.status === "True" && p.status.podIP,
+                    );
+                    return items.length === 2 ? items : false;
+                },
+                30_000,
+            );
+            assert.deepEqual(pods.map((p: any) => p.spec.nodeName).sort(), ["km1", "kn1"]);
+            for (const p of pods) {
+                assert.ok(
+                    ipInCIDR(p.status.podIP, podCIDR[p.spec.nodeName]),
+                    `${p.metadata.name} ${p.status.podIP} in ${p.spec.nodeName}'s ${podCIDR[p.spec.nodeName]}`,
+                );
+                assert.ok(Number(p.status.podIP.split(".")[3]) >= 2, "from .2 upward");
+                assert.equal(p.status.hostIP, HOSTS[p.spec.nodeName as Host]);
+            }
+            const ep = await waitFor(
+                "Endpoints of web",
+                () => {
+                    const e = getJSON("endpoints", "web");
+                    const ips = (e.subsets ?? []).flatMap((s: any) => (s.addresses ?? []).map((a: any) => a.ip));
+                    return ips.length === 2 ? ips : false;
+                },
+                15_000,
+            );
+            assert.deepEqual([...ep].sort(), pods.map((p: any) => p.status.podIP).sort());
+            await waitFor(
+                "kube-proxy DaemonSet 2/2 ready (host network pods)",
+                () => getJSON("daemonset", "kube-proxy", "-n", "kube-system").status.numberReady === 2,
+                15_000,
+            );
+        },
+    );
 
     step("deleting a pod makes it go at once (grace period 0: nothing to stop); its replacement runs", async () => {
         const pod = getJSON("pods", "-l", "app=web").items.find((p: any) => p.spec.nodeName === "kn1");
@@ -452,16 +558,24 @@ spec:
         await waitFor(`pod ${pod.metadata.name} gone`, () => kubectl("get", "pod", pod.metadata.name).code !== 0, 10_000, 250);
         const goneMs = Date.now() - t0;
         assert.ok(goneMs < 10_000, `gone in ${goneMs} ms, not after the 30 s grace period`);
-        const repl = await waitFor("a replacement on kn1 Running/Ready", () => {
-            const p = getJSON("pods", "-l", "app=web").items.find((x: any) => x.spec.nodeName === "kn1" && x.metadata.uid !== pod.metadata.uid);
-            return p && p.status.phase === "Running" && readyOf(p)?.status === "True" ? p : false;
-        }, 20_000);
+        const repl = await waitFor(
+            "a replacement on kn1 Running/Ready",
+            () => {
+                const p = getJSON("pods", "-l", "app=web").items.find(
+                    (x: any) => x.spec.nodeName === "kn1" && x.metadata.uid !== pod.metadata.uid,
+                );
+                return p && p.status.phase === "Running" && readyOf(p)?.status === "True" ? p : false;
+            },
+            20_000,
+        );
         assert.ok(ipInCIDR(repl.status.podIP, podCIDR.kn1));
         assert.match(logOf("kn1"), new RegExp(`pod default/${pod.metadata.name}: deletion asked for`));
     });
 
-    step("a static pod on kn1: its command runs as a local program, its mirror pod is Running, a change restarts it, a SIGKILLed stand-in's leftover is stopped by the next one, removing the file stops it", async () => {
-        const manifest = (arg: string) => `apiVersion: v1
+    step(
+        "a static pod on kn1: its command runs as a local program, its mirror pod is Running, a change restarts it, a SIGKILLed stand-in's leftover is stopped by the next one, removing the file stops it",
+        async () => {
+            const manifest = (arg: string) => `apiVersion: v1
 kind: Pod
 metadata: {name: sleeper, namespace: kube-system, labels: {app: sleeper}}
 spec:
@@ -472,53 +586,90 @@ spec:
     command: ["sleep"]
     args: ["${arg}"]
 `;
-        const write = (arg: string) => {
-            const w = inHost("kn1", ["sh", "-c", "mkdir -p /etc/kubernetes/manifests && cat > /etc/kubernetes/manifests/.sleeper.tmp && mv /etc/kubernetes/manifests/.sleeper.tmp /etc/kubernetes/manifests/sleeper.yaml"], { input: manifest(arg) });
-            assert.equal(w.code, 0, w.stderr);
-        };
-        write(SLEEP_ARG);
-        const [pid] = await waitFor("the static pod's process", () => {
-            const p = processes(`sleep ${SLEEP_ARG}`);
-            return p.length === 1 ? p : false;
-        }, 10_000, 200);
-        const mirror = await waitFor("mirror pod sleeper-kn1 Running/Ready", () => {
-            const p = getJSON("pods", "-n", "kube-system").items.find((x: any) => x.metadata.name === "sleeper-kn1");
-            return p && p.status.phase === "Running" && readyOf(p)?.status === "True" ? p : false;
-        }, 15_000);
-        assert.equal(mirror.spec.nodeName, "kn1");
-        assert.equal(mirror.status.podIP, HOSTS.kn1);
-        assert.equal(mirror.metadata.annotations["kubernetes.io/config.source"], "file");
-        const changed = String(Number(SLEEP_ARG) - 1);
-        write(changed);
-        await waitFor("the process restarted with the changed command", () => processes(`sleep ${SLEEP_ARG}`).length === 0 && processes(`sleep ${changed}`).length === 1, 10_000, 200);
-        assert.ok(!processes(`sleep ${SLEEP_ARG}`).includes(pid));
-        // a stand-in killed with SIGKILL leaves its processes behind; its next start stops them first
-        const [left] = processes(`sleep ${changed}`);
-        const killed = standins.kn1!;
-        const exited = new Promise((r) => killed.once("exit", r));
-        killed.kill("SIGKILL");
-        await exited;
-        assert.deepEqual(processes(`sleep ${changed}`), [left], "left running by the killed stand-in");
-        startStandin("kn1", KN1_FLAGS);
-        await waitFor("the restarted stand-in: the leftover stopped, the static pod running again", () => {
-            const p = processes(`sleep ${changed}`);
-            return p.length === 1 && p[0] !== left;
-        }, 15_000, 200);
-        assert.match(logOf("kn1"), /left running by an earlier stand-in/);
-        assert.match(logOf("kn1"), /node kn1: exists already; labels ensured/);
-        const rm = inHost("kn1", ["rm", "/etc/kubernetes/manifests/sleeper.yaml"]);
-        assert.equal(rm.code, 0, rm.stderr);
-        await waitFor("the process stopped", () => processes(`sleep ${changed}`).length === 0, 10_000, 200);
-        await waitFor("mirror pod sleeper-kn1 gone", () => !getJSON("pods", "-n", "kube-system").items.some((x: any) => x.metadata.name === "sleeper-kn1"), 15_000);
-    });
+            const write = (arg: string) => {
+                const w = inHost(
+                    "kn1",
+                    [
+                        "sh",
+                        "-c",
+                        "mkdir -p /etc/kubernetes/manifests && cat > /etc/kubernetes/manifests/.sleeper.tmp && mv /etc/kubernetes/manifests/.sleeper.tmp /etc/kubernetes/manifests/sleeper.yaml",
+                    ],
+                    { input: manifest(arg) },
+                );
+                assert.equal(w.code, 0, w.stderr);
+            };
+            write(SLEEP_ARG);
+            const [pid] = await waitFor(
+                "the static pod's process",
+                () => {
+                    const p = processes(`sleep ${SLEEP_ARG}`);
+                    return p.length === 1 ? p : false;
+                },
+                10_000,
+                200,
+            );
+            const mirror = await waitFor(
+                "mirror pod sleeper-kn1 Running/Ready",
+                () => {
+                    const p = getJSON("pods", "-n", "kube-system").items.find((x: any) => x.metadata.name === "sleeper-kn1");
+                    return p && p.status.phase === "Running" && readyOf(p)?.status === "True" ? p : false;
+                },
+                15_000,
+            );
+            assert.equal(mirror.spec.nodeName, "kn1");
+            assert.equal(mirror.status.podIP, HOSTS.kn1);
+            assert.equal(mirror.metadata.annotations["kubernetes.io/config.source"], "file");
+            const changed = String(Number(SLEEP_ARG) - 1);
+            write(changed);
+            await waitFor(
+                "the process restarted with the changed command",
+                () => processes(`sleep ${SLEEP_ARG}`).length === 0 && processes(`sleep ${changed}`).length === 1,
+                10_000,
+                200,
+            );
+            assert.ok(!processes(`sleep ${SLEEP_ARG}`).includes(pid));
+            // a stand-in killed with SIGKILL leaves its processes behind; its next start stops them first
+            const [left] = processes(`sleep ${changed}`);
+            const killed = standins.kn1!;
+            const exited = new Promise((r) => killed.once("exit", r));
+            killed.kill("SIGKILL");
+            await exited;
+            assert.deepEqual(processes(`sleep ${changed}`), [left], "left running by the killed stand-in");
+            startStandin("kn1", KN1_FLAGS);
+            await waitFor(
+                "the restarted stand-in: the leftover stopped, the static pod running again",
+                () => {
+                    const p = processes(`sleep ${changed}`);
+                    return p.length === 1 && p[0] !== left;
+                },
+                15_000,
+                200,
+            );
+            assert.match(logOf("kn1"), /left running by an earlier stand-in/);
+            assert.match(logOf("kn1"), /node kn1: exists already; labels ensured/);
+            const rm = inHost("kn1", ["rm", "/etc/kubernetes/manifests/sleeper.yaml"]);
+            assert.equal(rm.code, 0, rm.stderr);
+            await waitFor("the process stopped", () => processes(`sleep ${changed}`).length === 0, 10_000, 200);
+            await waitFor(
+                "mirror pod sleeper-kn1 gone",
+                () => !getJSON("pods", "-n", "kube-system").items.some((x: any) => x.metadata.name === "sleeper-kn1"),
+                15_000,
+            );
+        },
+    );
 
     step("heartbeats: each Node's lastHeartbeatTime advances (every 10 s) and both stay Ready", async () => {
         const beat = (n: any) => Date.parse(readyOf(n).lastHeartbeatTime);
         const first = Object.fromEntries(getJSON("nodes").items.map((n: any) => [n.metadata.name, beat(n)]));
-        const nodes = await waitFor("both heartbeats advanced", () => {
-            const items = getJSON("nodes").items;
-            return items.every((n: any) => beat(n) > first[n.metadata.name]) ? items : false;
-        }, 25_000, 1000);
+        const nodes = await waitFor(
+            "both heartbeats advanced",
+            () => {
+                const items = getJSON("nodes").items;
+                return items.every((n: any) => beat(n) > first[n.metadata.name]) ? items : false;
+            },
+            25_000,
+            1000,
+        );
         for (const n of nodes) {
             assert.equal(readyOf(n).status, "True", `${n.metadata.name} Ready`);
             const created = Date.parse(n.metadata.creationTimestamp);
@@ -536,7 +687,8 @@ spec:
         const code = await Promise.race([exited, new Promise<string>((r) => (timer = setTimeout(() => r("timeout"), 20_000)))]);
         clearTimeout(timer);
         assert.equal(code, 0, "exit code 0 within 20 s");
-        for (const c of ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"]) assert.deepEqual(processes(`${bin}/${c} `), [], `${c} stopped`);
+        for (const c of ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"])
+            assert.deepEqual(processes(`${bin}/${c} `), [], `${c} stopped`);
         assert.match(logOf("km1"), /stopped\n$/);
     });
 });

@@ -147,7 +147,10 @@ export class Client {
                 headers["Content-Length"] = String(payload.length);
             }
             const req = this.open(method, p, headers);
-            const timer = setTimeout(() => req.destroy(new Error(`${method} ${p}: no answer in ${opts.timeoutMs ?? 15000} ms`)), opts.timeoutMs ?? 15000);
+            const timer = setTimeout(
+                () => req.destroy(new Error(`${method} ${p}: no answer in ${opts.timeoutMs ?? 15000} ms`)),
+                opts.timeoutMs ?? 15000,
+            );
             req.on("error", (e) => {
                 clearTimeout(timer);
                 reject(e);
@@ -211,7 +214,9 @@ export class Client {
                 if (status < 200 || status >= 300) {
                     const chunks: Buffer[] = [];
                     res.on("data", (c: Buffer) => chunks.push(c));
-                    res.on("end", () => finish(new ApiError(status, "", `watch ${p}: ${status} ${Buffer.concat(chunks).toString("utf8").slice(0, 300)}`)));
+                    res.on("end", () =>
+                        finish(new ApiError(status, "", `watch ${p}: ${status} ${Buffer.concat(chunks).toString("utf8").slice(0, 300)}`)),
+                    );
                     return;
                 }
                 let buf = "";
@@ -242,7 +247,11 @@ export class Client {
 }
 
 /** Retries fn with exponential backoff (base doubling up to max) at most `attempts` times. */
-export async function retry<T>(what: string, fn: () => Promise<T>, o: { attempts: number; baseMs: number; maxMs: number; signal?: AbortSignal }): Promise<T> {
+export async function retry<T>(
+    what: string,
+    fn: () => Promise<T>,
+    o: { attempts: number; baseMs: number; maxMs: number; signal?: AbortSignal },
+): Promise<T> {
     let delay = o.baseMs;
     for (let i = 1; ; i++) {
         try {

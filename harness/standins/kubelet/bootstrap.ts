@@ -59,7 +59,9 @@ export async function nodeCredentials(o: BootstrapOptions): Promise<Credentials 
             if (boot) return await bootstrap(o, boot);
         }
         if (!said) {
-            log(`waiting for ${o.kubeconfig} or ${o.bootstrapKubeconfig} (kubeadm init or join writes them; the real kubelet exits here and systemd restarts it)`);
+            log(
+                `waiting for ${o.kubeconfig} or ${o.bootstrapKubeconfig} (kubeadm init or join writes them; the real kubelet exits here and systemd restarts it)`,
+            );
             said = true;
         }
         await sleep(1000, o.signal);
@@ -103,7 +105,9 @@ async function bootstrap(o: BootstrapOptions, boot: Credentials): Promise<Creden
             async () => {
                 try {
                     await client.request("POST", CSR_API, body);
-                    log(`TLS bootstrap: CSR ${name} created for CN=system:node:${o.nodeName}, O=system:nodes with ${o.bootstrapKubeconfig}`);
+                    log(
+                        `TLS bootstrap: CSR ${name} created for CN=system:node:${o.nodeName}, O=system:nodes with ${o.bootstrapKubeconfig}`,
+                    );
                 } catch (e) {
                     if (e instanceof ApiError && e.status === 409) log(`TLS bootstrap: CSR ${name} exists already; waiting for it`);
                     else throw e;

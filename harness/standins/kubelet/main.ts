@@ -22,16 +22,44 @@ interface Flag {
 const FLAGS: Flag[] = [
     { name: "node-name", value: "", help: "name of the Node (default: the host name); --hostname-override is the same" },
     { name: "node-ip", value: "", help: "the node's InternalIP (default: the first non-loopback IPv4 address)" },
-    { name: "kubeconfig", value: "/etc/kubernetes/kubelet.conf", help: "the node's own credentials; written by the TLS bootstrap when missing" },
-    { name: "bootstrap-kubeconfig", value: "/etc/kubernetes/bootstrap-kubelet.conf", help: "bootstrap credentials (kubeadm join) for the TLS bootstrap" },
+    {
+        name: "kubeconfig",
+        value: "/etc/kubernetes/kubelet.conf",
+        help: "the node's own credentials; written by the TLS bootstrap when missing",
+    },
+    {
+        name: "bootstrap-kubeconfig",
+        value: "/etc/kubernetes/bootstrap-kubelet.conf",
+        help: "bootstrap credentials (kubeadm join) for the TLS bootstrap",
+    },
     { name: "cert-dir", value: "/var/lib/kubelet/pki", help: "where the TLS bootstrap puts kubelet-client.crt and kubelet-client.key" },
-    { name: "pod-manifest-path", value: "/etc/kubernetes/manifests", help: "static pod manifests; each container's command runs as a local program" },
-    { name: "bin-dir", value: process.env.KUBEVIRT_LAB_K8S_BIN ?? "", help: "where the programs of static pods are looked for first (default $KUBEVIRT_LAB_K8S_BIN; then PATH)" },
-    { name: "root-dir", value: "/var/lib/kubelet", help: "the kubelet's state folder; the stand-in keeps its static pods' pid files in <root-dir>/kubelet-standin" },
-    { name: "static-pod-log-dir", value: "/var/log/kubelet-standin", help: "output of static pod processes: <dir>/<namespace>_<pod>/<container>.log" },
+    {
+        name: "pod-manifest-path",
+        value: "/etc/kubernetes/manifests",
+        help: "static pod manifests; each container's command runs as a local program",
+    },
+    {
+        name: "bin-dir",
+        value: process.env.KUBEVIRT_LAB_K8S_BIN ?? "",
+        help: "where the programs of static pods are looked for first (default $KUBEVIRT_LAB_K8S_BIN; then PATH)",
+    },
+    {
+        name: "root-dir",
+        value: "/var/lib/kubelet",
+        help: "the kubelet's state folder; the stand-in keeps its static pods' pid files in <root-dir>/kubelet-standin",
+    },
+    {
+        name: "static-pod-log-dir",
+        value: "/var/log/kubelet-standin",
+        help: "output of static pod processes: <dir>/<namespace>_<pod>/<container>.log",
+    },
     { name: "node-labels", value: "", help: "more labels for the Node: k=v,k2=v2" },
     { name: "node-status-update-frequency", value: "10s", help: "how often the Node's status (heartbeat) is posted" },
-    { name: "network-plugin", value: "", help: "cni: the Node is NotReady until --cni-conf-dir holds a network configuration (as the 1.9 kubelet)" },
+    {
+        name: "network-plugin",
+        value: "",
+        help: "cni: the Node is NotReady until --cni-conf-dir holds a network configuration (as the 1.9 kubelet)",
+    },
     { name: "cni-conf-dir", value: "/etc/cni/net.d", help: "see --network-plugin" },
     { name: "register-node", value: "true", bool: true, help: "register the Node with the API server" },
     { name: "bootstrap-timeout", value: "15m", help: "how long the TLS bootstrap waits for its CSR to be signed (stand-in only)" },
@@ -122,7 +150,9 @@ async function main(): Promise<number> {
         const [k, ...rest] = kv.split("=");
         labels[k] = rest.join("=");
     }
-    log(`starting: stands in for the kubelet ${KUBELET_VERSION} of node ${nodeName} (${nodeIP}); it runs no containers (pid ${process.pid})`);
+    log(
+        `starting: stands in for the kubelet ${KUBELET_VERSION} of node ${nodeName} (${nodeIP}); it runs no containers (pid ${process.pid})`,
+    );
     if (parsed.ignored.length) log(`ignored kubelet flags (nothing to do without containers): ${parsed.ignored.join(" ")}`);
 
     const ac = new AbortController();

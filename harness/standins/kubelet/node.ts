@@ -160,15 +160,28 @@ export class NodeAgent {
             };
             try {
                 const node = await this.client.request("POST", "/api/v1/nodes", body);
-                log(`node ${name}: registered (InternalIP ${this.o.nodeIP}, labels ${Object.entries(this.labels()).map(([k, v]) => `${k}=${v}`).join(",")})`);
+                log(
+                    `node ${name}: registered (InternalIP ${this.o.nodeIP}, labels ${Object.entries(this.labels())
+                        .map(([k, v]) => `${k}=${v}`)
+                        .join(",")})`,
+                );
                 this.seen(node);
-                void this.event(node?.metadata?.uid ?? name, "RegisteredNode", `Node ${name} registered by the kubelet stand-in (it runs no containers)`);
+                void this.event(
+                    node?.metadata?.uid ?? name,
+                    "RegisteredNode",
+                    `Node ${name} registered by the kubelet stand-in (it runs no containers)`,
+                );
                 return true;
             } catch (e) {
                 if (e instanceof ApiError && e.status === 409) {
                     // It exists (the stand-in or a kubelet ran before): the kubelet takes it over.
                     try {
-                        const node = await this.client.request("PATCH", `/api/v1/nodes/${name}`, { metadata: { labels: this.labels() } }, { contentType: "application/strategic-merge-patch+json" });
+                        const node = await this.client.request(
+                            "PATCH",
+                            `/api/v1/nodes/${name}`,
+                            { metadata: { labels: this.labels() } },
+                            { contentType: "application/strategic-merge-patch+json" },
+                        );
                         log(`node ${name}: exists already; labels ensured`);
                         this.seen(node);
                         const ready = ((node?.status?.conditions ?? []) as any[]).find((c) => c.type === "Ready");
@@ -178,7 +191,9 @@ export class NodeAgent {
                         log(`node ${name}: exists, but could not be updated: ${errText(e2)}`);
                     }
                 } else if (attempt === 1 || attempt % 10 === 0) {
-                    log(`node ${name}: unable to register with the API server (attempt ${attempt}, again every ${Math.round(delay / 1000)} s): ${errText(e)}`);
+                    log(
+                        `node ${name}: unable to register with the API server (attempt ${attempt}, again every ${Math.round(delay / 1000)} s): ${errText(e)}`,
+                    );
                 }
             }
             await sleep(delay, this.o.signal);
@@ -214,7 +229,12 @@ export class NodeAgent {
         for (let i = 1; i <= 5 && !this.o.signal.aborted; i++) {
             const st = this.status(now());
             try {
-                const node = await this.client.request("PATCH", `/api/v1/nodes/${name}/status`, { status: st }, { contentType: "application/strategic-merge-patch+json", timeoutMs: 10_000 });
+                const node = await this.client.request(
+                    "PATCH",
+                    `/api/v1/nodes/${name}/status`,
+                    { status: st },
+                    { contentType: "application/strategic-merge-patch+json", timeoutMs: 10_000 },
+                );
                 const ready = st.conditions[3];
                 if (ready.status !== this.lastReady) log(`node ${name}: Ready=${ready.status} (${ready.reason}: ${ready.message})`);
                 this.lastReady = ready.status;
@@ -223,7 +243,8 @@ export class NodeAgent {
                 return;
             } catch (e) {
                 if (e instanceof ApiError && e.status === 404) {
-                    if (!this.missingSaid) log(`node ${name}: not found (deleted?); like the 1.9 kubelet, the stand-in registers only when it starts`);
+                    if (!this.missingSaid)
+                        log(`node ${name}: not found (deleted?); like the 1.9 kubelet, the stand-in registers only when it starts`);
                     this.missingSaid = true;
                     return;
                 }

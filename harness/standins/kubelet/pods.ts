@@ -93,7 +93,12 @@ function signature(status: any): string {
         status?.podIP ?? "",
         status?.hostIP ?? "",
         readyOf(status),
-        ((status?.containerStatuses ?? []) as any[]).map((c) => [c.name, !!c.ready, c.restartCount ?? 0, Object.keys(c.state ?? {})[0] ?? ""]),
+        ((status?.containerStatuses ?? []) as any[]).map((c) => [
+            c.name,
+            !!c.ready,
+            c.restartCount ?? 0,
+            Object.keys(c.state ?? {})[0] ?? "",
+        ]),
         ((status?.initContainerStatuses ?? []) as any[]).map((c) => [c.name, Object.keys(c.state ?? {})[0] ?? ""]),
     ]);
 }
@@ -183,7 +188,8 @@ export class PodSync {
                             events++;
                             if (ev.type === "ERROR") {
                                 relist = true;
-                                if (ev.object?.code !== 410) log(`pods: watch error ${ev.object?.code ?? ""} ${ev.object?.message ?? ""}; listing again`);
+                                if (ev.object?.code !== 410)
+                                    log(`pods: watch error ${ev.object?.code ?? ""} ${ev.object?.message ?? ""}; listing again`);
                                 return;
                             }
                             const p = ev.object;
@@ -308,7 +314,16 @@ export class PodSync {
                 const out: any = { name: c.name, image: c.image, imageID: "", ready: !!st?.running, restartCount: st?.restarts ?? 0 };
                 if (st?.running) out.state = { running: { startedAt: st.startedAt } };
                 else out.state = { waiting: { reason: st?.waiting?.reason ?? "ContainerCreating", message: st?.waiting?.message } };
-                if (st?.lastExit) out.lastState = { terminated: { exitCode: st.lastExit.exitCode, signal: 0, reason: "Error", finishedAt: st.lastExit.finishedAt, startedAt: null } };
+                if (st?.lastExit)
+                    out.lastState = {
+                        terminated: {
+                            exitCode: st.lastExit.exitCode,
+                            signal: 0,
+                            reason: "Error",
+                            finishedAt: st.lastExit.finishedAt,
+                            startedAt: null,
+                        },
+                    };
                 return out;
             });
             ready = containerStatuses.length > 0 && containerStatuses.every((c) => c.ready);
@@ -353,11 +368,17 @@ export class PodSync {
             }));
         if (signature(status) === signature(prev)) return;
         await this.writeStatus(pod, status);
-        const what = sp ? `${phaseNew}${ready ? ", Ready" : ", not Ready"} (static pod processes: ${sp.containers.map((c) => `${c.name} ${c.running ? "running" : "not running"}`).join(", ")})` : `Running, Ready, IP ${podIP}${hostNetwork ? " (host network)" : ""}`;
+        const what = sp
+            ? `${phaseNew}${ready ? ", Ready" : ", not Ready"} (static pod processes: ${sp.containers.map((c) => `${c.name} ${c.running ? "running" : "not running"}`).join(", ")})`
+            : `Running, Ready, IP ${podIP}${hostNetwork ? " (host network)" : ""}`;
         log(`pod ${key(ns, name)}: status ${what}${sp ? "" : "; no container was run"}`);
         if (!sp && !this.announced.has(uid)) {
             this.announced.add(uid);
-            void this.event(pod, "NoContainerRun", `kubelet stand-in on ${this.o.nodeName}: no container was run (there is no container runtime); the pod is reported Running and Ready with IP ${podIP}`);
+            void this.event(
+                pod,
+                "NoContainerRun",
+                `kubelet stand-in on ${this.o.nodeName}: no container was run (there is no container runtime); the pod is reported Running and Ready with IP ${podIP}`,
+            );
         }
     }
 
@@ -432,7 +453,11 @@ export class PodSync {
             if (Date.now() - tried < 15_000) continue;
             this.mirrorTried.set(`${k}@${sp.hash}`, Date.now());
             const m = sp.manifest;
-            const spec = { ...m.spec, nodeName: this.o.nodeName, tolerations: [...(m.spec.tolerations ?? []), { operator: "Exists", effect: "NoExecute" }] };
+            const spec = {
+                ...m.spec,
+                nodeName: this.o.nodeName,
+                tolerations: [...(m.spec.tolerations ?? []), { operator: "Exists", effect: "NoExecute" }],
+            };
             try {
                 await client.request("POST", `/api/v1/namespaces/${sp.namespace}/pods`, {
                     apiVersion: "v1",
@@ -471,7 +496,12 @@ export class PodSync {
     private async deletePod(p: any): Promise<void> {
         const { namespace: ns, name, uid } = p.metadata;
         try {
-            await this.client!.request("DELETE", `/api/v1/namespaces/${ns}/pods/${name}`, { kind: "DeleteOptions", apiVersion: "v1", gracePeriodSeconds: 0, preconditions: { uid } });
+            await this.client!.request("DELETE", `/api/v1/namespaces/${ns}/pods/${name}`, {
+                kind: "DeleteOptions",
+                apiVersion: "v1",
+                gracePeriodSeconds: 0,
+                preconditions: { uid },
+            });
         } catch (e) {
             this.deleting.delete(uid);
             if (e instanceof ApiError && (e.status === 404 || e.status === 409)) return;

@@ -205,7 +205,10 @@ export class StaticPods {
         try {
             let names: string[] = [];
             try {
-                names = fs.readdirSync(this.o.dir).filter((n) => !n.startsWith(".")).sort();
+                names = fs
+                    .readdirSync(this.o.dir)
+                    .filter((n) => !n.startsWith("."))
+                    .sort();
                 if (!this.watcher) {
                     try {
                         this.watcher = fs.watch(this.o.dir, () => {
@@ -238,7 +241,14 @@ export class StaticPods {
                 } catch {
                     continue;
                 }
-                const hash = crypto.createHash("md5").update(this.o.nodeName).update("\0").update(file).update("\0").update(text).digest("hex");
+                const hash = crypto
+                    .createHash("md5")
+                    .update(this.o.nodeName)
+                    .update("\0")
+                    .update(file)
+                    .update("\0")
+                    .update(text)
+                    .digest("hex");
                 seen.add(file);
                 const cur = this.pods.get(file);
                 if (cur && cur.hash === hash) continue;
@@ -313,13 +323,19 @@ export class StaticPods {
         if (proc.stopped) return;
         proc.timer = undefined;
         if (proc.command.length === 0) {
-            proc.waiting = { reason: "NoCommand", message: "the kubelet stand-in runs only a local program named by the container's command (it runs no images)" };
+            proc.waiting = {
+                reason: "NoCommand",
+                message: "the kubelet stand-in runs only a local program named by the container's command (it runs no images)",
+            };
             log(`static pod ${proc.pod}: container ${proc.name} has no command; not started (the stand-in runs no images)`);
             return;
         }
         const program = resolveProgram(proc.command[0], this.o.binDir);
         if (!program) {
-            proc.waiting = { reason: "ProgramNotFound", message: `no local program ${path.basename(proc.command[0])} (looked in ${this.o.binDir ?? "-"} and PATH)` };
+            proc.waiting = {
+                reason: "ProgramNotFound",
+                message: `no local program ${path.basename(proc.command[0])} (looked in ${this.o.binDir ?? "-"} and PATH)`,
+            };
             log(`static pod ${proc.pod}: container ${proc.name}: ${proc.waiting.message}; again in ${proc.backoffMs / 1000} s`);
             this.again(proc);
             return;
@@ -348,7 +364,10 @@ export class StaticPods {
         if (pidFile) {
             try {
                 fs.mkdirSync(this.o.stateDir, { recursive: true });
-                fs.writeFileSync(pidFile, JSON.stringify({ pid: child.pid, start: startTimeOf(child.pid!), what: `${proc.pod} container ${proc.name}` }));
+                fs.writeFileSync(
+                    pidFile,
+                    JSON.stringify({ pid: child.pid, start: startTimeOf(child.pid!), what: `${proc.pod} container ${proc.name}` }),
+                );
             } catch {
                 /* without it only a SIGKILL of the stand-in leaves the process behind */
             }
@@ -365,14 +384,23 @@ export class StaticPods {
             if (proc.stopped) return;
             if (ranMs > 60_000) proc.backoffMs = MIN_BACKOFF_MS;
             proc.restarts++;
-            proc.waiting = { reason: "CrashLoopBackOff", message: `exited (${err ? errText(err) : signal ?? `code ${code}`}); restarting in ${proc.backoffMs / 1000} s` };
+            proc.waiting = {
+                reason: "CrashLoopBackOff",
+                message: `exited (${err ? errText(err) : (signal ?? `code ${code}`)}); restarting in ${proc.backoffMs / 1000} s`,
+            };
             log(`static pod ${proc.pod}: container ${proc.name} (pid ${child.pid}) ${proc.waiting.message}`);
             this.again(proc);
             this.o.onChange();
         };
         child.on("error", (e) => onEnd(null, null, e));
         child.on("exit", (code, signal) => onEnd(code, signal));
-        if (child.pid) log(`static pod ${proc.pod}: started container ${proc.name}: ${program} ${proc.command.slice(1).join(" ")} (pid ${child.pid}, output in ${proc.logFile})`.slice(0, 2000));
+        if (child.pid)
+            log(
+                `static pod ${proc.pod}: started container ${proc.name}: ${program} ${proc.command.slice(1).join(" ")} (pid ${child.pid}, output in ${proc.logFile})`.slice(
+                    0,
+                    2000,
+                ),
+            );
         this.o.onChange();
     }
 
