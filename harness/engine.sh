@@ -197,7 +197,7 @@ prepare_cli_module() {
 build_cli() {
   mkdir -p "$BIN"
   progress::run "preparing the pulumi $PULUMI_VERSION module (downloads)" 90 prepare_cli_module
-  progress::run "building pulumi $PULUMI_VERSION from $PKG_MODULE" 660 \
+  progress::run "building pulumi $PULUMI_VERSION from $PKG_MODULE" 300 \
     go_build_to "$SRC/pulumi" "$BIN/pulumi" "-s -w -X $VERSION_VAR=$PULUMI_VERSION" "$PKG_MODULE/cmd/pulumi"
 }
 
@@ -221,8 +221,8 @@ build_langhost() {
   local dir
   dir=$(unpack "$LANGHOST_ARCHIVE")/sdk/nodejs/cmd/pulumi-language-nodejs
   mkdir -p "$BIN"
-  progress::run "preparing the nodejs language host module" 60 prepare_langhost_module "$dir"
-  progress::run "building pulumi-language-nodejs $PULUMI_VERSION from $LANGHOST_ARCHIVE" 60 \
+  progress::run "preparing the nodejs language host module" 20 prepare_langhost_module "$dir"
+  progress::run "building pulumi-language-nodejs $PULUMI_VERSION from $LANGHOST_ARCHIVE" 30 \
     go_build_to "$dir" "$BIN/pulumi-language-nodejs" "-s -w -X $VERSION_VAR=$PULUMI_VERSION" .
 }
 
@@ -234,7 +234,7 @@ build_command() {
   out=$(plugin_build command "$COMMAND_VERSION")
   dir=$(unpack "$COMMAND_ARCHIVE")/provider
   mkdir -p "$(dirname "$out")"
-  GOFLAGS="-mod=mod -buildvcs=false" progress::run "building pulumi-resource-command $COMMAND_VERSION from $COMMAND_ARCHIVE" 100 \
+  GOFLAGS="-mod=mod -buildvcs=false" progress::run "building pulumi-resource-command $COMMAND_VERSION from $COMMAND_ARCHIVE" 60 \
     go_build_to "$dir" "$out" "-s -w -X $COMMAND_MODULE/pkg/version.Version=$COMMAND_VERSION" ./cmd/pulumi-resource-command
 }
 
@@ -269,9 +269,9 @@ build_kubernetes() {
   provider=$(unpack "$K8S_ARCHIVE")/provider
   mkdir -p "$(dirname "$out")"
   export GOFLAGS="-mod=mod -buildvcs=false"
-  progress::run "fetching the Kubernetes OpenAPI specs for the kubernetes provider's schema" 60 k8s_specs "$provider"
-  progress::run "generating the kubernetes provider's schema (pulumi-gen-kubernetes)" 90 k8s_schema "$provider"
-  progress::run "building pulumi-resource-kubernetes $K8S_VERSION from $K8S_ARCHIVE" 120 \
+  progress::run "fetching the Kubernetes OpenAPI specs for the kubernetes provider's schema" 15 k8s_specs "$provider"
+  progress::run "generating the kubernetes provider's schema (pulumi-gen-kubernetes)" 240 k8s_schema "$provider"
+  progress::run "building pulumi-resource-kubernetes $K8S_VERSION from $K8S_ARCHIVE" 30 \
     go_build_to "$provider" "$out" "-s -w -X $K8S_MODULE/pkg/version.Version=$K8S_VERSION" ./cmd/pulumi-resource-kubernetes
 }
 
