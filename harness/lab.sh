@@ -6,6 +6,13 @@
 #   harness/lab.sh destroy  `pulumi destroy` the sim stack (the hosts record their kubeadm reset)
 #   harness/lab.sh down     destroy, then tear the simulated lab down
 #   harness/lab.sh pulumi ARGS...  any pulumi command against the sim stack, from inside the lab
+#                         (cancel, stack and config, which talk to no host, also while the lab is down)
+#
+# Before pulumi runs, harness/lib/recover.sh makes the stack usable again after a killed engine
+# (kill -9, a crash): a lock left by an engine that no longer runs on this machine is removed (one
+# line says so and why that is safe), a running engine's lock is reported with its pid and we stop;
+# for up, destroy and down the pending operations of the killed run are also cleared (an
+# interrupted delete is replaced by the next up), so that one plain `npm run lab` converges.
 #
 # The simulated hosts (harness/simlab.sh) use the post's addresses inside network
 # namespaces; the engine runs in the lab's operator namespace, so no packet
@@ -41,6 +48,22 @@ op_pulumi() {
     pulumi --cwd "$repo" --non-interactive "$@"
 }
 
+# pulumi for the commands that only read or write the state (stack select/init/output, export,
+# import, cancel, config): they reach no host, so they run here, also while the lab is down.
+local_pulumi() {
+  pulumi --cwd "$repo" --non-interactive "$@"
+}
+
+# recover up|destroy|keep: harness/lib/recover.sh for the sim stack; its stdout (for up: the
+# `--replace <urn>` words of interrupted deletes) in the array `replace`. Stops on a live lock.
+replace=()
+recover() {
+  local out
+  out=$(bash "$repo/harness/lib/recover.sh" --pending "$1" -- pulumi --cwd "$repo" --non-interactive --stack "$stack") || exit 1
+  replace=()
+  if [[ -n $out ]]; then mapfile -t replace <<<"$out"; fi
+}
+
 lab_up() {
   if ! bash "$repo/harness/simlab.sh" --name "$lab" status >/dev/null 2>&1; then
     say "starting the simulated lab $lab (km1 kn1 kn2 dns1)"
@@ -51,7 +74,7 @@ lab_up() {
 
 select_stack() {
   mkdir -p "$state"
-  op_pulumi stack select "$stack" >/dev/null 2>&1 || op_pulumi stack init "$stack" >/dev/null
+  local_pulumi stack select "$stack" >/dev/null 2>&1 || local_pulumi stack init "$stack" >/dev/null
 }
 
 report() {
@@ -67,7 +90,7 @@ report() {
 
   done
   say "stack outputs"
-  op_pulumi stack output
+  local_pulumi stack output
   cat <<EOT
 
 Next:
@@ -87,19 +110,22 @@ case $cmd in
     engine
     lab_up
     select_stack
+    recover up
     say "pulumi up (stack $stack)"
-    op_pulumi up --yes --skip-preview
+    op_pulumi up --yes --skip-preview ${replace[@]+"${replace[@]}"}
     report
     ;;
   destroy)
     engine
     select_stack
+    recover destroy
     op_pulumi destroy --yes --skip-preview
     ;;
   down)
     engine
     if bash "$repo/harness/simlab.sh" --name "$lab" status >/dev/null 2>&1; then
       select_stack
+      recover destroy
       op_pulumi destroy --yes --skip-preview || echo "lab: destroy failed; tearing the lab down anyway" >&2
     fi
     bash "$repo/harness/simlab.sh" --name "$lab" down
@@ -107,7 +133,22 @@ case $cmd in
   pulumi)
     engine
     select_stack
-    op_pulumi "$@"
+    # stale locks only (pending operations are left to the command); a live lock is reported,
+    # and pulumi then says the same; `cancel` is the user's own way out: nothing before it
+    if [[ ${1:-} != cancel ]]; then
+      bash "$repo/harness/lib/recover.sh" -- pulumi --cwd "$repo" --non-interactive --stack "$stack" || true
+    fi
+    if bash "$repo/harness/simlab.sh" --name "$lab" status >/dev/null 2>&1; then
+      op_pulumi "$@"
+    else
+      case ${1:-} in
+        cancel | stack | config) local_pulumi "$@" ;;
+        *)
+          echo "lab: the simulated lab $lab is not up, and pulumi ${1:-} talks to its hosts, which exist only inside it: npm run lab starts it" >&2
+          exit 1
+          ;;
+      esac
+    fi
     ;;
   *)
     echo "usage: harness/lab.sh [up|destroy|down|pulumi ARGS...]" >&2
