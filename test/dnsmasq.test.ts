@@ -84,8 +84,14 @@ before(() => {
     bin = path.join(dir, "bin");
     fs.mkdirSync(bin);
     calls = path.join(dir, "systemctl.calls");
-    // The recording stand-in: never the real systemctl.
-    fs.writeFileSync(path.join(bin, "systemctl"), `#!/bin/sh\necho "systemctl $*" >> '${calls}'\n`, { mode: 0o755 });
+    // The recording stand-in: never the real systemctl. With <dir>/cut-restart it kills the
+    // script that called it instead (once): a run cut off between the new file and the restart.
+    fs.writeFileSync(
+        path.join(bin, "systemctl"),
+        `#!/bin/sh\nif [ -e '${dir}/cut-restart' ]; then rm -f '${dir}/cut-restart'; kill -KILL $PPID; exit 137; fi\n` +
+            `echo "systemctl $*" >> '${calls}'\n`,
+        { mode: 0o755 },
+    );
     fs.mkdirSync(path.join(dir, "dnsmasq.d"));
     conf = path.join(dir, "dnsmasq.d", "virtomation.conf");
 });
@@ -167,6 +173,25 @@ describe("apply", () => {
         assert.equal(back.code, 0, show(back));
         assert.equal(fs.readFileSync(conf, "utf8"), postFile);
         assert.equal(systemctlCalls().length, 3);
+    });
+
+    test("a run cut off between the new file and the restart: the next run restarts dnsmasq", async () => {
+        const restarts = systemctlCalls().length;
+        fs.writeFileSync(path.join(dir, "cut-restart"), "");
+        const cut = await runScript(applyArgs("172.31.50.232"));
+        assert.notEqual(cut.code, 0, show(cut));
+        assert.match(fs.readFileSync(conf, "utf8"), /^address=\/\.ingress\.virtomation\.com\/172\.31\.50\.232$/m, "the new file is there");
+        assert.equal(systemctlCalls().length, restarts, "dnsmasq not restarted yet");
+        const r = await runScript(applyArgs("172.31.50.232"));
+        assert.equal(r.code, 0, show(r));
+        assert.equal(r.stdout, "kubevirt-lab: dnsmasq-records.sh apply: changed\n");
+        assert.deepEqual(systemctlCalls().slice(restarts), ["systemctl restart dnsmasq"]);
+        assert.deepEqual(strayTempFiles(), []);
+        const again = await runScript(applyArgs("172.31.50.232"));
+        assert.equal(again.stdout, "kubevirt-lab: dnsmasq-records.sh apply: unchanged\n", "restarted once");
+        // Back to the post's file for what follows.
+        assert.equal((await runScript(applyArgs("172.31.50.231"))).code, 0);
+        assert.equal(fs.readFileSync(conf, "utf8"), postFile);
     });
 
     test("a file dnsmasq rejects is refused and the old file stays", async () => {

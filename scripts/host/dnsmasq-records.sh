@@ -9,7 +9,9 @@
 # then the wildcard `address=/.<domain>/<ip>` that sends every <name>.<domain>
 # to the node running the ingress controller. The new content is checked with
 # `dnsmasq --test` before it replaces the file, and dnsmasq is restarted only
-# when the file changed.
+# when the file changed. A change is marked (a dot-file beside the file, which
+# conf-dir ignores) until dnsmasq has been restarted, so that a run cut off
+# between the two still restarts it when run again.
 #
 # remove deletes <file> if it starts with the marker line (else it is left in
 # place), and restarts dnsmasq.
@@ -25,6 +27,16 @@ OPTIONS[apply]='conf-path ingress-domain ingress-ip record+'
 OPTIONS[remove]='conf-path'
 MARKER="# Managed by kubevirt-lab (scripts/host/dnsmasq-records.sh): local changes are overwritten."
 
+# restart <conf>: `systemctl restart dnsmasq` when a change of <conf> is marked as not yet read by
+# dnsmasq (then changed=changed), and the mark dropped.
+restart() {
+  local mark=${1%/*}/.${1##*/}.restart
+  [[ -e $mark ]] || return 0
+  systemctl restart dnsmasq
+  rm -f -- "$mark"
+  changed=changed
+}
+
 # apply <fqdn>=<ip>...
 apply() {
   local conf=${ARG[conf-path]} records="" record content dir tmp out
@@ -35,6 +47,7 @@ apply() {
   content="$MARKER"$'\n'"$records"$'\n'"# Needed for nginx-ingress"$'\n'
   content+="address=/.${ARG[ingress-domain]#.}/${ARG[ingress-ip]}"$'\n'
   if file_is "$conf" "$content"; then
+    restart "$conf"
     return 0
   fi
 
@@ -51,15 +64,17 @@ apply() {
     die "dnsmasq rejects the new records, $conf is left as it was: ${out//"$tmp"/<new $conf>}"
   fi
   chmod 0644 "$tmp"
+  : >"$dir/.${conf##*/}.restart"
   mv -f -- "$tmp" "$conf"
   trap - EXIT
   changed=changed
-  systemctl restart dnsmasq
+  restart "$conf"
 }
 
 remove() {
   local conf=${ARG[conf-path]} first=""
   if [[ ! -e $conf ]]; then
+    restart "$conf"
     return 0
   fi
   [[ -f $conf ]] || die "conf-path '$conf' is not a regular file"
@@ -68,8 +83,9 @@ remove() {
     echo "$SCRIPT: $conf was not written by kubevirt-lab (no marker line): left in place" >&2
     return 0
   fi
+  : >"${conf%/*}/.${conf##*/}.restart"
   remove_file "$conf"
-  systemctl restart dnsmasq
+  restart "$conf"
 }
 
 kvl::main "$@"
