@@ -64,6 +64,7 @@ export class Cluster extends pulumi.ComponentResource {
                     master: cfg.master,
                     ssh,
                     joinTokenTtl: cfg.cluster.joinTokenTtl,
+                    ignorePreflightErrors: cfg.cluster.kubeadmIgnorePreflightErrors,
                     prepared: this.prep[host.name].done,
                     masterReady: this.master.ready,
                 },

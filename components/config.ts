@@ -55,7 +55,14 @@ const HOST_PREP = [
     "sysctl",
     "selinux",
 ] as const;
-const CLUSTER = ["podNetworkCidr", "serviceCidr", "flannelManifestUrl", "joinTokenTtl", "nodeReadyTimeoutSeconds"] as const;
+const CLUSTER = [
+    "podNetworkCidr",
+    "serviceCidr",
+    "flannelManifestUrl",
+    "joinTokenTtl",
+    "kubeadmIgnorePreflightErrors",
+    "nodeReadyTimeoutSeconds",
+] as const;
 const ADDONS = [
     "kubevirtVersion",
     "skydiveManifestUrl",

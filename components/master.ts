@@ -54,8 +54,10 @@ export class Master extends pulumi.ComponentResource {
                     "advertise-address": host.address,
                     "kubernetes-version": args.kubernetesVersion,
                     "ssh-user": ssh.user,
+                    "ignore-preflight-errors": c.kubeadmIgnorePreflightErrors,
                 },
-                removeArgs: { "ssh-user": ssh.user },
+                // The master's own Node is drained and deleted before its reset, as every node's is.
+                removeArgs: { "ssh-user": ssh.user, "node-name": host.name },
             },
             // The cluster is the one thing a changed setting must never re-create.
             { parent: this, dependsOn: args.prepared, ignoreChanges: ["create"] },

@@ -432,6 +432,17 @@ export const SETTINGS = {
             default: "15m",
             description: "Lifetime of the join token minted for each worker when it joins.",
         }),
+        kubeadmIgnorePreflightErrors: setting(
+            stringList(
+                (v) => /^[A-Za-z][A-Za-z0-9-]*$/.test(v),
+                "names of kubeadm preflight checks such as SystemVerification or FileExisting-iptables, or all",
+            ),
+            {
+                default: [],
+                description:
+                    "Preflight checks whose errors `kubeadm init` and `kubeadm join` only warn about (`--ignore-preflight-errors`); `[]` ignores none, as real hosts need.",
+            },
+        ),
         nodeReadyTimeoutSeconds: setting(integer(10, 7200), { default: 600, description: "How long to wait for nodes to become Ready." }),
         stages: setting(
             list(

@@ -11,6 +11,8 @@ export interface WorkerArgs {
     master: HostSpec;
     ssh: SshSettings;
     joinTokenTtl: string;
+    /** Preflight checks `kubeadm join` only warns about (the kubeadmIgnorePreflightErrors setting). */
+    ignorePreflightErrors: string[];
     /** The worker's host preparation. */
     prepared: pulumi.Resource[];
     /** The master is Ready with Flannel. */
@@ -38,7 +40,7 @@ export class Worker extends pulumi.ComponentResource {
                 ssh,
                 script: "kubeadm-join.sh",
                 withActions: true,
-                args: { "node-name": host.name },
+                args: { "node-name": host.name, "ignore-preflight-errors": args.ignorePreflightErrors },
                 stdin: pulumi.secret(joinLine.stdout),
             },
             // The line is needed for the first join only; a fresh token must not count as a change.

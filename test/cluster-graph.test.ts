@@ -76,7 +76,28 @@ describe("dev stack: cluster", () => {
             assert.equal(g.byName(`kn1-${step}`).opts.deleteBeforeReplace, true, `kn1-${step}: undone before it is done again`);
         assert.equal(g.byName("kn1-kubeadm-join").opts.deleteBeforeReplace, true);
         assert.equal(g.byName("km1-kubeconfig").opts.deleteBeforeReplace, undefined, "a read-only step has nothing to undo");
-        assert.match(String(g.byName("km1-kubeadm-init").inputs.delete), /kubeadm-init\.sh remove --ssh-user root$/);
+        assert.match(
+            String(g.byName("km1-kubeadm-init").inputs.delete),
+            /kubeadm-init\.sh remove --ssh-user root --node-name km1\.virtomation\.com$/,
+            "the master's own Node is drained and deleted before its reset",
+        );
+        for (const w of ["kn1", "kn2"])
+            assert.match(
+                cmd(g, `${w}-kubeadm-join`),
+                new RegExp(`kubeadm-join\\.sh apply --node-name ${w}\\.virtomation\\.com$`),
+                "no check ignored",
+            );
+    });
+
+    it("passes kubeadmIgnorePreflightErrors to kubeadm init and every join, one option per check", async () => {
+        const ig = await runProgram(stackConfig("dev", { kubeadmIgnorePreflightErrors: ["SystemVerification", "Service-Docker"] }));
+        const flags = "--ignore-preflight-errors SystemVerification --ignore-preflight-errors Service-Docker";
+        assert.match(String(ig.byName("km1-kubeadm-init").inputs.create), new RegExp(` --ssh-user root ${flags}$`));
+        for (const w of ["kn1", "kn2"])
+            assert.match(
+                String(ig.byName(`${w}-kubeadm-join`).inputs.create),
+                new RegExp(`apply --node-name ${w}\\.virtomation\\.com ${flags}$`),
+            );
     });
 
     it("applies Flannel after init and waits for the master", () => {

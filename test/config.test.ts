@@ -59,6 +59,7 @@ describe("the dev stack", () => {
         assert.deepEqual(cfg.stages, { addons: true, workload: true, app: true, dns: true });
         assert.equal(cfg.dns?.configPath, "/etc/dnsmasq.d/virtomation.conf", "the post's file name");
         assert.equal(cfg.app.usesPostPassword, true);
+        assert.deepEqual(cfg.cluster.kubeadmIgnorePreflightErrors, [], "kubeadm ignores no preflight check, as real hosts need");
     });
 
     // Pulumi.yaml and the README are generated from components/settings.ts: test/settings.test.ts.
@@ -154,6 +155,25 @@ describe("validation", () => {
         );
         rejects({ yumUpdate: "yes" }, 'kubevirt-lab:yumUpdate: got "yes", expected true or false');
         rejects({ domain: "virtomation_com" }, 'kubevirt-lab:domain: got "virtomation_com", expected a DNS domain such as virtomation.com');
+    });
+
+    it("takes kubeadm preflight check names (or all) to ignore, and nothing else", () => {
+        const cfg = parseConfig(
+            sourceOf(stackConfig("dev", { kubeadmIgnorePreflightErrors: ["SystemVerification", "FileExisting-iptables", "all"] })),
+        );
+        assert.deepEqual(cfg.cluster.kubeadmIgnorePreflightErrors, ["SystemVerification", "FileExisting-iptables", "all"]);
+        const expected = "expected names of kubeadm preflight checks such as SystemVerification or FileExisting-iptables, or all";
+        rejects(
+            { kubeadmIgnorePreflightErrors: ["Swap,SystemVerification"] },
+            `kubevirt-lab:kubeadmIgnorePreflightErrors[0]: got "Swap,SystemVerification", ${expected}`,
+        );
+        rejects({ kubeadmIgnorePreflightErrors: ["ok", "-x"] }, `kubevirt-lab:kubeadmIgnorePreflightErrors[1]: got "-x", ${expected}`);
+        rejects({ kubeadmIgnorePreflightErrors: ["a b"] }, `kubevirt-lab:kubeadmIgnorePreflightErrors[0]: got "a b", ${expected}`);
+        rejects({ kubeadmIgnorePreflightErrors: [""] }, `kubevirt-lab:kubeadmIgnorePreflightErrors[0]: got "", ${expected}`);
+        rejects(
+            { kubeadmIgnorePreflightErrors: "SystemVerification" },
+            /^kubevirt-lab:kubeadmIgnorePreflightErrors: got "SystemVerification", expected a list of /,
+        );
     });
 
     it("refuses the values dnsmasq-records.sh no longer checks (its records, wildcard and file come from these settings)", () => {

@@ -103,6 +103,16 @@ const INIT_COMMAND =
     "kubeadm init --pod-network-cidr=10.244.0.0/16 --service-cidr=10.96.0.0/12 --node-name=km1 " +
     "--apiserver-advertise-address=172.31.50.221 --kubernetes-version=v1.9.4";
 const KC = "--kubeconfig=/etc/kubernetes/admin.conf";
+/** kubeadm-init.sh remove of the master km1 (its own Node is drained first). */
+const INIT_REMOVE = { "ssh-user": "root", "node-name": "km1" };
+/** What kubeadm-init.sh remove runs on km1 before its reset: km1's own Node drained and deleted. */
+const MASTER_DRAIN = [
+    `kubectl ${KC} get node km1`,
+    `kubectl ${KC} drain --help`,
+    `kubectl ${KC} drain km1 --ignore-daemonsets --delete-local-data --force --timeout=600s`,
+    `kubectl ${KC} delete node km1`,
+    `kubectl ${KC} get nodes -o name`,
+];
 const JOIN_RE =
     /^kubeadm join --token ([a-z0-9]{6}\.[a-z0-9]{16}) 172\.31\.50\.221:6443 --discovery-token-ca-cert-hash (sha256:[0-9a-f]{64})$/;
 
@@ -224,6 +234,19 @@ async function seedPreparedHost(sb: Sandbox): Promise<void> {
       echo 1 > ${SIM_STATE}/sysctl/net.bridge.bridge-nf-call-ip6tables
       printf '[kubernetes]\\n' > ${REPO_FILE}`),
         "seeding",
+    );
+}
+
+/** The simulated cluster of a finished kubeadm init, as the stand-ins keep it: control plane, master, kube-proxy. */
+async function seedFinishedCluster(sb: Sandbox): Promise<void> {
+    ok(
+        await sb.runAsync(`set -e
+      mkdir -p /etc/kubernetes/manifests ${SIM_APISERVER}/nodes
+      printf 'kind: Pod\\n' > /etc/kubernetes/manifests/kube-apiserver.yaml
+      printf 'advertise=172.31.50.221\\nport=6443\\nversion=v1.9.4\\nhost=km1\\nmaster=km1\\n' > ${SIM_APISERVER}/cluster
+      printf 'name=km1\\nrole=master\\nhost=km1\\nversion=v1.9.4\\nstatus=Ready\\ncreated=0\\n' > ${SIM_APISERVER}/nodes/km1
+      printf 'kube-system daemonset kube-proxy\\n' > ${SIM_APISERVER}/addons`),
+        "seeding a finished cluster",
     );
 }
 
@@ -671,31 +694,40 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
             assert.deepEqual(f2.calls, [`kubectl ${KC} apply -f https://mirror/kube-flannel.yml`]);
             status(ok(await sb.runScriptAsync("flannel.sh", act("remove")), "flannel remove"), "flannel.sh", "remove", "changed");
 
-            // remove: kubeadm reset (1.9: no --force), the kubeconfig goes
-            const rm = await step(sb, "kubeadm-init.sh", act("remove", { "ssh-user": "root" }));
+            // remove: the master's own Node drained and deleted, kubeadm reset (1.9: no --force), the kubeconfig goes
+            const rm = await step(sb, "kubeadm-init.sh", act("remove", INIT_REMOVE));
             ok(rm.result, "remove");
             status(rm.result, "kubeadm-init.sh", "remove", "changed");
-            assert.deepEqual(rm.calls, ["kubeadm reset --help", "kubeadm reset"]);
+            assert.deepEqual(rm.calls, [...MASTER_DRAIN, "kubeadm reset --help", "kubeadm reset"]);
             assert.deepEqual(sb.readFiles([ADMIN_CONF, "/root/.kube/config", "/etc/kubernetes/pki/ca.crt"]), [
                 undefined,
                 undefined,
                 undefined,
             ]);
             assert.equal(fs.existsSync(path.join(api.dir, "cluster")), false, "the simulated cluster is gone");
-            await assertNoop(sb, "kubeadm-init.sh", act("remove", { "ssh-user": "root" }), "remove");
+            await assertNoop(sb, "kubeadm-init.sh", act("remove", INIT_REMOVE), "remove");
             const kc2 = await sb.runScriptAsync("kubeconfig.sh", run());
             assert.equal(kc2.code, 1);
             assert.match(kc2.stderr, /admin\.conf does not exist/);
         });
 
-        it("admin.conf already there: no kubeadm init, only the copy; other SSH user gets it owned", async () => {
+        it("admin.conf of a working cluster already there: no kubeadm init, only the copy; other SSH user gets it owned", async () => {
             const sb = await sandbox({ hostname: "km1" });
             await seedPreparedHost(sb);
             await sb.writeFileAsync(ADMIN_CONF, "apiVersion: v1\nkind: Config\n# existing\n", "600");
+            await seedFinishedCluster(sb);
             ok(await sb.runAsync("useradd -m -U centos"), "useradd");
             const s = await step(sb, "kubeadm-init.sh", act("apply", { ...INIT_ARGS, "ssh-user": "centos" }));
             ok(s.result, "apply");
-            assert.deepEqual(s.calls, [], "no kubeadm init");
+            // no copy of it yet: the cluster is asked (it answers, with kube-proxy: a finished init)
+            assert.deepEqual(
+                s.calls,
+                [
+                    `kubectl ${KC} get nodes --request-timeout=10s`,
+                    `kubectl ${KC} get daemonset kube-proxy -n kube-system --request-timeout=10s`,
+                ],
+                "no kubeadm init",
+            );
             assert.match(s.result.stdout, /already initialized/);
             assert.equal(sb.readFile("/home/centos/.kube/config"), "apiVersion: v1\nkind: Config\n# existing\n");
             assert.equal(sb.stat("/home/centos/.kube/config"), "centos:centos 600");
@@ -709,7 +741,7 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
             // bad arguments
             assert.match(
                 (await sb.runScriptAsync("kubeadm-init.sh", act("apply", INIT_ARGS))).stderr,
-                /^usage: kubeadm-init\.sh apply --pod-network-cidr <pod-network-cidr> .* --ssh-user <ssh-user> \| remove --ssh-user <ssh-user>\n$/,
+                /^usage: kubeadm-init\.sh apply --pod-network-cidr <pod-network-cidr> .* --ssh-user <ssh-user> \[--ignore-preflight-errors <ignore-preflight-errors>\]\.\.\. \[--api-timeout <api-timeout>\] \| remove --ssh-user <ssh-user> --node-name <node-name>\n$/,
             );
             assert.match(
                 (await sb.runScriptAsync("kubeadm-init.sh", act("apply", { ...INIT_ARGS, "ssh-user": "nobody-here" }))).stderr,
@@ -719,7 +751,7 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
 
         it("remove on a host with nothing: no reset, unchanged; a newer kubeadm gets --force", async () => {
             const sb = await sandbox({ hostname: "km1" });
-            const s = await step(sb, "kubeadm-init.sh", act("remove", { "ssh-user": "root" }));
+            const s = await step(sb, "kubeadm-init.sh", act("remove", INIT_REMOVE));
             ok(s.result, "remove");
             status(s.result, "kubeadm-init.sh", "remove", "unchanged");
             assert.deepEqual(s.calls, []);
@@ -728,9 +760,9 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
             const sb2 = await sandbox({ hostname: "km1", env });
             await seedPreparedHost(sb2);
             ok(await sb2.runScriptAsync("kubeadm-init.sh", act("apply", { ...INIT_ARGS, "ssh-user": "root" })), "init");
-            const rm = await step(sb2, "kubeadm-init.sh", act("remove", { "ssh-user": "root" }));
+            const rm = await step(sb2, "kubeadm-init.sh", act("remove", INIT_REMOVE));
             ok(rm.result, "remove");
-            assert.deepEqual(rm.calls, ["kubeadm reset --help", "kubeadm reset --force"]);
+            assert.deepEqual(rm.calls, [...MASTER_DRAIN, "kubeadm reset --help", "kubeadm reset --force"]);
             assert.equal(sb2.readFile(ADMIN_CONF), undefined);
         });
 
@@ -739,6 +771,28 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
             const r = await sb.runScriptAsync("kubeadm-init.sh", act("apply", { ...INIT_ARGS, "ssh-user": "root" }));
             assert.notEqual(r.code, 0);
             assert.match(r.stdout, /\[ERROR Service-Docker\]/);
+        });
+
+        it("passes the preflight checks to ignore as one --ignore-preflight-errors=<a>,<b>; the others stay fatal", async () => {
+            const sb = await sandbox({ hostname: "km1" }); // docker not running, the bridge sysctl not set
+            const one = await step(sb, "kubeadm-init.sh", [
+                ...act("apply", { ...INIT_ARGS, "ssh-user": "root", "ignore-preflight-errors": ["Service-Docker"] }),
+            ]);
+            assert.equal(one.result.code, 2, "the bridge check is still fatal");
+            assert.deepEqual(one.calls, [`${INIT_COMMAND} --ignore-preflight-errors=Service-Docker`]);
+            assert.match(one.result.stdout, /\[WARNING Service-Docker\]/);
+            assert.match(one.result.stdout, /\[ERROR FileContent--proc-sys-net-bridge-bridge-nf-call-iptables\]/);
+            const checks = ["Service-Docker", "FileContent--proc-sys-net-bridge-bridge-nf-call-iptables"];
+            const two = await step(
+                sb,
+                "kubeadm-init.sh",
+                act("apply", { ...INIT_ARGS, "ssh-user": "root", "ignore-preflight-errors": checks }),
+            );
+            ok(two.result, "init with both checks ignored");
+            // (the calls log writes each word with printf %q: the comma as \,)
+            assert.deepEqual(two.calls, [`${INIT_COMMAND} --ignore-preflight-errors=${checks.join("\\,")}`]);
+            assert.doesNotMatch(two.result.stdout, /\[ERROR /);
+            status(two.result, "kubeadm-init.sh", "apply", "changed");
         });
     });
 
@@ -815,6 +869,66 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
             assert.deepEqual(r.calls, ["kubeadm reset --help", "kubeadm reset"]);
             assert.equal(kn1.readFile(KUBELET_CONF), undefined);
             await assertNoop(kn1, "kubeadm-join.sh", act("remove"), "remove");
+        });
+
+        it("as 1.9's join writes only bootstrap-kubelet.conf: apply waits for the kubelet's kubelet.conf, or names the kubelet; remove leaves nothing of kubeadm's", async () => {
+            // SIM_KUBEADM_JOIN_BOOTSTRAP=1: the stand-in's join does what real kubeadm 1.9.4's does
+            // (measured in the simulated lab): bootstrap-kubelet.conf and pki/ca.crt, no kubelet.conf
+            const api = sharedApiserver();
+            const env = { SIM_KUBEADM_JOIN_BOOTSTRAP: "1" };
+            const km1 = await sandbox({ hostname: "km1", binds: api.binds });
+            const kn1 = await sandbox({ hostname: "kn1", binds: api.binds, env });
+            const kn2 = await sandbox({ hostname: "kn2", binds: api.binds, env });
+            for (const sb of [km1, kn1, kn2]) await seedPreparedHost(sb);
+            ok(await km1.runScriptAsync("kubeadm-init.sh", act("apply", { ...INIT_ARGS, "ssh-user": "root" })), "init");
+            const line = async () => ok(await km1.runScriptAsync("join-command.sh", run({ ttl: "1h" })), "join-command").stdout;
+            const BOOTSTRAP_CONF = "/etc/kubernetes/bootstrap-kubelet.conf";
+
+            // the kubelet's TLS bootstrap, a second after join: kubelet.conf with the node's own credentials,
+            // then the node registered (as the kubelet does)
+            const kubelet = kn1.runAsync(
+                `for i in $(seq 300); do [ -f ${BOOTSTRAP_CONF} ] && break; sleep 0.1; done
+                 sleep 1; sed s/tls-bootstrap-token-user/system:node:kn1/ ${BOOTSTRAP_CONF} > ${KUBELET_CONF}
+                 printf 'name=kn1\\nrole=<none>\\nhost=kn1\\nversion=v1.9.4\\nstatus=Ready\\ncreated=0\\n' > ${SIM_APISERVER}/nodes/kn1`,
+            );
+            const args = { "node-name": "kn1", "ignore-preflight-errors": ["SystemVerification", "Service-Docker"] };
+            const j = await step(kn1, "kubeadm-join.sh", act("apply", args), { stdin: await line() });
+            ok(await kubelet, "the kubelet's bootstrap");
+            ok(j.result, "join, then the kubelet's kubelet.conf");
+            assert.match(
+                j.calls[0],
+                / --node-name kn1 --ignore-preflight-errors=SystemVerification\\,Service-Docker$/,
+                "(printf %q in the log)",
+            );
+            assert.match(
+                j.result.stdout,
+                /kubeadm-join\.sh: the kubelet wrote \/etc\/kubernetes\/kubelet\.conf \(its TLS bootstrap\) [\d.]+s after kubeadm join\n/,
+            );
+            status(j.result, "kubeadm-join.sh", "apply", "changed");
+            assert.match(kn1.readFile(KUBELET_CONF)!, /system:node:kn1/);
+            await assertNoop(kn1, "kubeadm-join.sh", act("apply", args), "apply");
+
+            // no kubelet: a bounded wait, then the kubelet is named
+            const t0 = Date.now();
+            const alone = await step(kn2, "kubeadm-join.sh", act("apply", { "node-name": "kn2", "kubelet-timeout": "1" }), {
+                stdin: await line(),
+            });
+            assert.equal(alone.result.code, 1);
+            assert.ok(Date.now() - t0 < 15_000, "bounded by --kubelet-timeout");
+            assert.match(
+                alone.result.stderr,
+                /^kubeadm-join\.sh: kubeadm join wrote \/etc\/kubernetes\/bootstrap-kubelet\.conf, but the kubelet has not written \/etc\/kubernetes\/kubelet\.conf \(its TLS bootstrap\) within 1s: is it running\? \(systemctl status kubelet\)\n$/m,
+            );
+
+            // reset: 1.9 leaves bootstrap-kubelet.conf behind; remove takes it too
+            for (const sb of [kn1, kn2]) {
+                const r = await step(sb, "kubeadm-join.sh", act("remove"));
+                ok(r.result, "join remove");
+                status(r.result, "kubeadm-join.sh", "remove", "changed");
+                const left = ok(await sb.runAsync("find /etc/kubernetes -type f"), "find").stdout;
+                assert.equal(left, "", `no file of kubeadm's left in /etc/kubernetes, saw:\n${left}`);
+                await assertNoop(sb, "kubeadm-join.sh", act("remove"), "remove");
+            }
         });
 
         it("refuses bad join lines without showing the token; accepts another argument order", async () => {
@@ -949,6 +1063,201 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
         ok(j.result, "join remove on a clean host");
         status(j.result, "kubeadm-join.sh", "remove", "unchanged");
         assert.deepEqual(j.calls, []);
+    });
+
+    describe("runs cut off midway (a killed engine, a reboot): the next run finishes the step", { concurrency: 3 }, () => {
+        const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+        /** Wrappers of cp and sysctl that, once /run/kvl-cut-<prog> exists, do half their work and kill the script that called them. */
+        function cutBin(): string {
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-cut-bin-"));
+            after(() => fs.rmSync(dir, { recursive: true, force: true }));
+            const cut = (prog: string, half: string, real: string) =>
+                fs.writeFileSync(
+                    path.join(dir, prog),
+                    `#!/bin/bash\nif [ -e /run/kvl-cut-${prog} ]; then\n  rm -f /run/kvl-cut-${prog}\n  ${half}\n  kill -KILL $PPID\n  exit 137\nfi\nexec ${real} "$@"\n`,
+                    { mode: 0o755 },
+                );
+            cut("cp", `src=\${@: -2:1} dst=\${@: -1}; head -c 40 -- "$src" >"$dst"`, "/bin/cp");
+            cut("sysctl", ":", path.join(STANDINS_BIN, "sysctl"));
+            return dir;
+        }
+        const RESET_INIT = ["kubeadm reset --help", "kubeadm reset", INIT_COMMAND];
+        const APPLY_INIT = act("apply", { ...INIT_ARGS, "ssh-user": "root", "api-timeout": "2" });
+        const GET_NODES = `kubectl ${KC} get nodes --request-timeout=10s`;
+        const GET_PROXY = `kubectl ${KC} get daemonset kube-proxy -n kube-system --request-timeout=10s`;
+
+        it("kubeadm init killed after admin.conf: the next run waits for it, resets and inits; killed before the add-ons, or with an API that never answers: the same", async () => {
+            const api = sharedApiserver();
+            const sb = await sandbox({ hostname: "km1", binds: api.binds });
+            await seedPreparedHost(sb);
+
+            // killed after the kubeconfig files: while it still lives, the step run again waits for it
+            const env = { SIM_KUBEADM_CUT: "init-kubeconfig", SIM_KUBEADM_CUT_DELAY: "2" };
+            const cut = sb.runScriptAsync("kubeadm-init.sh", APPLY_INIT, { env });
+            for (let i = 0; i < 100 && !sb.exists(ADMIN_CONF); i++) await wait(100);
+            assert.ok(sb.exists(ADMIN_CONF), "the cut kubeadm init wrote admin.conf");
+            const again = await step(sb, "kubeadm-init.sh", APPLY_INIT);
+            assert.notEqual((await cut).code, 0, "the cut run failed");
+            ok(again.result, "apply after the cut");
+            assert.match(
+                again.result.stdout,
+                /^kubeadm-init\.sh: an earlier kubeadm run of kubevirt-lab on this host is still at work .*: waiting for it to end$/m,
+            );
+            assert.match(
+                again.result.stdout,
+                /^kubeadm-init\.sh: \/etc\/kubernetes\/admin\.conf exists, but no control plane manifest: a kubeadm init cut off midway$/m,
+            );
+            assert.deepEqual(again.calls, RESET_INIT);
+            status(again.result, "kubeadm-init.sh", "apply", "changed");
+            assert.equal(sb.readFile("/root/.kube/config"), sb.readFile(ADMIN_CONF));
+            assert.ok(fs.existsSync(path.join(api.dir, "addons")), "the new init finished");
+            await assertNoop(sb, "kubeadm-init.sh", APPLY_INIT, "apply");
+
+            // killed with the control plane up, before the add-ons: the API answers, without kube-proxy
+            ok(await sb.runScriptAsync("kubeadm-init.sh", act("remove", INIT_REMOVE)), "remove");
+            assert.notEqual((await sb.runScriptAsync("kubeadm-init.sh", APPLY_INIT, { env: { SIM_KUBEADM_CUT: "init-addons" } })).code, 0);
+            const noProxy = await step(sb, "kubeadm-init.sh", APPLY_INIT);
+            ok(noProxy.result, "apply after the cut before the add-ons");
+            assert.match(
+                noProxy.result.stdout,
+                /its API server answers, but it has no kube-proxy \(the last thing kubeadm init makes\): a kubeadm init cut off midway$/m,
+            );
+            assert.deepEqual(noProxy.calls, [GET_NODES, GET_PROXY, ...RESET_INIT]);
+
+            // the control plane written, its API server never answering: waited for --api-timeout, then the same
+            ok(await sb.runScriptAsync("kubeadm-init.sh", act("remove", INIT_REMOVE)), "remove");
+            assert.notEqual((await sb.runScriptAsync("kubeadm-init.sh", APPLY_INIT, { env: { SIM_KUBEADM_CUT: "init-addons" } })).code, 0);
+            fs.rmSync(path.join(api.dir, "cluster"));
+            const t0 = Date.now();
+            const silent = await step(sb, "kubeadm-init.sh", APPLY_INIT);
+            ok(silent.result, "apply after the cut, API down");
+            assert.ok(Date.now() - t0 < 20_000, "bounded by --api-timeout");
+            assert.match(
+                silent.result.stdout,
+                /its API server has not answered within 2s: a kubeadm init cut off midway \(last answer: The connection to the server .* was refused/,
+            );
+            assert.deepEqual(silent.calls.slice(-3), RESET_INIT);
+            const polls = silent.calls.slice(0, -3);
+            assert.ok(polls.length >= 2 && polls.every((c) => c === GET_NODES), `polls: ${polls.join("\n")}`);
+
+            // a finished init (the SSH user's copy of admin.conf) is never reset, also while its API is down
+            fs.rmSync(path.join(api.dir, "cluster"));
+            const down = await assertNoop(sb, "kubeadm-init.sh", APPLY_INIT, "apply");
+            assert.deepEqual(down.calls, []);
+            assert.match(down.result.stdout, /already initialized/);
+        });
+
+        it("kubeadm join killed after bootstrap-kubelet.conf: reset and joined again; a node not in the cluster too; an API that does not answer fails and changes nothing", async () => {
+            const api = sharedApiserver();
+            const km1 = await sandbox({ hostname: "km1", binds: api.binds });
+            const kn1 = await sandbox({ hostname: "kn1", binds: api.binds });
+            await seedPreparedHost(km1);
+            await seedPreparedHost(kn1);
+            ok(await km1.runScriptAsync("kubeadm-init.sh", act("apply", { ...INIT_ARGS, "ssh-user": "root" })), "init");
+            const line = async () => ok(await km1.runScriptAsync("join-command.sh", run({ ttl: "1h" })), "join-command").stdout;
+            const apply = act("apply", { "node-name": "kn1", "kubelet-timeout": "1" });
+            const GET_KN1 = "kubectl --kubeconfig=/etc/kubernetes/kubelet.conf get node kn1 --request-timeout=10s";
+            const isJoin = (c: string) =>
+                /^kubeadm join --token [a-z0-9.]+ 172\.31\.50\.221:6443 --discovery-token-ca-cert-hash sha256:[0-9a-f]{64} --node-name kn1$/.test(
+                    c,
+                );
+
+            const cut = await kn1.runScriptAsync("kubeadm-join.sh", apply, {
+                stdin: await line(),
+                env: { SIM_KUBEADM_CUT: "join-bootstrap" },
+            });
+            assert.notEqual(cut.code, 0, "the cut join failed");
+            assert.deepEqual(
+                kn1.readFiles(["/etc/kubernetes/bootstrap-kubelet.conf", KUBELET_CONF]).map((f) => f !== undefined),
+                [true, false],
+            );
+            // (without the reset, 1.9's preflight would refuse: pki/ca.crt exists)
+            const again = await step(kn1, "kubeadm-join.sh", apply, { stdin: await line() });
+            ok(again.result, "join after the cut");
+            assert.match(
+                again.result.stdout,
+                /^kubeadm-join\.sh: \/etc\/kubernetes\/bootstrap-kubelet\.conf exists, but no kubelet has written \/etc\/kubernetes\/kubelet\.conf within 1s: a kubeadm join cut off midway$/m,
+            );
+            assert.deepEqual(again.calls.slice(0, 2), ["kubeadm reset --help", "kubeadm reset"]);
+            assert.ok(again.calls.length === 3 && isJoin(again.calls[2]), again.calls.join("\n"));
+            status(again.result, "kubeadm-join.sh", "apply", "changed");
+            assert.ok(fs.existsSync(path.join(api.dir, "nodes", "kn1")), "kn1 registered");
+            const joined = await assertNoop(kn1, "kubeadm-join.sh", apply, "apply");
+            assert.deepEqual(joined.calls, [GET_KN1], "a joined node is asked, stdin is not read");
+
+            // kubelet.conf there, the node not in the cluster: reset and joined again
+            fs.rmSync(path.join(api.dir, "nodes", "kn1"));
+            const gone = await step(kn1, "kubeadm-join.sh", apply, { stdin: await line() });
+            ok(gone.result, "join of a node not in the cluster");
+            assert.match(
+                gone.result.stdout,
+                /^kubeadm-join\.sh: \/etc\/kubernetes\/kubelet\.conf exists, but node kn1 is not in the cluster after 1s: a kubeadm join cut off midway$/m,
+            );
+            const [reset, ...rest] = gone.calls.slice(-3);
+            assert.deepEqual([reset, rest[0]], ["kubeadm reset --help", "kubeadm reset"]);
+            assert.ok(isJoin(rest[1]) && gone.calls.slice(0, -3).every((c) => c === GET_KN1), gone.calls.join("\n"));
+            assert.ok(fs.existsSync(path.join(api.dir, "nodes", "kn1")), "kn1 registered again");
+
+            // the API server does not answer: whether kn1 joined cannot be told: no reset, nothing changed
+            const cluster = fs.readFileSync(path.join(api.dir, "cluster"), "utf8");
+            fs.rmSync(path.join(api.dir, "cluster"));
+            try {
+                const down = await step(kn1, "kubeadm-join.sh", apply);
+                assert.equal(down.result.code, 1, down.result.stdout + down.result.stderr);
+                assert.match(
+                    down.result.stderr,
+                    /^kubeadm-join\.sh: cannot ask the API server whether node kn1 has joined \(.*\): is the master up\?$/m,
+                );
+                assert.deepEqual(down.diff, []);
+                assert.ok(down.calls.length >= 1 && down.calls.every((c) => c === GET_KN1), down.calls.join("\n"));
+            } finally {
+                fs.writeFileSync(path.join(api.dir, "cluster"), cluster);
+            }
+        });
+
+        it("sysctl.sh cut off between k8s.conf and sysctl --system: the next run loads it", async () => {
+            const sb = await sandbox({ binDirs: [cutBin(), STANDINS_BIN] });
+            ok(await sb.runAsync("touch /run/kvl-cut-sysctl"), "arm the cut");
+            assert.notEqual((await sb.runScriptAsync("sysctl.sh", act("apply"))).code, 0, "cut off");
+            assert.equal(sb.readFile(SYSCTL_FILE), SYSCTL_CONTENT, "the file was written");
+            assert.deepEqual(sb.commands(), [], "sysctl --system did not run");
+            const again = await step(sb, "sysctl.sh", act("apply"));
+            ok(again.result, "apply after the cut");
+            status(again.result, "sysctl.sh", "apply", "changed");
+            assert.deepEqual(again.calls, ["sysctl --system"]);
+            assert.deepEqual(files(again), [`removed ${SYSCTL_FILE}.kubevirt-lab.reload (file)`]);
+            assert.equal((await sb.runAsync("sysctl -n net.bridge.bridge-nf-call-iptables")).stdout, "1\n");
+            await assertNoop(sb, "sysctl.sh", act("apply"), "apply");
+            // remove cut off the same way: the next remove reloads
+            ok(await sb.runAsync("touch /run/kvl-cut-sysctl"), "arm the cut");
+            assert.notEqual((await sb.runScriptAsync("sysctl.sh", act("remove"))).code, 0, "cut off");
+            assert.equal(sb.readFile(SYSCTL_FILE), undefined);
+            const rm = await step(sb, "sysctl.sh", act("remove"));
+            status(ok(rm.result, "remove after the cut"), "sysctl.sh", "remove", "changed");
+            assert.deepEqual(rm.calls, ["sysctl --system"]);
+            await assertNoop(sb, "sysctl.sh", act("remove"), "remove");
+        });
+
+        it("selinux.sh and swap.sh: a backup copy cut off midway is not taken for the backup", async () => {
+            const sb = await sandbox({ binDirs: [cutBin(), STANDINS_BIN] });
+            await sb.writeFileAsync(SELINUX_FILE, CENTOS_SELINUX_CONFIG);
+            ok(await sb.runAsync("touch /run/kvl-cut-cp"), "arm the cut");
+            assert.notEqual((await sb.runScriptAsync("selinux.sh", act("apply", { mode: "disabled" }))).code, 0, "cut off");
+            assert.equal(sb.readFile(SELINUX_BACKUP), undefined, "no half backup under the backup's name");
+            ok(await sb.runScriptAsync("selinux.sh", act("apply", { mode: "disabled" })), "apply after the cut");
+            assert.equal(sb.readFile(SELINUX_BACKUP), CENTOS_SELINUX_CONFIG);
+            ok(await sb.runScriptAsync("selinux.sh", act("remove")), "remove");
+            assert.equal(sb.readFile(SELINUX_FILE), CENTOS_SELINUX_CONFIG, "the whole original is back");
+
+            const fstab = "/dev/mapper/centos-root / xfs defaults 0 0\n/dev/mapper/centos-swap swap swap defaults 0 0\n";
+            await sb.writeFileAsync("/etc/fstab", fstab);
+            ok(await sb.runAsync("touch /run/kvl-cut-cp"), "arm the cut");
+            assert.notEqual((await sb.runScriptAsync("swap.sh", act("apply"))).code, 0, "cut off");
+            assert.equal(sb.readFile("/etc/fstab.kubevirt-lab.orig"), undefined, "no half backup under the backup's name");
+            ok(await sb.runScriptAsync("swap.sh", act("apply")), "apply after the cut");
+            ok(await sb.runScriptAsync("swap.sh", act("remove")), "remove");
+            assert.equal(sb.readFile("/etc/fstab"), fstab, "the whole original is back");
+        });
     });
 
     it(
@@ -1258,7 +1567,7 @@ describe("golden command lines", () => {
             scriptCommandLine(
                 renderScript("kubeadm-init.sh", HOST_SCRIPTS),
                 "kubeadm-init.sh",
-                act("remove", { "ssh-user": "centos" }),
+                act("remove", { "ssh-user": "centos", "node-name": "km1.virtomation.com" }),
                 "centos",
             ),
         );

@@ -4,22 +4,35 @@
 #
 #   kubeadm-init.sh apply --pod-network-cidr <cidr> --service-cidr <cidr> --node-name <name>
 #                         --advertise-address <ip> --kubernetes-version <v> --ssh-user <user>
-#   kubeadm-init.sh remove --ssh-user <user>    `kubeadm reset`, then delete the
-#                                               SSH user's ~/.kube/config
+#                         [--ignore-preflight-errors <check>]... [--api-timeout <seconds>]
+#   kubeadm-init.sh remove --ssh-user <user> --node-name <name>
+#                         the master's own Node drained and deleted (the workers'
+#                         were before), `kubeadm reset`, then the SSH user's
+#                         ~/.kube/config deleted
 #
-# apply does not init again when /etc/kubernetes/admin.conf exists. kubeadm's
-# output goes through a filter that hides bootstrap tokens (kubeadm init
-# prints a join line). remove resets only when kubeadm left something
-# (kubeconfig files, manifests, certificates), with --force when this
-# kubeadm has that flag (1.9 has none and does not ask; later ones ask).
+# apply does not init again when a finished init is there (init_finished). The
+# preflight checks given are passed as --ignore-preflight-errors=<a>,<b> (none:
+# kubeadm ignores none). kubeadm's output goes through a filter that hides
+# bootstrap tokens (kubeadm init prints a join line). remove resets only when
+# kubeadm left something (kubeconfig files, manifests, certificates), with
+# --force when this kubeadm has that flag (1.9 has none and does not ask; later
+# ones ask).
+#
+# A kubeadm init cut off midway (a killed run, a reboot) leaves admin.conf, certificates or
+# manifests without a working control plane: apply takes admin.conf for a finished init only
+# when the SSH user's ~/.kube/config is its copy (made only after kubeadm init succeeded), or
+# when the cluster it names answers and has kube-proxy, the last thing kubeadm init makes (the
+# API server is waited for at most --api-timeout seconds, default 180, while its manifest is
+# there). Anything else kubeadm left is reset (kubeadm reset), then kubeadm init runs. One kubeadm
+# run at a time (kubeadm_lock): a run of an earlier, cut-off step still at work is waited for.
 set -euo pipefail
 umask 022
 
 SCRIPT=kubeadm-init.sh
 # shellcheck source=lib.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
-OPTIONS[apply]='pod-network-cidr service-cidr node-name advertise-address kubernetes-version ssh-user'
-OPTIONS[remove]='ssh-user'
+OPTIONS[apply]='pod-network-cidr service-cidr node-name advertise-address kubernetes-version ssh-user ignore-preflight-errors* api-timeout?'
+OPTIONS[remove]='ssh-user node-name'
 ADMIN_CONF=/etc/kubernetes/admin.conf
 
 # user_field <user> <n>: field n of the user's passwd entry.
@@ -29,6 +42,33 @@ user_field() {
   cut -d: -f"$2" <<<"$entry"
 }
 
+# init_finished <kubeconfig of the SSH user> <seconds>: did a kubeadm init finish here (see the top)?
+# Says why not when something of an init is there.
+init_finished() {
+  local config=$1 timeout=$2 t0=$SECONDS out
+  [[ -f $ADMIN_CONF ]] || return 1
+  if [[ -f $config && $(cat -- "$config" && printf x) == "$(cat -- "$ADMIN_CONF" && printf x)" ]]; then
+    return 0
+  fi
+  if [[ ! -f /etc/kubernetes/manifests/kube-apiserver.yaml ]]; then
+    echo "$SCRIPT: $ADMIN_CONF exists, but no control plane manifest: a kubeadm init cut off midway"
+    return 1
+  fi
+  until out=$(kubectl --kubeconfig="$ADMIN_CONF" get nodes --request-timeout=10s 2>&1); do
+    if ((SECONDS - t0 >= timeout)); then
+      echo "$SCRIPT: $ADMIN_CONF exists, but its API server has not answered within ${timeout}s: a kubeadm init cut off midway (last answer: ${out##*$'\n'})"
+      return 1
+    fi
+    sleep 2
+  done
+  if kubectl --kubeconfig="$ADMIN_CONF" get daemonset kube-proxy -n kube-system --request-timeout=10s >/dev/null 2>&1; then
+    return 0
+  fi
+  echo "$SCRIPT: $ADMIN_CONF exists and its API server answers, but it has no kube-proxy (the last thing kubeadm init makes): a kubeadm init cut off midway"
+  return 1
+}
+
+# apply [<preflight check to ignore>]...
 apply() {
   local ssh_user=${ARG[ssh-user]} home uid gid kube_dir config admin current=""
   home=$(user_field "$ssh_user" 6) || die "no such user: '$ssh_user'"
@@ -36,12 +76,15 @@ apply() {
   gid=$(user_field "$ssh_user" 4)
   [[ -n $home && $home == /* ]] || die "user '$ssh_user' has no home directory"
 
-  if [[ -e $ADMIN_CONF ]]; then
+  kubeadm_lock
+  if init_finished "$home/.kube/config" "${ARG[api-timeout]:-180}"; then
     echo "$SCRIPT: $ADMIN_CONF exists: the cluster is already initialized"
   else
+    kubeadm_reset # what an init cut off midway left, if anything
+    ignore_preflight_flag "$@"
     kubeadm init --pod-network-cidr="${ARG[pod-network-cidr]}" --service-cidr="${ARG[service-cidr]}" \
       --node-name="${ARG[node-name]}" --apiserver-advertise-address="${ARG[advertise-address]}" \
-      --kubernetes-version="v${ARG[kubernetes-version]}" 2>&1 | hide_tokens
+      --kubernetes-version="v${ARG[kubernetes-version]}" ${PREFLIGHT[@]+"${PREFLIGHT[@]}"} 2>&1 | hide_tokens
     [[ -f $ADMIN_CONF ]] || die "kubeadm init did not write $ADMIN_CONF"
     changed=changed
   fi
@@ -51,6 +94,9 @@ apply() {
   config=$kube_dir/config
   if [[ ! -d $kube_dir ]]; then
     mkdir -p -- "$kube_dir"
+    changed=changed
+  fi
+  if [[ $(stat -c %u:%g -- "$kube_dir") != "$uid:$gid" ]]; then # also after a run cut off right after mkdir
     chown -- "$uid:$gid" "$kube_dir"
     changed=changed
   fi
@@ -74,7 +120,16 @@ apply() {
 }
 
 remove() {
-  local home
+  local home left
+  kubeadm_lock
+  # kubeadm's teardown of a node, the master's too: drained and deleted, then reset. A master
+  # whose API does not answer any more is still reset.
+  if kubeadm_left_state; then
+    drain_node "${ARG[node-name]}" warn
+    if [[ -f $ADMIN_CONF ]] && left=$(kubectl --kubeconfig="$ADMIN_CONF" get nodes -o name 2>/dev/null) && [[ -n $left ]]; then
+      echo "$SCRIPT: Nodes still in the cluster at its reset (their hosts keep credentials of a cluster that is gone): ${left//$'\n'/ }"
+    fi
+  fi
   kubeadm_reset
   if home=$(user_field "${ARG[ssh-user]}" 6) && [[ -n $home ]]; then
     remove_file "$home/.kube/config"

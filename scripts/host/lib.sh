@@ -2,7 +2,7 @@
 # lib.sh: what the host scripts share. A script sources it on the line after
 # SCRIPT=<name>; components/remote.ts puts this file (less its first line) in
 # place of that line, so a host receives one self-contained script. Here are
-# function definitions and the two arrays they fill, nothing else: no `set`,
+# function definitions and the arrays they fill, nothing else: no `set`,
 # no command runs when it is read.
 #
 # A script declares the options of each action in OPTIONS, defines a function
@@ -21,6 +21,9 @@
 declare -A OPTIONS=()
 declare -A ARG=()
 LIST=()
+# The kubeadm flag ignore_preflight_flag makes.
+# shellcheck disable=SC2034 # read by the scripts
+PREFLIGHT=()
 
 # die <message>...: print "<script>: <message>" on stderr and exit 1.
 die() {
@@ -165,6 +168,8 @@ kubeadm_left_state() {
 
 # kubeadm_reset: when kubeadm left something (kubeadm_left_state), `kubeadm reset`, with --force
 # when this kubeadm knows it (1.9 does not, and does not ask), tokens hidden; then changed=changed.
+# 1.9's reset leaves the bootstrap-kubelet.conf of `kubeadm join` behind (it deletes only admin,
+# kubelet, controller-manager and scheduler.conf): it goes too, so that nothing of kubeadm's is left.
 kubeadm_reset() {
   local help force=()
   kubeadm_left_state || return 0
@@ -173,5 +178,56 @@ kubeadm_reset() {
     force=(--force)
   fi
   kubeadm reset ${force[@]+"${force[@]}"} </dev/null 2>&1 | hide_tokens
+  rm -f -- /etc/kubernetes/bootstrap-kubelet.conf
   changed=changed
+}
+
+# kubeadm_lock: one kubeadm init, join or reset of ours at a time on this host. A killed engine
+# leaves its step's command running on the host (without a terminal nothing stops it), so the
+# step run again may find the first run still at work: it waits for that run to end (saying so,
+# at most 15 minutes), then looks at what it left. The lock is a flock on
+# /run/lock/kubevirt-lab-kubeadm.lock, held until this script (and what it runs) ends.
+kubeadm_lock() {
+  local fd
+  mkdir -p /run/lock
+  exec {fd}>>/run/lock/kubevirt-lab-kubeadm.lock
+  flock -n "$fd" && return 0
+  echo "$SCRIPT: an earlier kubeadm run of kubevirt-lab on this host is still at work (its pulumi was cut off?): waiting for it to end"
+  flock -w 900 "$fd" || die "an earlier kubeadm run of kubevirt-lab on this host still runs after 15 minutes (a flock on /run/lock/kubevirt-lab-kubeadm.lock): see what runs there (ps -ef | grep kubeadm)"
+}
+
+# ignore_preflight_flag <check>...: PREFLIGHT=(--ignore-preflight-errors=<check>,<check>) for
+# kubeadm init and join, or () without checks (kubeadm then ignores none).
+# shellcheck disable=SC2034 # PREFLIGHT is read by the scripts
+ignore_preflight_flag() {
+  local IFS=,
+  PREFLIGHT=()
+  (($#)) && PREFLIGHT=("--ignore-preflight-errors=$*")
+  return 0
+}
+
+# drain_node <node> [warn]: on the master, take a node out of the cluster: `kubectl drain` (the 1.9
+# flags; --delete-local-data became --delete-emptydir-data in 1.20, used when this kubectl has
+# it; at most 10 minutes), then `kubectl delete node`, then changed=changed. Nothing when the
+# master has no admin.conf or the node is not in the cluster. When the node cannot be looked up
+# (the API does not answer), die, or with `warn` say so and go on.
+drain_node() {
+  local node=$1 out help local_data=--delete-local-data admin=/etc/kubernetes/admin.conf
+  if [[ ! -f $admin ]]; then
+    echo "$SCRIPT: $admin does not exist: no cluster to remove $node from"
+  elif ! out=$(kubectl --kubeconfig="$admin" get node "$node" 2>&1); then
+    if [[ $out == *NotFound* || $out == *"not found"* ]]; then
+      echo "$SCRIPT: node $node is not in the cluster"
+    elif [[ ${2:-} == warn ]]; then
+      echo "$SCRIPT: cannot look up node $node, not drained: $out"
+    else
+      die "cannot look up node $node: $out"
+    fi
+  else
+    help=$(kubectl --kubeconfig="$admin" drain --help 2>&1 || true)
+    if [[ $help == *--delete-emptydir-data* ]]; then local_data=--delete-emptydir-data; fi
+    kubectl --kubeconfig="$admin" drain "$node" --ignore-daemonsets "$local_data" --force --timeout=600s
+    kubectl --kubeconfig="$admin" delete node "$node"
+    changed=changed
+  fi
 }
