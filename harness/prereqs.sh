@@ -7,8 +7,9 @@
 # PATH; what is missing is installed from Debian's packages when we are root with apt-get
 # (saying what and why), else it stops at once with one line naming what is missing and the
 # command that installs it. Then node_modules (npm ci), and where the command needs them, the
-# Pulumi engine (harness/engine.sh) and actionlint (harness/dev-tools.sh). A machine that has
-# everything passes in well under a second, silently.
+# Pulumi engine (harness/engine.sh), Kubernetes 1.9.4's binaries (harness/kubernetes.sh: the
+# e2e and the lab of real Kubernetes run them) and actionlint (harness/dev-tools.sh). A machine
+# that has everything passes in well under a second, silently.
 #
 # Environment: KUBEVIRT_LAB_PREREQS=packages checks the Debian packages only;
 # KUBEVIRT_LAB_APT (default apt-get) is the installer (the tests put a recording one there).
@@ -28,7 +29,8 @@ nsenter|util-linux|commands run inside the simulated hosts
 dnsmasq|dnsmasq|dns1 runs a real dnsmasq
 dig|dnsutils|the lab's names are checked with dig
 curl|curl|the lab's pages are fetched
-sudo|sudo|the host scripts run through sudo -n for a non-root SSH user"
+sudo|sudo|the host scripts run through sudo -n for a non-root SSH user
+iptables|iptables|real kubeadm's preflight in a lab of real Kubernetes needs iptables in PATH"
 readonly TEST_TOOLS="shellcheck|shellcheck|every host script is checked by shellcheck
 ansible-playbook|ansible|the Ansible roles run for real
 ansible-lint|ansible-lint|the Ansible roles are linted"
@@ -77,6 +79,11 @@ fi
 case $what in
   lab | e2e | bench)
     bash "$HARNESS/engine.sh" --check 2>/dev/null || bash "$HARNESS/engine.sh" --print-env >/dev/null
+    ;;
+esac
+case $what in
+  lab | e2e)
+    bash "$HARNESS/kubernetes.sh" --check >/dev/null 2>&1 || bash "$HARNESS/kubernetes.sh" >&2
     ;;
   test) bash "$HARNESS/dev-tools.sh" ;;
 esac

@@ -29,6 +29,15 @@ DEFAULT_DNS="dns1=172.31.50.10"
 # post's real upstream manifests from $SIMLAB_MIRROR_SRC.
 MIRROR_SRC=${SIMLAB_MIRROR_SRC:-$(dirname "$REPO")/shared/upstream/manifests}
 MIRROR=""
+# Kubernetes of the lab: "standin" (default: the recording kubeadm and kubectl of
+# harness/standins/bin, no API server) or "real" (--kubernetes real: yum "installs" the real
+# v1.9.4 kubeadm and kubectl of harness/kubernetes.sh's cache, and systemctl runs the kubelet
+# stand-in of harness/standins/kubelet as the kubelet; see harness/simlab/README.md).
+KUBERNETES=standin
+# Where a host of a real-Kubernetes lab sees the binaries and the repository (read-only binds
+# made by host-init.sh inside its own mount namespace), whatever their paths on the machine.
+HOST_K8S_BIN=/var/lib/kubevirt-lab-sim/k8s-bin
+HOST_REPO=/var/lib/kubevirt-lab-sim/repo
 DOMAIN_DEFAULT=virtomation.com
 # Commands whose real binary must never run from a simulated host: a
 # placeholder stands in when harness/standins/bin has no stand-in of that name,
@@ -44,10 +53,14 @@ usage() {
   cat <<EOF
 usage: simlab.sh [--name LAB] COMMAND [ARGS]
 
-  up [--hosts h=ip,...] [--dns h=ip,...] [--mirror h=ip] [--domain D] [--gw IP] [--name LAB]
+  up [--hosts h=ip,...] [--dns h=ip,...] [--mirror h=ip] [--kubernetes standin|real]
+     [--domain D] [--gw IP] [--name LAB]
         default hosts: $DEFAULT_HOSTS
         default dns:   $DEFAULT_DNS   (--dns '' for none)
         --mirror:      an HTTP mirror of the upstream manifests (\$SIMLAB_MIRROR_SRC)
+        --kubernetes:  standin (default): recording kubeadm/kubectl, no API server;
+                       real: the real v1.9.4 kubeadm/kubectl (harness/kubernetes.sh), the
+                       kubelet stand-in as the kubelet
   down                   tear everything down (idempotent, works after failures)
   status                 per host: address, holder/sshd alive, reachable from op
   info                   KEY=value lines: run dir, key, ssh_config, netns names...
@@ -104,7 +117,7 @@ check_ip() {
 net24() { echo "${1%.*}"; }
 
 # ------------------------------------------------------------ lab state ----
-# lab.env holds NAME DOMAIN GW HOSTS DNS MIRROR (HOSTS/DNS/MIRROR: "h=ip h=ip").
+# lab.env holds NAME DOMAIN GW HOSTS DNS MIRROR KUBERNETES (HOSTS/DNS/MIRROR: "h=ip h=ip").
 
 load_lab() {
   [ -f "$RUN/lab.env" ] || return 1
@@ -120,6 +133,7 @@ save_lab() {
     printf 'HOSTS=%q\n' "$HOSTS"
     printf 'DNS=%q\n' "$DNS"
     printf 'MIRROR=%q\n' "$MIRROR"
+    printf 'KUBERNETES=%q\n' "$KUBERNETES"
   } >"$RUN/lab.env.tmp"
   mv -f "$RUN/lab.env.tmp" "$RUN/lab.env"
 }
@@ -316,6 +330,29 @@ cmd_down() {
 
 # ------------------------------------------------------------------- up ----
 
+# find_real_kubernetes: K8S_SRC (the v1.9.4 binaries of harness/kubernetes.sh's cache) and
+# NODE_BIN (the Node.js that runs the kubelet stand-in), both checked, for --kubernetes real.
+find_real_kubernetes() {
+  local out
+  out=$(bash "$HARNESS/kubernetes.sh" --check 2>&1) ||
+    die "--kubernetes real: the Kubernetes v1.9.4 binaries are not built (bash harness/kubernetes.sh builds them): ${out##*$'\n'}"
+  out=$(bash "$HARNESS/kubernetes.sh" --print-env) || die "--kubernetes real: harness/kubernetes.sh --print-env failed"
+  K8S_SRC=${out#*KUBEVIRT_LAB_K8S_BIN=}
+  K8S_SRC=${K8S_SRC%%$'\n'*}
+  K8S_SRC=${K8S_SRC//[\"\']/}
+  [ -x "$K8S_SRC/kubeadm" ] || die "--kubernetes real: no kubeadm in '$K8S_SRC' (from harness/kubernetes.sh --print-env)"
+  [ -e "$REPO/node_modules/tsx/dist/loader.mjs" ] ||
+    die "--kubernetes real: $REPO/node_modules has no tsx (npm ci): the kubelet stand-in needs it"
+  NODE_BIN=$(command -v node) && NODE_BIN=$(readlink -f "$NODE_BIN") || die "--kubernetes real: no node on PATH (the kubelet stand-in is Node.js)"
+  # a host sees the machine's files, except under its private /root /tmp /run /usr/local/bin
+  case $NODE_BIN in
+    /root/* | /tmp/* | /run/* | /usr/local/bin/*)
+      die "--kubernetes real: node is $NODE_BIN, which the simulated hosts cannot see (private /root /tmp /run /usr/local/bin): put a node in /usr/bin"
+      ;;
+  esac
+  command -v openssl >/dev/null || die "--kubernetes real: no openssl (the kubelet stand-in's TLS bootstrap uses it)"
+}
+
 write_keys() { # the RSA key is made in the background: finish_keys waits for it
   ssh-keygen -q -t ed25519 -N '' -C "simlab-$NAME" -f "$RUN/id_ed25519"
   cp "$RUN/id_ed25519.pub" "$RUN/authorized_keys"
@@ -465,6 +502,13 @@ EOF
     printf 'SIM_DNS=%q\n' "$dns"
     printf 'SIM_MIRROR=%q\n' "$mirror"
     printf 'SIM_GUARDS=%q\n' "$(echo $GUARDS)"
+    printf 'SIM_KUBERNETES=%q\n' "$KUBERNETES"
+    if [ "$KUBERNETES" = real ]; then
+      printf 'SIM_K8S_SRC=%q\n' "$K8S_SRC"
+      printf 'SIM_REPO_SRC=%q\n' "$REPO"
+      printf 'SIM_K8S_BIN=%q\n' "$HOST_K8S_BIN"
+      printf 'SIM_REPO=%q\n' "$HOST_REPO"
+    fi
   } >"$hd/host.env"
   # /etc of the host (overlay upper)
   local etc=$hd/ovl/etc/upper
@@ -483,7 +527,15 @@ SIM_STATE=/var/lib/kubevirt-lab-sim
 SIM_APISERVER=$RUN/apiserver
 SIM_LAB=$NAME
 SIM_IP=$ip
+SIM_KUBERNETES=$KUBERNETES
 EOF
+  if [ "$KUBERNETES" = real ]; then
+    cat >>"$etc/kubevirt-lab-sim/env" <<EOF
+SIM_K8S_BIN=$HOST_K8S_BIN
+SIM_REPO=$HOST_REPO
+SIM_NODE=$NODE_BIN
+EOF
+  fi
   printf 'Defaults secure_path="%s"\n' "$HOST_PATH" >"$etc/sudoers.d/kubevirt-lab-sim"
   chmod 0440 "$etc/sudoers.d/kubevirt-lab-sim"
   if [ "$dns" = 1 ]; then
@@ -627,6 +679,7 @@ cmd_up() {
       --hosts) hosts=${2?}; shift 2 ;;
       --dns) dns=${2?}; shift 2 ;;
       --mirror) mirror=${2?}; shift 2 ;;
+      --kubernetes) KUBERNETES=${2?}; shift 2 ;;
       --domain) DOMAIN=${2?}; shift 2 ;;
       --gw) gw=${2?}; shift 2 ;;
       --name) NAME=${2?}; set_names; shift 2 ;;
@@ -647,6 +700,11 @@ cmd_up() {
   check_ip "$gw"
   GW=$gw
   check_entries
+  case $KUBERNETES in
+    standin) ;;
+    real) find_real_kubernetes ;;
+    *) die "--kubernetes: expected standin or real, got '$KUBERNETES'" ;;
+  esac
   t0=$(date +%s%N)
 
   take_lock
@@ -689,6 +747,7 @@ cmd_up() {
   UP_DONE=1
   trap - EXIT INT TERM
   log "lab $NAME up in $((($(date +%s%N) - t0) / 1000000)) ms: $(all_entries)"
+  [ "$KUBERNETES" = standin ] || log "Kubernetes: real v1.9.4 kubeadm and kubectl from $K8S_SRC, the kubelet stand-in as the kubelet"
   e=$(all_entries)
   e=${e# }
   log "try: $SELF --name $NAME op ssh -F $RUN/ssh_config ${e%%=*} hostname"
@@ -849,6 +908,7 @@ cmd_info() {
   echo "SIMLAB_HOSTS=$HOSTS"
   echo "SIMLAB_DNS=$DNS"
   echo "SIMLAB_MIRROR=$MIRROR"
+  echo "SIMLAB_KUBERNETES=$KUBERNETES"
   for e in $(all_entries); do
     h=${e%%=*}
     echo "SIMLAB_CALLS_${h//-/_}=$RUN/hosts/$h/ovl/var/upper/log/kubevirt-lab/calls.log"

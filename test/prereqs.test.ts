@@ -14,7 +14,7 @@ const PREREQS = path.join(REPO, "harness", "prereqs.sh");
 const PKG = JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8"));
 
 /** What each README command runs for real, by profile (harness/prereqs.sh's tables). */
-const LAB = ["sshd", "ssh", "ssh-keygen", "ip", "unshare", "nsenter", "dnsmasq", "dig", "curl", "sudo"];
+const LAB = ["sshd", "ssh", "ssh-keygen", "ip", "unshare", "nsenter", "dnsmasq", "dig", "curl", "sudo", "iptables"];
 const PROFILES: Record<string, string[]> = {
     lab: LAB,
     e2e: LAB,
@@ -59,9 +59,14 @@ for p in "$@"; do
   # The package and what it depends on directly (a transitional package such as dnsutils holds no program itself).
   deps=$(dpkg-query -W -f='\${Depends}' "$p" | tr ',|' '\n\n' | sed -E 's/\\(.*\\)//; s/:any//; s/[[:space:]]//g')
   for q in "$p" $deps; do
-    dpkg -L "$q" 2>/dev/null | grep -E '/s?bin/[^/]+$' | while read -r f; do
+    files=$'\n'$(dpkg -L "$q" 2>/dev/null || true)$'\n'
+    grep -E '/s?bin/[^/]+$' <<<"$files" | while read -r f; do
       [[ -e '${bin}'/\${f##*/} ]] || ln -s "$f" '${bin}'/\${f##*/}
     done || true
+    # A program that is an alternative of the package's (iptables: iptables-nft), by its name.
+    while read -r name _ target; do
+      if [[ $files == *$'\n'$target$'\n'* && ! -e '${bin}'/\$name ]]; then ln -s "$target" '${bin}'/\$name; fi
+    done < <(update-alternatives --get-selections 2>/dev/null || true)
   done
 done
 `,

@@ -282,3 +282,91 @@ describe("harness/simlab.sh --mirror", { skip: skip || (!existsSync(MIRROR_SRC) 
         assert.match(ok(sim(["status"], 30_000, undefined, name), "status"), /^mirror +172\.31\.50\.5 .* http mirror serving$/m);
     });
 });
+
+// A lab of real Kubernetes (--kubernetes real): the v1.9.4 binaries and the repository visible in
+// each host at fixed paths (read-only), yum "installs" the real kubeadm and kubectl and the kubelet
+// stand-in as kubelet, and systemctl runs that stand-in as the kubelet service.
+const K8S_CHECK = spawnSync("bash", [path.resolve(__dirname, "..", "harness", "kubernetes.sh"), "--check"], { encoding: "utf8" });
+describe(
+    "harness/simlab.sh --kubernetes real",
+    { skip: skip || (K8S_CHECK.status !== 0 && `Kubernetes v1.9.4 binaries missing (bash harness/kubernetes.sh builds them)`) },
+    () => {
+        const name = `k8r${process.pid % 100000}`;
+        const run8 = `/tmp/kubevirt-lab-sim/${name}`;
+        const sshR = (command: string, timeoutMs = 30_000) =>
+            run("ip", ["netns", "exec", `${name}-op`, "ssh", "-F", `${run8}/ssh_config`, "km1", command], timeoutMs);
+        before(() => ok(sim(["up", "--hosts", "km1=172.31.50.221", "--dns", "", "--kubernetes", "real"], 60_000, undefined, name), "up"));
+        after(() => sim(["down"], 60_000, undefined, name));
+
+        it("records the mode and shows the binaries and the repository read-only at fixed paths", () => {
+            assert.match(readFileSync(`${run8}/lab.env`, "utf8"), /^KUBERNETES=real$/m);
+            assert.match(ok(sim(["info"], 30_000, undefined, name), "info"), /^SIMLAB_KUBERNETES=real$/m);
+            const out = ok(
+                sshR(
+                    "/var/lib/kubevirt-lab-sim/k8s-bin/kubeadm version -o short; ls /var/lib/kubevirt-lab-sim/repo/harness/standins/kubelet/main.ts; " +
+                        "touch /var/lib/kubevirt-lab-sim/repo/x 2>&1 || echo read-only; grep -E '^SIM_(KUBERNETES|K8S_BIN|REPO)=' /etc/kubevirt-lab-sim/env",
+                ),
+                "ssh km1",
+            );
+            assert.equal(
+                out,
+                "v1.9.4\n/var/lib/kubevirt-lab-sim/repo/harness/standins/kubelet/main.ts\n" +
+                    "touch: cannot touch '/var/lib/kubevirt-lab-sim/repo/x': Read-only file system\nread-only\n" +
+                    "SIM_KUBERNETES=real\nSIM_K8S_BIN=/var/lib/kubevirt-lab-sim/k8s-bin\nSIM_REPO=/var/lib/kubevirt-lab-sim/repo\n",
+            );
+        });
+
+        it("yum installs the real kubeadm and kubectl (calls recorded) and the kubelet stand-in; systemctl starts and stops it", () => {
+            const head = () => ok(sshR("sed -n 2p /usr/local/bin/kubeadm; systemctl is-active kubelet; true"), "head of kubeadm");
+            assert.match(
+                head(),
+                /^# Recording stand-in for kubeadm 1\.9\. .*\nunknown\n$/,
+                "the kubeadm stand-in until the package is installed",
+            );
+            const out = ok(
+                sshR(
+                    "mkdir -p /etc/yum.repos.d && echo '[kubernetes]' > /etc/yum.repos.d/kubernetes.repo && " +
+                        "yum install -y kubelet-1.9.4 kubeadm-1.9.4 kubectl-1.9.4 >/dev/null && " +
+                        "kubeadm version -o short && kubectl version --client --short && kubelet --version && " +
+                        "systemctl enable --now kubelet 2>/dev/null && systemctl is-active kubelet && systemctl status kubelet",
+                    60_000,
+                ),
+                "install and start",
+            );
+            assert.match(
+                out,
+                /^v1\.9\.4\nClient Version: v1\.9\.4\nKubernetes v1\.9\.4\nactive\n\* kubelet\.service\n {3}Active: active \(running\): the kubelet stand-in, pid \d+/,
+            );
+            assert.match(head(), /^# kubeadm of a lab of real Kubernetes .*\nactive\n$/, "the package put the real kubeadm there");
+            const calls = readFileSync(`${run8}/hosts/km1/ovl/var/upper/log/kubevirt-lab/calls.log`, "utf8");
+            assert.match(calls, / km1\.virtomation\.com kubeadm version -o short\n/, "the real kubeadm's calls are recorded");
+            const standin = () =>
+                ok(run("ip", ["netns", "pids", `${name}-km1`]), "pids")
+                    .split(/\s+/)
+                    .filter(Boolean)
+                    .filter((p) => {
+                        try {
+                            return readFileSync(`/proc/${p}/cmdline`, "utf8").includes("harness/standins/kubelet/main.ts");
+                        } catch {
+                            return false;
+                        }
+                    });
+            const pids = standin();
+            assert.equal(pids.length, 1, "one kubelet stand-in runs in km1");
+            const cmd = readFileSync(`/proc/${pids[0]}/cmdline`, "utf8").split("\0");
+            assert.deepEqual(cmd.slice(cmd.indexOf("--node-name"), cmd.indexOf("--node-name") + 4), [
+                "--node-name",
+                "km1.virtomation.com",
+                "--node-ip",
+                "172.31.50.221",
+            ]);
+            assert.equal(
+                ok(sshR("systemctl start kubelet && systemctl restart kubelet && systemctl is-active kubelet"), "restart"),
+                "active\n",
+            );
+            assert.equal(standin().length, 1, "still one after start and restart");
+            assert.equal(sshR("systemctl stop kubelet; systemctl is-active kubelet").stdout, "inactive\n");
+            assert.deepEqual(standin(), [], "stopped");
+        });
+    },
+);

@@ -82,8 +82,21 @@ export class SimLab {
         return r;
     }
 
-    up(hosts: string, dns = "dns1=172.31.50.10") {
-        return this.cli(["up", "--hosts", hosts, "--dns", dns]);
+    /**
+     * Starts the lab: `hosts` and `dns` as `simlab.sh up --hosts/--dns` take them; `kubernetes: "real"`
+     * for the real v1.9.4 kubeadm and kubectl with the kubelet stand-in (default: the recording
+     * stand-ins, no API server); `mirror` (`name=ip`) for the HTTP mirror of the upstream manifests.
+     */
+    up(hosts: string, dns = "dns1=172.31.50.10", opts: { kubernetes?: "standin" | "real"; mirror?: string } = {}) {
+        return this.cli([
+            "up",
+            "--hosts",
+            hosts,
+            "--dns",
+            dns,
+            ...(opts.kubernetes ? ["--kubernetes", opts.kubernetes] : []),
+            ...(opts.mirror ? ["--mirror", opts.mirror] : []),
+        ]);
     }
 
     down() {

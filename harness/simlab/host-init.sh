@@ -13,7 +13,7 @@ set -euo pipefail
 
 HOSTDIR=${1:?usage: host-init.sh HOSTDIR}
 # shellcheck source=/dev/null
-. "$HOSTDIR/host.env" # SIM_RUN SIM_NAME SIM_SHORT SIM_FQDN SIM_IP SIM_DNS SIM_GUARDS
+. "$HOSTDIR/host.env" # SIM_RUN SIM_NAME SIM_SHORT SIM_FQDN SIM_IP SIM_DNS SIM_GUARDS SIM_KUBERNETES...
 
 echo "host-init: $SIM_FQDN ($SIM_IP) starting"
 
@@ -24,6 +24,18 @@ mount -t tmpfs -o mode=0755,size=64m simlab-run /run
 mkdir -p /run/.simlab/host /run/.simlab/api /run/sshd /run/lock
 mount --bind "$HOSTDIR" /run/.simlab/host
 mount --bind "$SIM_RUN/apiserver" /run/.simlab/api
+#    A lab of real Kubernetes (simlab.sh up --kubernetes real): the v1.9.4 binaries and the
+#    repository (the kubelet stand-in), read-only, wherever they are on the machine (a CI clone
+#    may be under /tmp or /root, which are private here).
+real_k8s=0
+if [ "${SIM_KUBERNETES:-standin}" = real ]; then
+  real_k8s=1
+  mkdir -p /run/.simlab/k8s-bin /run/.simlab/repo
+  mount --bind "$SIM_K8S_SRC" /run/.simlab/k8s-bin
+  mount -o remount,bind,ro /run/.simlab/k8s-bin
+  mount --bind "$SIM_REPO_SRC" /run/.simlab/repo
+  mount -o remount,bind,ro /run/.simlab/repo
+fi
 
 # 2. Private overlays. /etc and /var: lower is the machine's real directory.
 #    /root and /usr/local/bin: lower is a lab skeleton (a clean root home; the
@@ -65,7 +77,15 @@ mount -t tmpfs -o mode=1777,size=256m simlab-tmp /tmp
 mkdir -p "$HOSTDIR" "$SIM_RUN/apiserver"
 mount --move /run/.simlab/host "$HOSTDIR"
 mount --move /run/.simlab/api "$SIM_RUN/apiserver"
-rmdir /run/.simlab/host /run/.simlab/api /run/.simlab
+rmdir /run/.simlab/host /run/.simlab/api
+if [ "$real_k8s" = 1 ]; then # at fixed paths in the host's private /var
+  mkdir -p "$SIM_K8S_BIN" "$SIM_REPO"
+  mount --move /run/.simlab/k8s-bin "$SIM_K8S_BIN"
+  mount --move /run/.simlab/repo "$SIM_REPO"
+  rmdir /run/.simlab/k8s-bin /run/.simlab/repo
+  echo "host-init: Kubernetes v1.9.4 binaries at $SIM_K8S_BIN, the repository at $SIM_REPO (read-only)"
+fi
+rmdir /run/.simlab
 
 # 6. Name.
 hostname "$SIM_FQDN"
