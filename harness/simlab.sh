@@ -781,6 +781,7 @@ cmd_add_host() {
   take_lock
   load_lab || die "lab $NAME is not up"
   [ -z "$(ip_of "$h")" ] || die "host $h already exists"
+  [ "$KUBERNETES" != real ] || find_real_kubernetes
   HOSTS="$HOSTS $e"
   HOSTS=${HOSTS# }
   check_entries
@@ -922,7 +923,17 @@ cmd_sync_standins() {
   for e in $(all_entries); do
     h=${e%%=*}
     # through the host's overlay (copy-up), not by editing the shared lower dir
-    in_host "$h" cp -rL --remove-destination "$STANDINS_SRC"/. /usr/local/bin/
+    if [ "$KUBERNETES" = real ]; then
+      # what the kube packages put there (the real kubeadm and kubectl, the kubelet stand-in) stays
+      # shellcheck disable=SC2016
+      in_host "$h" bash -c 'for f in "$1"/*; do
+          n=${f##*/}
+          case $n in kubeadm | kubectl | kubelet) [ -f "/var/lib/kubevirt-lab-sim/rpmdb/$n" ] && continue ;; esac
+          cp -rL --remove-destination "$f" /usr/local/bin/
+        done' simlab-sync "$STANDINS_SRC"
+    else
+      in_host "$h" cp -rL --remove-destination "$STANDINS_SRC"/. /usr/local/bin/
+    fi
     log "stand-ins copied again into $h:/usr/local/bin"
   done
 }
