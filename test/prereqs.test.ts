@@ -65,7 +65,7 @@ for p in "$@"; do
     done || true
     # A program that is an alternative of the package's (iptables: iptables-nft), by its name.
     while read -r name _ target; do
-      if [[ $files == *$'\n'$target$'\n'* && ! -e '${bin}'/\$name ]]; then ln -s "$target" '${bin}'/\$name; fi
+      if [[ $files == *$'\n'$target$'\n'* && ! -e '${bin}'/$name ]]; then ln -s "$target" '${bin}'/$name; fi
     done < <(update-alternatives --get-selections 2>/dev/null || true)
   done
 done
