@@ -49,7 +49,9 @@ apply() {
   file_is "$CONF" "$want" && return 0
   if [[ ! -e $BACKUP && ! -e $NONE_MARKER ]]; then
     if [[ -e $CONF ]]; then
-      cp -p -- "$CONF" "$BACKUP"
+      # through a temporary file: a copy cut off midway must not pass for the backup
+      cp -p -- "$CONF" "$BACKUP.kubevirt-lab.tmp"
+      mv -f -- "$BACKUP.kubevirt-lab.tmp" "$BACKUP"
     else
       mkdir -p -- "$(dirname -- "$CONF")"
       : >"$NONE_MARKER"

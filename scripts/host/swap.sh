@@ -38,7 +38,11 @@ apply() {
     changed=changed
   fi
   [[ -f $FSTAB ]] && has_swap_entry "$FSTAB" || return 0
-  [[ -e $BACKUP ]] || cp -p -- "$FSTAB" "$BACKUP"
+  if [[ ! -e $BACKUP ]]; then
+    # through a temporary file: a copy cut off midway must not pass for the backup
+    cp -p -- "$FSTAB" "$BACKUP.kubevirt-lab.tmp"
+    mv -f -- "$BACKUP.kubevirt-lab.tmp" "$BACKUP"
+  fi
   update_file "$FSTAB" "$(fstab_without_swap "$FSTAB")"$'\n'
 }
 

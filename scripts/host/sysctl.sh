@@ -7,7 +7,9 @@
 #
 # The file holds one line per setting, as given. The br_netfilter module must
 # be loaded for the net.bridge keys: on CentOS 7 docker loads it when it
-# starts, so this runs after services.sh.
+# starts, so this runs after services.sh. A changed file is marked (RELOAD, a
+# name sysctl --system does not read) until `sysctl --system` has loaded it, so
+# that a run cut off between the two still loads it when run again.
 set -euo pipefail
 umask 022
 
@@ -17,23 +19,33 @@ source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
 OPTIONS[apply]='setting*'
 OPTIONS[remove]=''
 CONF=/etc/sysctl.d/k8s.conf
+RELOAD=$CONF.kubevirt-lab.reload
 
 # apply [<setting>...]
 apply() {
+  local want
   if (($# == 0)); then
     set -- "net.bridge.bridge-nf-call-ip6tables = 1" "net.bridge.bridge-nf-call-iptables = 1"
   fi
-  update_file "$CONF" "$(printf '%s\n' "$@")"$'\n'
-  if [[ $changed == changed ]]; then
+  want=$(printf '%s\n' "$@")$'\n'
+  if ! file_is "$CONF" "$want"; then : >"$RELOAD"; fi
+  update_file "$CONF" "$want"
+  reload
+}
+
+# reload: `sysctl --system` when RELOAD marks a change not yet loaded (then changed=changed).
+reload() {
+  if [[ -e $RELOAD ]]; then
     sysctl --system
+    rm -f -- "$RELOAD"
+    changed=changed
   fi
 }
 
 remove() {
+  if [[ -e $CONF ]]; then : >"$RELOAD"; fi
   remove_file "$CONF"
-  if [[ $changed == changed ]]; then
-    sysctl --system
-  fi
+  reload
 }
 
 kvl::main "$@"
