@@ -33,11 +33,14 @@ export interface RunResult {
     ms: number;
 }
 
-/** Runs a command with a time limit; the process group is killed when it passes. */
+/**
+ * Runs a command with a time limit; the process group is killed when it passes. The command leads
+ * a session of its own (`onStart` gets its pid, the session's id: see killSession).
+ */
 export function run(
     cmd: string,
     args: string[],
-    opts: { env?: Record<string, string>; cwd?: string; timeoutMs: number; input?: string },
+    opts: { env?: Record<string, string>; cwd?: string; timeoutMs: number; input?: string; onStart?: (sid: number) => void },
 ): Promise<RunResult> {
     return new Promise((resolve) => {
         const t0 = Date.now();
@@ -47,6 +50,7 @@ export function run(
             detached: true,
             stdio: ["pipe", "pipe", "pipe"],
         });
+        if (p.pid !== undefined) opts.onStart?.(p.pid);
         let stdout = "";
         let stderr = "";
         p.stdout.on("data", (d) => (stdout += d));
@@ -67,6 +71,42 @@ export function run(
         p.stdin.on("error", () => undefined);
         p.stdin.end(opts.input ?? "");
     });
+}
+
+/**
+ * SIGKILLs every process of the session `sid` (a command started by `run`), by pid, until none is
+ * left: what `kill -9` of an engine and a crash leave behind differ only in the plugins, and the
+ * Pulumi CLI starts its language host and providers in process groups of their own, so killing
+ * the CLI's group alone would leave them (and their SSH connections) running. Processes of the
+ * simulated hosts are in sshd's sessions, not in this one. Returns the pids killed.
+ */
+export function killSession(sid: number): number[] {
+    const killed: number[] = [];
+    for (let round = 0; round < 20; round++) {
+        let found = 0;
+        for (const e of fs.readdirSync("/proc")) {
+            if (!/^\d+$/.test(e)) continue;
+            let stat: string;
+            try {
+                stat = fs.readFileSync(`/proc/${e}/stat`, "utf8");
+            } catch {
+                continue;
+            }
+            // after "(comm)": state ppid pgrp session ...
+            const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+            if (Number(f[3]) !== sid || f[0] === "Z") continue;
+            found++;
+            try {
+                process.kill(Number(e), "SIGKILL");
+                if (!killed.includes(Number(e))) killed.push(Number(e));
+            } catch {
+                /* already gone */
+            }
+        }
+        if (found === 0) break;
+        execFileSync("sleep", ["0.05"]);
+    }
+    return killed;
 }
 
 /** One simulated lab (namespaces, sshd, stand-ins). */
@@ -108,6 +148,25 @@ export class SimLab {
         return path.join(this.dir, "id_ed25519");
     }
 
+    /** Where a host's /etc or /var file is on this machine (its overlay's upper layer), for polling. */
+    upperPath(host: string, file: string): string {
+        const m = /^\/(etc|var)\/(.+)$/.exec(file);
+        if (!m) throw new Error(`not under /etc or /var: ${file}`);
+        return path.join(this.dir, "hosts", host, "ovl", m[1], "upper", m[2]);
+    }
+
+    /**
+     * Sets (a string) or removes (undefined) settings of a host's stand-ins in its
+     * /etc/kubevirt-lab-sim/env (harness/standins/README.md), e.g. SIM_DELAY_YUM, SIM_KUBEADM_CUT.
+     */
+    async setSimEnv(host: string, vars: Record<string, string | undefined>): Promise<void> {
+        const drop = Object.keys(vars).map((k) => `-e '/^${k}=/d'`);
+        const add = Object.entries(vars)
+            .filter(([, v]) => v !== undefined)
+            .map(([k, v]) => `echo '${k}=${v}' >>/etc/kubevirt-lab-sim/env`);
+        await this.cli(["exec", host, "sh", "-c", [`sed -i ${drop.join(" ")} /etc/kubevirt-lab-sim/env`, ...add].join(" && ")]);
+    }
+
     /** The calls a host's stand-ins recorded: "<ms> <host> <prog> <args...>". */
     calls(host: string): string[] {
         const p = path.join(this.dir, "hosts", host, "ovl/var/upper/log/kubevirt-lab/calls.log");
@@ -129,8 +188,14 @@ export class SimLab {
         return r.stdout === "<absent>\n" ? undefined : r.stdout;
     }
 
-    /** Runs a command in the operator namespace. */
-    op(cmd: string[], env: Record<string, string> = {}, timeoutMs = 600_000, cwd?: string): Promise<RunResult> {
+    /** Runs a command in the operator namespace (`onStart`: see run). */
+    op(
+        cmd: string[],
+        env: Record<string, string> = {},
+        timeoutMs = 600_000,
+        cwd?: string,
+        onStart?: (sid: number) => void,
+    ): Promise<RunResult> {
         return run(
             "bash",
             [
@@ -142,7 +207,7 @@ export class SimLab {
                 ...Object.entries({ PATH: process.env.PATH ?? "", ...env }).map(([k, v]) => `${k}=${v}`),
                 ...cmd,
             ],
-            { timeoutMs, cwd },
+            { timeoutMs, cwd, onStart },
         );
     }
 }
@@ -214,6 +279,63 @@ export class Project {
         );
         this.console += r.stdout + r.stderr;
         return r;
+    }
+
+    /**
+     * `pulumi <args>` killed midway: SIGKILLed with its whole session (killSession: the CLI, its
+     * language host, providers and their SSH connections) as soon as `when()` is true (polled every
+     * 50 ms). `killed` is false when the command ended first.
+     */
+    async pulumiKilled(args: string[], when: () => boolean, timeoutMs = 600_000): Promise<RunResult & { killed: boolean }> {
+        let sid = 0;
+        let killed = false;
+        const done = this.lab.op(
+            ["pulumi", "--cwd", this.dir, "--non-interactive", "--stack", this.stack, ...args],
+            this.env,
+            timeoutMs,
+            this.dir,
+            (s) => (sid = s),
+        );
+        let finished = false;
+        void done.then(() => (finished = true));
+        while (!finished) {
+            if (when()) {
+                killSession(sid);
+                killed = true;
+                break;
+            }
+            await new Promise((r) => setTimeout(r, 50));
+        }
+        const r = await done;
+        this.console += r.stdout + r.stderr;
+        return { ...r, killed };
+    }
+
+    /**
+     * harness/lib/recover.sh for this stack, as harness/lab.sh runs it (`up`, `destroy` or `keep`):
+     * `replace` holds the `--replace <urn>` words it prints for the next up.
+     */
+    async recover(pending: "up" | "destroy" | "keep"): Promise<RunResult & { replace: string[] }> {
+        const r = await this.lab.op(
+            [
+                "bash",
+                path.join(REPO, "harness", "lib", "recover.sh"),
+                "--pending",
+                pending,
+                "--",
+                "pulumi",
+                "--cwd",
+                this.dir,
+                "--non-interactive",
+                "--stack",
+                this.stack,
+            ],
+            this.env,
+            120_000,
+            this.dir,
+        );
+        this.console += r.stdout + r.stderr;
+        return { ...r, replace: r.stdout.split("\n").filter((l) => l !== "") };
     }
 
     async init(): Promise<void> {
