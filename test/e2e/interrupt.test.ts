@@ -110,10 +110,10 @@ after(async () => {
 
 describe("an engine killed midway: one plain re-run converges", () => {
     it("1. during kubeadm init, after admin.conf and before the control plane: reset and init again, once", async () => {
-        // the stand-in kubeadm dies 12 s after writing the kubeconfigs; the engine is killed at once: the
+        // the stand-in kubeadm dies 20 s after writing the kubeconfigs; the engine is killed at once: the
         // cut-off kubeadm-init.sh lives on on km1 (nothing stops a command without a terminal), and the
         // re-run reaches km1 before it has died
-        await lab.setSimEnv("km1", { SIM_KUBEADM_CUT: "init-kubeconfig", SIM_KUBEADM_CUT_DELAY: "12" });
+        await lab.setSimEnv("km1", { SIM_KUBEADM_CUT: "init-kubeconfig", SIM_KUBEADM_CUT_DELAY: "20" });
         const adminConf = lab.upperPath("km1", "/etc/kubernetes/admin.conf");
         const up = await killedThenConverges(
             "kubeadm init",
