@@ -360,6 +360,18 @@ describe(
                 "--node-ip",
                 "172.31.50.221",
             ]);
+            // a service inherits no descriptor of its caller: a flock held by the script that started
+            // it (kubeadm_lock around kubeadm join, which runs systemctl start kubelet) ends with it
+            assert.equal(
+                ok(
+                    sshR(
+                        "systemctl stop kubelet && (exec 9>>/run/lock/kvl-test.lock && flock 9 && systemctl start kubelet) && " +
+                            "{ flock -n /run/lock/kvl-test.lock echo free || echo held by the kubelet; }",
+                    ),
+                    "start under a lock",
+                ),
+                "free\n",
+            );
             assert.equal(
                 ok(sshR("systemctl start kubelet && systemctl restart kubelet && systemctl is-active kubelet"), "restart"),
                 "active\n",
