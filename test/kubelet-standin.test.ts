@@ -646,7 +646,13 @@ spec:
                 200,
             );
             assert.match(logOf("kn1"), /left running by an earlier stand-in/);
-            assert.match(logOf("kn1"), /node kn1: exists already; labels ensured/);
+            // Static pods start before the API is reached: the Node is taken over a moment later.
+            await waitFor(
+                "the restarted stand-in takes over Node kn1",
+                () => /node kn1: exists already; labels ensured/.test(logOf("kn1")),
+                15_000,
+                200,
+            );
             const rm = inHost("kn1", ["rm", "/etc/kubernetes/manifests/sleeper.yaml"]);
             assert.equal(rm.code, 0, rm.stderr);
             await waitFor("the process stopped", () => processes(`sleep ${changed}`).length === 0, 10_000, 200);
