@@ -16,8 +16,7 @@ SCRIPT=flannel.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
 OPTIONS[apply]='manifest-url'
 OPTIONS[remove]=''
-ADMIN_CONF=/etc/kubernetes/admin.conf
-CA=/etc/kubernetes/pki/ca.crt
+CA=$K8S_DIR/pki/ca.crt
 RECORD=/var/lib/kubevirt-lab/flannel.applied
 
 apply() {

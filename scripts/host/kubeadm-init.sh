@@ -33,7 +33,6 @@ SCRIPT=kubeadm-init.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
 OPTIONS[apply]='pod-network-cidr service-cidr node-name advertise-address kubernetes-version ssh-user ignore-preflight-errors* api-timeout?'
 OPTIONS[remove]='ssh-user node-name'
-ADMIN_CONF=/etc/kubernetes/admin.conf
 
 # user_field <user> <n>: field n of the user's passwd entry.
 user_field() {
@@ -50,7 +49,7 @@ init_finished() {
   if [[ -f $config && $(cat -- "$config" && printf x) == "$(cat -- "$ADMIN_CONF" && printf x)" ]]; then
     return 0
   fi
-  if [[ ! -f /etc/kubernetes/manifests/kube-apiserver.yaml ]]; then
+  if [[ ! -f $K8S_DIR/manifests/kube-apiserver.yaml ]]; then
     echo "$SCRIPT: $ADMIN_CONF exists, but no control plane manifest: a kubeadm init cut off midway"
     return 1
   fi

@@ -36,8 +36,6 @@ SCRIPT=kubeadm-join.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
 OPTIONS[apply]='node-name ignore-preflight-errors* kubelet-timeout?'
 OPTIONS[remove]=''
-KUBELET_CONF=/etc/kubernetes/kubelet.conf
-BOOTSTRAP_CONF=/etc/kubernetes/bootstrap-kubelet.conf
 FORM="kubeadm join --token <token> <host:port> --discovery-token-ca-cert-hash sha256:<hex>"
 
 # refuse <reason>: a bad join line. Nothing of the line itself is shown.
@@ -51,7 +49,7 @@ joined() {
   local node=$1 timeout=$2 t0=$SECONDS out=""
   if [[ ! -e $KUBELET_CONF && ! -e $BOOTSTRAP_CONF ]]; then
     kubeadm_left_state || return 1
-    echo "$SCRIPT: kubeadm left files in /etc/kubernetes, but neither $BOOTSTRAP_CONF nor $KUBELET_CONF: a kubeadm join cut off midway"
+    echo "$SCRIPT: kubeadm left files in $K8S_DIR, but neither $BOOTSTRAP_CONF nor $KUBELET_CONF: a kubeadm join cut off midway"
     return 2
   fi
   while :; do

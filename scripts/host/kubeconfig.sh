@@ -11,7 +11,6 @@ SCRIPT=kubeconfig.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
 OPTIONS[run]=''
 STATUS_FD=2
-ADMIN_CONF=/etc/kubernetes/admin.conf
 
 run() {
   [[ -f $ADMIN_CONF ]] || die "$ADMIN_CONF does not exist: the master is not initialized (kubeadm init has not run)"

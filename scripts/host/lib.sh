@@ -2,8 +2,8 @@
 # lib.sh: what the host scripts share. A script sources it on the line after
 # SCRIPT=<name>; components/remote.ts puts this file (less its first line) in
 # place of that line, so a host receives one self-contained script. Here are
-# function definitions and the arrays they fill, nothing else: no `set`,
-# no command runs when it is read.
+# function definitions, the arrays they fill and the paths of kubeadm's files,
+# nothing else: no `set`, no command runs when it is read.
 #
 # A script declares the options of each action in OPTIONS, defines a function
 # per action (`apply` and `remove`, or `run` for a script without actions) and
@@ -21,6 +21,13 @@
 declare -A OPTIONS=()
 declare -A ARG=()
 LIST=()
+# The files kubeadm writes, named once for every script (read by the scripts).
+K8S_DIR=/etc/kubernetes
+# shellcheck disable=SC2034
+ADMIN_CONF=$K8S_DIR/admin.conf
+# shellcheck disable=SC2034
+KUBELET_CONF=$K8S_DIR/kubelet.conf
+BOOTSTRAP_CONF=$K8S_DIR/bootstrap-kubelet.conf
 # The kubeadm flag ignore_preflight_flag makes.
 # shellcheck disable=SC2034 # read by the scripts
 PREFLIGHT=()
@@ -156,7 +163,7 @@ hide_tokens() {
 
 # kubeadm_left_state: did kubeadm init or join leave anything in /etc/kubernetes?
 kubeadm_left_state() {
-  local f k8s=/etc/kubernetes
+  local f k8s=$K8S_DIR
   for f in admin.conf kubelet.conf bootstrap-kubelet.conf controller-manager.conf scheduler.conf; do
     [[ -e $k8s/$f ]] && return 0
   done
@@ -178,7 +185,7 @@ kubeadm_reset() {
     force=(--force)
   fi
   kubeadm reset ${force[@]+"${force[@]}"} </dev/null 2>&1 | hide_tokens
-  rm -f -- /etc/kubernetes/bootstrap-kubelet.conf
+  rm -f -- "$BOOTSTRAP_CONF"
   changed=changed
 }
 
@@ -212,7 +219,7 @@ ignore_preflight_flag() {
 # master has no admin.conf or the node is not in the cluster. When the node cannot be looked up
 # (the API does not answer), die, or with `warn` say so and go on.
 drain_node() {
-  local node=$1 out help local_data=--delete-local-data admin=/etc/kubernetes/admin.conf
+  local node=$1 out help local_data=--delete-local-data admin=$ADMIN_CONF
   if [[ ! -f $admin ]]; then
     echo "$SCRIPT: $admin does not exist: no cluster to remove $node from"
   elif ! out=$(kubectl --kubeconfig="$admin" get node "$node" 2>&1); then

@@ -13,7 +13,6 @@ SCRIPT=wait-nodes.sh
 # shellcheck source=lib.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
 OPTIONS[run]='timeout node+ interval?'
-ADMIN_CONF=/etc/kubernetes/admin.conf
 
 # run <node>...
 run() {

@@ -16,7 +16,6 @@ SCRIPT=wait-pods.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
 OPTIONS[run]='timeout namespace selector min-ready interval?'
 STATUS_FD=2
-ADMIN_CONF=/etc/kubernetes/admin.conf
 TEMPLATE='{range .items[*]}{.metadata.name}{" "}{.status.podIP}{" "}{.spec.nodeName}{" "}{.status.phase}{" "}{range .status.conditions[?(@.type=="Ready")]}{.status}{end}{"\n"}{end}'
 
 run() {
