@@ -11,6 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { PodIPs } from "../harness/standins/kubelet/pods";
+import { Steps } from "./lib/steps";
 
 const REPO = path.join(__dirname, "..");
 const STANDIN = path.join(REPO, "harness", "standins", "kubelet", "kubelet-standin");
@@ -98,8 +99,13 @@ describe("kubelet stand-in with real kubeadm 1.9.4 (km1 init, kn1 join)", { skip
     const holders: Partial<Record<Host, ChildProcess>> = {};
     const standins: Partial<Record<Host, ChildProcess>> = {};
     let joinCommand: string[] = [];
-    let failed = false;
-    const timings: Record<string, number> = {};
+    const steps = new Steps();
+    const timings = steps.timings;
+
+    /** nsenter's arguments before the command: into the mount and network namespaces of a host's holder. */
+    function enterHost(pid: number): string[] {
+        return ["-t", String(pid), "-m", "-n", "--"];
+    }
 
     /** Runs a command in a host: its mount namespace and the lab's network namespace. */
     function inHost(h: Host, cmd: string[], o: { timeoutMs?: number; input?: string } = {}) {
@@ -108,11 +114,7 @@ describe("kubelet stand-in with real kubeadm 1.9.4 (km1 init, kn1 join)", { skip
         const r = spawnSync(
             "nsenter",
             [
-                "-t",
-                String(holder.pid),
-                "-m",
-                "-n",
-                "--",
+                ...enterHost(holder.pid),
                 "env",
                 `PATH=${tmp}/tools:${bin}:/usr/sbin:/usr/bin:/sbin:/bin`,
                 "KUBECONFIG=/etc/kubernetes/admin.conf",
@@ -157,11 +159,7 @@ describe("kubelet stand-in with real kubeadm 1.9.4 (km1 init, kn1 join)", { skip
         const p = spawn(
             "nsenter",
             [
-                "-t",
-                String(holder.pid),
-                "-m",
-                "-n",
-                "--",
+                ...enterHost(holder.pid!),
                 STANDIN,
                 "--node-name",
                 h,
@@ -197,18 +195,7 @@ describe("kubelet stand-in with real kubeadm 1.9.4 (km1 init, kn1 join)", { skip
     }
 
     function step(name: string, fn: () => Promise<void> | void, timeoutMs = 60_000) {
-        test(name, { timeout: timeoutMs }, async (t) => {
-            if (failed) return t.skip("an earlier step failed");
-            const t0 = Date.now();
-            try {
-                await fn();
-            } catch (e) {
-                failed = true;
-                throw e;
-            } finally {
-                timings[name] = Date.now() - t0;
-            }
-        });
+        steps.step(name, fn, timeoutMs);
     }
 
     function cleanNetns(ns: string): void {
@@ -320,7 +307,7 @@ describe("kubelet stand-in with real kubeadm 1.9.4 (km1 init, kn1 join)", { skip
         for (const p of Object.values(holders)) if (p && p.exitCode === null) p.kill("SIGKILL");
         await sleep(200);
         cleanNetns(NS);
-        if (failed && tmp) {
+        if (steps.failed && tmp) {
             for (const h of Object.keys(HOSTS) as Host[])
                 process.stderr.write(`--- ${h} stand-in log (last 60 lines)\n${logOf(h).split("\n").slice(-60).join("\n")}\n`);
         }

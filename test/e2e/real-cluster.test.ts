@@ -13,6 +13,7 @@ import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import { Project, REPO, RunResult, SimLab, engineEnv, parseCalls } from "../../harness/lib/simlab";
+import { Steps } from "../lib/steps";
 
 const LAB = "kvlreal";
 const HOSTS = "km1=172.31.50.221,kn1=172.31.50.231,kn2=172.31.50.232";
@@ -40,8 +41,8 @@ let project: Project;
 let kubectlBin = "";
 let tmp = "";
 let kubeconfig = "";
-const timings: Record<string, number> = {};
-let failed = false;
+const steps = new Steps((name) => name.split(".")[0]);
+const timings = steps.timings;
 
 function k8sBin(): string {
     const out = execFileSync("bash", [path.join(REPO, "harness", "kubernetes.sh"), "--print-env"], { encoding: "utf8" });
@@ -108,18 +109,7 @@ function kubeProcesses(host: string): string[] {
 }
 
 function step(name: string, fn: () => Promise<void>, timeoutMs: number) {
-    it(name, { timeout: timeoutMs }, async (t) => {
-        if (failed) return t.skip("an earlier step failed");
-        const t0 = Date.now();
-        try {
-            await fn();
-        } catch (e) {
-            failed = true;
-            throw e;
-        } finally {
-            timings[name.split(".")[0]] = Date.now() - t0;
-        }
-    });
+    steps.step(name, fn, timeoutMs);
 }
 
 before(async () => {
@@ -149,7 +139,7 @@ before(async () => {
 
 after(async () => {
     process.stderr.write(`real-cluster e2e timings (ms): ${JSON.stringify(timings)}\n`);
-    if (failed) {
+    if (steps.failed) {
         for (const h of SHORT) {
             const log = (await lab.file(h, "/var/log/kubevirt-lab/kubelet.log")) ?? "<none>";
             process.stderr.write(`--- ${h}: kubelet stand-in log (last 30 lines)\n${log.split("\n").slice(-30).join("\n")}\n`);
@@ -378,7 +368,7 @@ describe("the cluster stage with real kubeadm 1.9.4 in the simulated lab", () =>
     );
 
     it("4. no join token or admin key on the console or in plaintext in the state", (t) => {
-        if (failed) return t.skip("an earlier step failed");
+        if (steps.failed) return t.skip("an earlier step failed");
         const secrets = new Set<string>();
         for (const h of ["kn1", "kn2"])
             for (const c of parseCalls(lab.calls(h)).filter((x) => x.prog === "kubeadm" && x.args[0] === "join")) {

@@ -1,11 +1,15 @@
 // A small Kubernetes REST client for the kubelet stand-in: a kubeconfig's server, CA and
 // credentials (client certificate + key, or a bearer token), JSON requests, and watches
-// (newline-delimited JSON events). Only what a kubelet of 1.9 does against its API server.
+// (newline-delimited JSON events). Only what a kubelet of 1.9 does against its API server. What it
+// has in common with the virt-controller stand-in's client is in ../lib/kube.ts.
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
 import * as path from "node:path";
 import * as YAML from "yaml";
+import { ApiError, lineSplitter, readRef, userToken } from "../lib/kube";
+
+export { ApiError };
 
 /** One line on stderr per action: `kubelet-standin[<node>] <time> <message>`. */
 let logPrefix = "kubelet-standin";
@@ -41,15 +45,6 @@ export interface Credentials {
     keyFile?: string;
 }
 
-function readRef(data: unknown, file: unknown, base: string): { buf?: Buffer; file?: string } {
-    if (typeof data === "string" && data !== "") return { buf: Buffer.from(data, "base64") };
-    if (typeof file === "string" && file !== "") {
-        const f = path.isAbsolute(file) ? file : path.join(base, file);
-        return { buf: fs.readFileSync(f), file: f };
-    }
-    return {};
-}
-
 /** Reads a kubeconfig (its current context, else its first one). Throws when it is incomplete. */
 export function loadKubeconfig(file: string): Credentials {
     const doc = YAML.parse(fs.readFileSync(file, "utf8")) as Record<string, any> | null;
@@ -65,8 +60,7 @@ export function loadKubeconfig(file: string): Credentials {
     const ca = readRef(cluster["certificate-authority-data"], cluster["certificate-authority"], base);
     const cert = readRef(user["client-certificate-data"], user["client-certificate"], base);
     const key = readRef(user["client-key-data"], user["client-key"], base);
-    let token: string | undefined = typeof user.token === "string" && user.token !== "" ? user.token : undefined;
-    if (!token && typeof user.tokenFile === "string") token = fs.readFileSync(path.resolve(base, user.tokenFile), "utf8").trim();
+    const token = userToken(user, base);
     return {
         server: String(cluster.server).replace(/\/+$/, ""),
         ca: ca.buf,
@@ -77,16 +71,6 @@ export function loadKubeconfig(file: string): Credentials {
         certFile: cert.file,
         keyFile: key.file,
     };
-}
-
-export class ApiError extends Error {
-    constructor(
-        public readonly status: number,
-        public readonly reason: string,
-        message: string,
-    ) {
-        super(message);
-    }
 }
 
 export interface RequestOptions {
@@ -219,23 +203,14 @@ export class Client {
                     );
                     return;
                 }
-                let buf = "";
+                const feed = lineSplitter(
+                    (line) => onEvent(JSON.parse(line) as WatchEvent),
+                    (e) => req.destroy(e instanceof Error ? e : new Error(String(e))),
+                );
                 res.setEncoding("utf8");
                 res.on("data", (chunk: string) => {
                     last = Date.now();
-                    buf += chunk;
-                    let i: number;
-                    while ((i = buf.indexOf("\n")) >= 0) {
-                        const line = buf.slice(0, i).trim();
-                        buf = buf.slice(i + 1);
-                        if (!line) continue;
-                        try {
-                            onEvent(JSON.parse(line) as WatchEvent);
-                        } catch (e) {
-                            req.destroy(e instanceof Error ? e : new Error(String(e)));
-                            return;
-                        }
-                    }
+                    feed(chunk);
                 });
                 res.on("end", () => finish());
                 res.on("error", (e) => finish(e));
@@ -271,3 +246,28 @@ export function errText(e: unknown): string {
 }
 
 export const now = (): string => new Date().toISOString().replace(/\.\d+Z$/, "Z");
+
+/** A Normal Event of the kubelet on `host` about involvedObject, counted once, stamped now. */
+export function eventBody(e: {
+    namespace: string;
+    name: string;
+    involvedObject: object;
+    reason: string;
+    message: string;
+    host: string;
+}): object {
+    const t = now();
+    return {
+        apiVersion: "v1",
+        kind: "Event",
+        metadata: { name: e.name, namespace: e.namespace },
+        involvedObject: e.involvedObject,
+        reason: e.reason,
+        message: e.message,
+        source: { component: "kubelet", host: e.host },
+        firstTimestamp: t,
+        lastTimestamp: t,
+        count: 1,
+        type: "Normal",
+    };
+}

@@ -7,7 +7,7 @@
 // back from the answers.
 import * as fs from "node:fs";
 import * as os from "node:os";
-import { ApiError, Client, errText, log, now, sleep } from "./api";
+import { ApiError, Client, errText, eventBody, log, now, sleep } from "./api";
 
 export const KUBELET_VERSION = "v1.9.4";
 export const RUNTIME_VERSION = "standin://runs-no-containers";
@@ -255,21 +255,19 @@ export class NodeAgent {
     }
 
     private async event(uid: string, reason: string, message: string): Promise<void> {
-        const t = now();
         try {
-            await this.client.request("POST", `/api/v1/namespaces/default/events`, {
-                apiVersion: "v1",
-                kind: "Event",
-                metadata: { name: `${this.o.nodeName}.${Date.now().toString(16)}`, namespace: "default" },
-                involvedObject: { kind: "Node", name: this.o.nodeName, uid },
-                reason,
-                message,
-                source: { component: "kubelet", host: this.o.nodeName },
-                firstTimestamp: t,
-                lastTimestamp: t,
-                count: 1,
-                type: "Normal",
-            });
+            await this.client.request(
+                "POST",
+                `/api/v1/namespaces/default/events`,
+                eventBody({
+                    namespace: "default",
+                    name: `${this.o.nodeName}.${Date.now().toString(16)}`,
+                    involvedObject: { kind: "Node", name: this.o.nodeName, uid },
+                    reason,
+                    message,
+                    host: this.o.nodeName,
+                }),
+            );
         } catch (e) {
             log(`node ${this.o.nodeName}: event ${reason} not recorded: ${errText(e)}`);
         }

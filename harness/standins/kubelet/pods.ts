@@ -3,7 +3,7 @@
 // stable per pod UID; hostNetwork pods get the node's IP), a pod whose deletion was asked for is
 // deleted at once (grace period 0: there is nothing to stop), and the static pods of
 // --pod-manifest-path are mirrored into the API (mirror pods) with the state of their processes.
-import { ApiError, Client, errText, log, now, sleep } from "./api";
+import { ApiError, Client, errText, eventBody, log, now, sleep } from "./api";
 import type { StaticPods, StaticPodView } from "./static-pods";
 
 const MIRROR = "kubernetes.io/config.mirror";
@@ -262,24 +262,12 @@ export class PodSync {
     }
 
     private async syncPod(pod: any): Promise<void> {
-        const client = this.client!;
         const { namespace: ns, name, uid } = pod.metadata;
         if (pod.metadata.deletionTimestamp) {
             if (this.deleting.has(uid)) return;
             this.deleting.add(uid);
             log(`pod ${key(ns, name)}: deletion asked for; deleting it with grace period 0 (no container to stop)`);
-            try {
-                await client.request("DELETE", `/api/v1/namespaces/${ns}/pods/${name}`, {
-                    kind: "DeleteOptions",
-                    apiVersion: "v1",
-                    gracePeriodSeconds: 0,
-                    preconditions: { uid },
-                });
-            } catch (e) {
-                this.deleting.delete(uid);
-                if (e instanceof ApiError && (e.status === 404 || e.status === 409)) return;
-                throw e;
-            }
+            await this.deleteNow(ns, name, uid);
             return;
         }
         const phase = pod.status?.phase;
@@ -409,22 +397,20 @@ export class PodSync {
     }
 
     private async event(pod: any, reason: string, message: string): Promise<void> {
-        const t = now();
         const { namespace: ns, name, uid } = pod.metadata;
         try {
-            await this.client!.request("POST", `/api/v1/namespaces/${ns}/events`, {
-                apiVersion: "v1",
-                kind: "Event",
-                metadata: { name: `${name}.${Date.now().toString(16)}${Math.floor(Math.random() * 4096).toString(16)}`, namespace: ns },
-                involvedObject: { apiVersion: "v1", kind: "Pod", namespace: ns, name, uid },
-                reason,
-                message,
-                source: { component: "kubelet", host: this.o.nodeName },
-                firstTimestamp: t,
-                lastTimestamp: t,
-                count: 1,
-                type: "Normal",
-            });
+            await this.client!.request(
+                "POST",
+                `/api/v1/namespaces/${ns}/events`,
+                eventBody({
+                    namespace: ns,
+                    name: `${name}.${Date.now().toString(16)}${Math.floor(Math.random() * 4096).toString(16)}`,
+                    involvedObject: { apiVersion: "v1", kind: "Pod", namespace: ns, name, uid },
+                    reason,
+                    message,
+                    host: this.o.nodeName,
+                }),
+            );
         } catch (e) {
             log(`pod ${key(ns, name)}: event ${reason} not recorded: ${errText(e)}`);
         }
@@ -496,6 +482,19 @@ export class PodSync {
     private async deletePod(p: any): Promise<void> {
         const { namespace: ns, name, uid } = p.metadata;
         try {
+            await this.deleteNow(ns, name, uid);
+        } catch (e) {
+            log(`pod ${key(ns, name)}: delete failed: ${errText(e)}`);
+        }
+    }
+
+    /**
+     * Deletes the pod with grace period 0 (there is no container to stop), if it is still the one
+     * of `uid`. A pod gone already or replaced is no error; on any error the pod is no longer
+     * counted as being deleted.
+     */
+    private async deleteNow(ns: string, name: string, uid: string): Promise<void> {
+        try {
             await this.client!.request("DELETE", `/api/v1/namespaces/${ns}/pods/${name}`, {
                 kind: "DeleteOptions",
                 apiVersion: "v1",
@@ -505,7 +504,7 @@ export class PodSync {
         } catch (e) {
             this.deleting.delete(uid);
             if (e instanceof ApiError && (e.status === 404 || e.status === 409)) return;
-            log(`pod ${key(ns, name)}: delete failed: ${errText(e)}`);
+            throw e;
         }
     }
 }

@@ -55,13 +55,8 @@ interface Proc {
     graceMs: number;
 }
 
-interface Pod {
-    file: string;
-    hash: string;
-    name: string;
-    namespace: string;
-    manifest: any;
-    seenAt: string;
+/** A static pod as this keeps it: its view's fields, with its processes for its containers. */
+interface Pod extends Omit<StaticPodView, "containers"> {
     procs: Proc[];
 }
 

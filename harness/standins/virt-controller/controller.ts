@@ -333,21 +333,26 @@ export class VirtController {
         return out;
     }
 
+    /** The VM's virt-launcher pods in the cache that are neither finished nor being deleted. */
+    private cachedLauncherPods(ns: string, name: string): KObject[] {
+        return this.pods
+            .list()
+            .filter(
+                (p) =>
+                    p.metadata.namespace === ns &&
+                    isLauncher(p) &&
+                    p.metadata.labels![DOMAIN_LABEL] === name &&
+                    unfinished(p) &&
+                    !p.metadata.deletionTimestamp,
+            );
+    }
+
     private async syncVm(key: string): Promise<void> {
         const [ns, name] = split(key);
         const vm = this.vms.get(key);
         if (!vm) {
             // The VM is gone: its pods go too (the pods carry no owner reference in v0.4.1).
-            const cached = this.pods
-                .list()
-                .filter(
-                    (p) =>
-                        p.metadata.namespace === ns &&
-                        isLauncher(p) &&
-                        p.metadata.labels![DOMAIN_LABEL] === name &&
-                        unfinished(p) &&
-                        !p.metadata.deletionTimestamp,
-                );
+            const cached = this.cachedLauncherPods(ns, name);
             if (cached.length === 0) return;
             await this.deleteLauncherPods(ns, name, cached, "the VirtualMachine is gone");
             return;
@@ -414,16 +419,7 @@ export class VirtController {
             }
             case Phase.Failed:
             case Phase.Succeeded: {
-                const pods = this.pods
-                    .list()
-                    .filter(
-                        (p) =>
-                            p.metadata.namespace === ns &&
-                            isLauncher(p) &&
-                            p.metadata.labels![DOMAIN_LABEL] === name &&
-                            unfinished(p) &&
-                            !p.metadata.deletionTimestamp,
-                    );
+                const pods = this.cachedLauncherPods(ns, name);
                 if (pods.length > 0) await this.deleteLauncherPods(ns, name, pods, `the VirtualMachine is ${phase}`);
                 return;
             }

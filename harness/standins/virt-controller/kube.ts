@@ -1,11 +1,15 @@
 // A small Kubernetes REST client: a kubeconfig's cluster and user (client certificate, bearer
 // token or basic auth over https; Node's http/https, no other dependency than `yaml`) or a plain
-// http server URL, JSON requests with a timeout each, and watch streams.
+// http server URL, JSON requests with a timeout each, and watch streams. What it has in common with
+// the kubelet stand-in's client is in ../lib/kube.ts.
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
 import * as path from "node:path";
 import * as YAML from "yaml";
+import { ApiError, isConflict, isGone, isNotFound, lineSplitter, readRef, userToken } from "../lib/kube";
+
+export { ApiError, isConflict, isGone, isNotFound };
 
 export interface ClusterAccess {
     server: URL;
@@ -15,32 +19,13 @@ export interface ClusterAccess {
     describe: string;
 }
 
-export class ApiError extends Error {
-    constructor(
-        public readonly status: number,
-        public readonly reason: string,
-        message: string,
-    ) {
-        super(message);
-        this.name = "ApiError";
-    }
-}
-
-export const isNotFound = (e: unknown) => e instanceof ApiError && e.status === 404;
-export const isConflict = (e: unknown) => e instanceof ApiError && e.status === 409;
-export const isGone = (e: unknown) => e instanceof ApiError && e.status === 410;
-
 function readData(dataB64: unknown, file: unknown, base: string, what: string): Buffer | undefined {
-    if (typeof dataB64 === "string" && dataB64 !== "") return Buffer.from(dataB64, "base64");
-    if (typeof file === "string" && file !== "") {
-        const p = path.isAbsolute(file) ? file : path.join(base, file);
-        try {
-            return fs.readFileSync(p);
-        } catch (e) {
-            throw new Error(`kubeconfig: cannot read ${what} ${p}: ${(e as Error).message}`);
-        }
+    try {
+        return readRef(dataB64, file, base).buf;
+    } catch (e) {
+        const p = path.isAbsolute(String(file)) ? String(file) : path.join(base, String(file));
+        throw new Error(`kubeconfig: cannot read ${what} ${p}: ${(e as Error).message}`);
     }
-    return undefined;
 }
 
 /** The cluster and credentials of a kubeconfig's current context (or of `context`). */
@@ -61,8 +46,7 @@ export function fromKubeconfig(file: string, context?: string): ClusterAccess {
     const user = (cfg.users ?? []).find((u: any) => u.name === ctx.user)?.user ?? {};
     const server = new URL(cluster.server);
     const headers: Record<string, string> = {};
-    let token: string | undefined = typeof user.token === "string" ? user.token : undefined;
-    if (!token && typeof user.tokenFile === "string") token = fs.readFileSync(path.resolve(base, user.tokenFile), "utf8").trim();
+    const token = userToken(user, base);
     if (token) headers.Authorization = `Bearer ${token}`;
     else if (user.username) headers.Authorization = `Basic ${Buffer.from(`${user.username}:${user.password ?? ""}`).toString("base64")}`;
     let agent: http.Agent;
@@ -178,30 +162,22 @@ export class Kube {
         const status = res.statusCode ?? 0;
         if (status !== 200) throw Kube.error("WATCH", p, status, await Kube.readAll(res));
         res.setEncoding("utf8");
-        let buf = "";
         await new Promise<void>((resolve, reject) => {
-            res.on("data", (chunk: string) => {
-                buf += chunk;
-                let nl: number;
-                while ((nl = buf.indexOf("\n")) >= 0) {
-                    const line = buf.slice(0, nl).trim();
-                    buf = buf.slice(nl + 1);
-                    if (!line) continue;
-                    let ev: any;
-                    try {
-                        ev = JSON.parse(line);
-                    } catch {
-                        res.destroy(new Error(`watch ${p}: not JSON: ${line.slice(0, 200)}`));
-                        return;
-                    }
-                    try {
+            res.on(
+                "data",
+                lineSplitter(
+                    (line) => {
+                        let ev: any;
+                        try {
+                            ev = JSON.parse(line);
+                        } catch {
+                            throw new Error(`watch ${p}: not JSON: ${line.slice(0, 200)}`);
+                        }
                         onEvent(ev);
-                    } catch (e) {
-                        res.destroy(e as Error);
-                        return;
-                    }
-                }
-            });
+                    },
+                    (e) => res.destroy(e as Error),
+                ),
+            );
             res.on("end", () => resolve());
             res.on("error", reject);
             res.on("close", () => resolve());
