@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import * as command from "@pulumi/command";
 import { HostSpec, SshSettings } from "./config";
-import { K8sObject } from "./manifests";
+import { K8sObject, clone } from "./manifests";
 import { hostStep } from "./remote";
 
 /**
@@ -91,6 +91,21 @@ export function waitForPods(name: string, on: PodWaitTarget, a: PodWaitArgs, opt
 const FIRST_KINDS = new Set(["Namespace", "CustomResourceDefinition"]);
 
 /**
+ * An object as the 1.9 API server and @pulumi/kubernetes 3.30.2 can agree on it: an Ingress gets
+ * `pulumi.com/skipAwait: "true"`. The provider's Ingress await lists and watches
+ * networking.k8s.io/v1 Ingresses, which 1.9 does not serve, so without it the post's
+ * extensions/v1beta1 Ingresses are waited for until the timeout and fail (measured against a
+ * real v1.9.4 API server). Their backends are waited for by the pod waits instead. A copy; the
+ * input is not changed.
+ */
+export function forKubernetes19<T extends K8sObject>(obj: T): T {
+    if (obj.kind !== "Ingress") return obj;
+    const c = clone(obj);
+    c.metadata.annotations = { ...(c.metadata.annotations ?? {}), "pulumi.com/skipAwait": "true" };
+    return c;
+}
+
+/**
  * Registers objects as typed resources (named <namespace>/<name>), Namespaces and
  * CRDs first so that what lives in them is created after them.
  */
@@ -100,7 +115,7 @@ export function applyObjects(
     opts: pulumi.ComponentResourceOptions & { parent: pulumi.Resource },
 ): pulumi.Resource[] {
     const first = objs.filter((o) => FIRST_KINDS.has(o.kind));
-    const rest = objs.filter((o) => !FIRST_KINDS.has(o.kind));
+    const rest = objs.filter((o) => !FIRST_KINDS.has(o.kind)).map(forKubernetes19);
     const groups: pulumi.Resource[] = [];
     let base: k8s.yaml.ConfigGroup | undefined;
     if (first.length > 0) {

@@ -6,7 +6,7 @@ import * as k8s from "@pulumi/kubernetes";
 import { WorkloadSettings } from "./config";
 import { Cluster } from "./cluster";
 import { K8sObject, clone, find, labManifest } from "./manifests";
-import { PodStatus } from "./k8s";
+import { PodStatus, forKubernetes19 } from "./k8s";
 
 /** kubevirt.io/v1alpha1 OfflineVirtualMachine, as far as the lab uses it (KubeVirt v0.4). */
 export interface OfflineVirtualMachine {
@@ -110,7 +110,11 @@ export class Workload extends pulumi.ComponentResource {
         for (const svc of objs.services) {
             new k8s.core.v1.Service(`${s.namespace}/${svc.metadata.name}`, svc as k8s.types.input.core.v1.Service, inNs);
         }
-        new k8s.extensions.v1beta1.Ingress(`${s.namespace}/nodejs`, objs.ingress as k8s.types.input.extensions.v1beta1.Ingress, inNs);
+        new k8s.extensions.v1beta1.Ingress(
+            `${s.namespace}/nodejs`,
+            forKubernetes19(objs.ingress) as k8s.types.input.extensions.v1beta1.Ingress,
+            inNs,
+        );
 
         const vms = {} as Record<VmName, k8s.apiextensions.CustomResource>;
         for (const vm of objs.vms) {
