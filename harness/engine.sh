@@ -94,13 +94,18 @@ langhost_ok() { built_with "$1" "$SDK_MODULE" "$PULUMI_VERSION"; }
 # plugin_path NAME VERSION: where the engine keeps plugin resource NAME at VERSION.
 plugin_path() { echo "$PLUGIN_DIR/resource-$1-v$2/pulumi-resource-$1"; }
 
+# built_from BIN MODULE: BIN's main package is in MODULE (its Go build info's path).
+built_from() {
+  go version -m "$1" 2>/dev/null | awk -v m="$2" '$1 == "path" && index($2, m) == 1 { f = 1 } END { exit !f }'
+}
+
 # plugin_ok NAME VERSION MODULE: installed, complete, and the official provider's code (an
 # earlier setup installed our own command provider under the same name and version).
 plugin_ok() {
   local p
   p=$(plugin_path "$1" "$2")
   [[ -x $p && ! -e $PLUGIN_DIR/resource-$1-v$2.partial ]] || return 1
-  go version -m "$p" 2>/dev/null | awk -v m="$3" '$1 == "path" && index($2, m) == 1 { f = 1 } END { exit !f }'
+  built_from "$p" "$3"
 }
 
 readonly COMMAND_MODULE=github.com/pulumi/pulumi-command/provider
@@ -277,10 +282,9 @@ build_kubernetes() {
 
 # --- plugins -----------------------------------------------------------------------------------
 
-# setup_plugin NAME VERSION MODULE ARCHIVE BUILDFN
+# setup_plugin NAME VERSION MODULE BUILDFN: the plugin installed (it was found missing).
 setup_plugin() {
-  local name=$1 version=$2 module=$3 build=$5 out
-  plugin_ok "$name" "$version" "$module" && return 0
+  local name=$1 version=$2 module=$3 build=$4 out
   if [[ -e $(plugin_path "$name" "$version") || -e $PLUGIN_DIR/resource-$name-v$version.partial ]]; then
     say "plugin resource $name v$version: the installed one is not the official provider's build; replacing it"
     "$PULUMI" plugin rm resource "$name" "$version" --yes >&2 || rm -rf "$PLUGIN_DIR/resource-$name-v$version" "$PLUGIN_DIR/resource-$name-v$version".*
@@ -291,7 +295,7 @@ setup_plugin() {
   fi
   out=$(plugin_build "$name" "$version")
   # A build made earlier (of the official sources, by this script) is installed again as it is.
-  go version -m "$out" 2>/dev/null | awk -v m="$module" '$1 == "path" && index($2, m) == 1 { f = 1 } END { exit !f }' || "$build"
+  built_from "$out" "$module" || "$build"
   "$PULUMI" plugin install resource "$name" "v$version" --file "$out" >&2
   plugin_ok "$name" "$version" "$module" || die "plugin resource $name v$version: installed, but not found as expected at $(plugin_path "$name" "$version")"
 }
@@ -325,8 +329,12 @@ LANGHOST=""
 missing=()
 [[ -n $PULUMI ]] || missing+=("pulumi $PULUMI_VERSION")
 [[ -n $LANGHOST ]] || missing+=("pulumi-language-nodejs $PULUMI_VERSION")
-plugin_ok command "$COMMAND_VERSION" "$COMMAND_MODULE" || missing+=("plugin resource command v$COMMAND_VERSION")
-plugin_ok kubernetes "$K8S_VERSION" "$K8S_MODULE" || missing+=("plugin resource kubernetes v$K8S_VERSION")
+# Each plugin is looked at once (its build info is read with go): 1 when it is there.
+command_ok=0 k8s_ok=0
+plugin_ok command "$COMMAND_VERSION" "$COMMAND_MODULE" && command_ok=1
+plugin_ok kubernetes "$K8S_VERSION" "$K8S_MODULE" && k8s_ok=1
+((command_ok)) || missing+=("plugin resource command v$COMMAND_VERSION")
+((k8s_ok)) || missing+=("plugin resource kubernetes v$K8S_VERSION")
 
 if [[ $mode == check ]]; then
   ((${#missing[@]} == 0)) && exit 0
@@ -338,8 +346,8 @@ if ((${#missing[@]} > 0)); then
   say "setting up: $(joined "${missing[@]}")"
   # Every archive a build may need is checked before anything is built.
   [[ -n $LANGHOST ]] || resolves get.pulumi.com || check_archive "$LANGHOST_ARCHIVE" "$LANGHOST_SHA"
-  plugin_ok command "$COMMAND_VERSION" "$COMMAND_MODULE" || resolves get.pulumi.com || check_archive "$COMMAND_ARCHIVE" "$COMMAND_SHA"
-  plugin_ok kubernetes "$K8S_VERSION" "$K8S_MODULE" || resolves get.pulumi.com || check_archive "$K8S_ARCHIVE" "$K8S_SHA"
+  ((command_ok)) || resolves get.pulumi.com || check_archive "$COMMAND_ARCHIVE" "$COMMAND_SHA"
+  ((k8s_ok)) || resolves get.pulumi.com || check_archive "$K8S_ARCHIVE" "$K8S_SHA"
 fi
 
 if [[ -z $PULUMI ]]; then
@@ -365,8 +373,8 @@ fi
 LANGHOST_BIN=$(dirname "$LANGHOST")
 [[ $ENGINE_BIN == "$BIN" ]] && write_dynamic_provider_shim "$BIN"
 
-setup_plugin command "$COMMAND_VERSION" "$COMMAND_MODULE" "$COMMAND_ARCHIVE" build_command
-setup_plugin kubernetes "$K8S_VERSION" "$K8S_MODULE" "$K8S_ARCHIVE" build_kubernetes
+((command_ok)) || setup_plugin command "$COMMAND_VERSION" "$COMMAND_MODULE" build_command
+((k8s_ok)) || setup_plugin kubernetes "$K8S_VERSION" "$K8S_MODULE" build_kubernetes
 
 mkdir -p "$ENGINE_DIR"
 {
