@@ -22,7 +22,6 @@ import { dnsConfigPath, ingressNginxControllerImage, ingressNginxManifestBaseUrl
 export {
     PROJECT,
     STAGES,
-    DEFAULTS,
     POST_MONGODB_PASSWORD,
     kubevirtManifestUrl,
     ingressNginxManifestBaseUrl,

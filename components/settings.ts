@@ -558,13 +558,6 @@ export type SettingKey = keyof typeof SETTINGS;
 /** Every setting's checked value, defaults applied; undefined where unset is allowed. */
 export type Settings = { [K in SettingKey]: (typeof SETTINGS)[K] extends Setting<infer T> ? T : never };
 
-/** The post's values, by setting key (the settings that have one). */
-export const DEFAULTS: Readonly<Partial<Settings>> = Object.fromEntries(
-    Object.entries(SETTINGS)
-        .filter(([, s]) => s.default !== undefined)
-        .map(([k, s]) => [k, s.default]),
-);
-
 // ---------- reading ----------
 
 /** One problem line: the key, the value as given, what is expected. */

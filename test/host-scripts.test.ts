@@ -264,6 +264,17 @@ function tokensIn(apiserverDir: string): string[] {
 
 // ---------------------------------------------------------------------------
 
+/** Two prepared hosts on one simulated API server, km1 initialised. */
+async function initializedPair() {
+    const api = sharedApiserver();
+    const km1 = await sandbox({ hostname: "km1", binds: api.binds });
+    const kn1 = await sandbox({ hostname: "kn1", binds: api.binds });
+    await seedPreparedHost(km1);
+    await seedPreparedHost(kn1);
+    ok(await km1.runScriptAsync("kubeadm-init.sh", act("apply", { ...INIT_ARGS, "ssh-user": "root" })), "init");
+    return { api, km1, kn1 };
+}
+
 describe("host scripts", { skip, concurrency: 3 }, () => {
     it("every script follows the README conventions (as sent: lib.sh inlined)", () => {
         for (const s of SCRIPTS) {
@@ -797,17 +808,6 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
     });
 
     describe("cluster flow: km1 and kn1 share one simulated API server", { concurrency: 3 }, () => {
-        /** Two prepared hosts on one simulated API server, km1 initialised. */
-        async function initializedPair() {
-            const api = sharedApiserver();
-            const km1 = await sandbox({ hostname: "km1", binds: api.binds });
-            const kn1 = await sandbox({ hostname: "kn1", binds: api.binds });
-            await seedPreparedHost(km1);
-            await seedPreparedHost(kn1);
-            ok(await km1.runScriptAsync("kubeadm-init.sh", act("apply", { ...INIT_ARGS, "ssh-user": "root" })), "init");
-            return { api, km1, kn1 };
-        }
-
         it("init, flannel, join-command, join with the line on stdin, wait-nodes, drain, resets", async () => {
             const { api, km1, kn1 } = await initializedPair();
             ok(await km1.runScriptAsync("flannel.sh", act("apply", { "manifest-url": FLANNEL_URL })), "flannel");
@@ -1148,12 +1148,7 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
         });
 
         it("kubeadm join killed after bootstrap-kubelet.conf: reset and joined again; a node not in the cluster too; an API that does not answer fails and changes nothing", async () => {
-            const api = sharedApiserver();
-            const km1 = await sandbox({ hostname: "km1", binds: api.binds });
-            const kn1 = await sandbox({ hostname: "kn1", binds: api.binds });
-            await seedPreparedHost(km1);
-            await seedPreparedHost(kn1);
-            ok(await km1.runScriptAsync("kubeadm-init.sh", act("apply", { ...INIT_ARGS, "ssh-user": "root" })), "init");
+            const { api, km1, kn1 } = await initializedPair();
             const line = async () => ok(await km1.runScriptAsync("join-command.sh", run({ ttl: "1h" })), "join-command").stdout;
             const apply = act("apply", { "node-name": "kn1", "kubelet-timeout": "1" });
             const GET_KN1 = "kubectl --kubeconfig=/etc/kubernetes/kubelet.conf get node kn1 --request-timeout=10s";
