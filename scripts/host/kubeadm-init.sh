@@ -46,7 +46,7 @@ user_field() {
 init_finished() {
   local config=$1 timeout=$2 t0=$SECONDS out
   [[ -f $ADMIN_CONF ]] || return 1
-  if [[ -f $config && $(cat -- "$config" && printf x) == "$(cat -- "$ADMIN_CONF" && printf x)" ]]; then
+  if cmp -s -- "$config" "$ADMIN_CONF"; then
     return 0
   fi
   if [[ ! -f $K8S_DIR/manifests/kube-apiserver.yaml ]]; then
@@ -69,7 +69,7 @@ init_finished() {
 
 # apply [<preflight check to ignore>]...
 apply() {
-  local ssh_user=${ARG[ssh-user]} home uid gid kube_dir config admin current=""
+  local ssh_user=${ARG[ssh-user]} home uid gid kube_dir config
   home=$(user_field "$ssh_user" 6) || die "no such user: '$ssh_user'"
   uid=$(user_field "$ssh_user" 3)
   gid=$(user_field "$ssh_user" 4)
@@ -99,9 +99,7 @@ apply() {
     chown -- "$uid:$gid" "$kube_dir"
     changed=changed
   fi
-  admin=$(cat -- "$ADMIN_CONF" && printf x)
-  if [[ -f $config ]]; then current=$(cat -- "$config" && printf x); fi
-  if [[ $current != "$admin" ]]; then
+  if ! cmp -s -- "$config" "$ADMIN_CONF"; then
     cp -- "$ADMIN_CONF" "$config.kubevirt-lab.tmp"
     chown -- "$uid:$gid" "$config.kubevirt-lab.tmp"
     chmod 600 -- "$config.kubevirt-lab.tmp"
