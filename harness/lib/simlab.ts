@@ -212,6 +212,13 @@ export class SimLab {
     }
 }
 
+/** One step of a preview: its op (same, create, update, replace, ...) and its resource's type and name. */
+export interface PreviewStep {
+    op: string;
+    type: string;
+    name: string;
+}
+
 /** What a copy of the program holds: the files and folders the engine runs. */
 const PROGRAM_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts"];
 const PROGRAM_DIRS = ["components", "scripts", "manifests", "ansible"];
@@ -365,17 +372,22 @@ export class Project {
             .join("\n");
     }
 
+    /** Every step of `pulumi preview --json`: its op, and the type and name of its resource. */
+    async previewSteps(): Promise<PreviewStep[]> {
+        const r = await this.pulumi(["preview", "--json"]);
+        if (r.code !== 0) throw new Error(`pulumi preview failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+        const out: { steps?: Array<{ op: string; urn: string }> } = JSON.parse(r.stdout);
+        return (out.steps ?? []).map((s) => {
+            const parts = String(s.urn).split("::");
+            return { op: s.op, type: parts[parts.length - 2].split("$").pop()!, name: parts[parts.length - 1] };
+        });
+    }
+
     /** Planned operations of `pulumi preview --json`: "<op> <type> <name>" for every step that is not a same. */
     async plan(): Promise<string[]> {
-        const r = await this.pulumi(["preview", "--json"]);
-        if (r.code !== 0) throw new Error(`pulumi preview failed:\n${r.stdout}\n${r.stderr}`);
-        const out: { steps?: Array<{ op: string; urn: string }> } = JSON.parse(r.stdout);
-        return (out.steps ?? [])
+        return (await this.previewSteps())
             .filter((s) => s.op !== "same")
-            .map((s) => {
-                const parts = String(s.urn).split("::");
-                return `${s.op} ${parts[parts.length - 2].split("$").pop()} ${parts[parts.length - 1]}`;
-            })
+            .map((s) => `${s.op} ${s.type} ${s.name}`)
             .sort();
     }
 

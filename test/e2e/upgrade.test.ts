@@ -16,16 +16,6 @@ const lab = new SimLab("kvlupg");
 const previous = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-previous-"));
 let project: Project;
 
-/** `pulumi preview --json` steps: op, type and name of each. */
-async function steps(): Promise<Array<{ op: string; type: string; name: string }>> {
-    const r = await project.pulumi(["preview", "--json"]);
-    assert.equal(r.code, 0, `preview failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
-    return (JSON.parse(r.stdout).steps ?? []).map((s: any) => {
-        const parts = String(s.urn).split("::");
-        return { op: s.op, type: parts[parts.length - 2].split("$").pop()!, name: parts[parts.length - 1] };
-    });
-}
-
 before(async () => {
     try {
         execFileSync("bash", ["-c", `git -C '${REPO}' archive '${PREVIOUS_RELEASE}' | tar -x -C '${previous}'`], {
@@ -61,7 +51,7 @@ describe("upgrading a lab of the previous release", () => {
 
     it("this release's preview replaces and deletes nothing of the cluster, and never kubeadm init or a join", async () => {
         project.useProgram(REPO);
-        const plan = await steps();
+        const plan = await project.previewSteps();
         const changed = plan.filter((s) => s.op !== "same");
         const destructive = changed.filter((s) => /replace|delete|discard/.test(s.op));
         assert.deepEqual(
