@@ -1078,7 +1078,10 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
                     { mode: 0o755 },
                 );
             cut("cp", `src=\${@: -2:1} dst=\${@: -1}; head -c 40 -- "$src" >"$dst"`, "/bin/cp");
-            cut("sysctl", ":", path.join(STANDINS_BIN, "sysctl"));
+            // The stand-in is exec'd through the sandbox's /usr/local/bin: the repo itself may be under
+            // /tmp (a CI clone), which the sandbox hides behind its own tmpfs.
+            fs.copyFileSync(path.join(STANDINS_BIN, "sysctl"), path.join(dir, "sysctl.standin"));
+            cut("sysctl", ":", "/usr/local/bin/sysctl.standin");
             return dir;
         }
         const RESET_INIT = ["kubeadm reset --help", "kubeadm reset", INIT_COMMAND];

@@ -37,7 +37,8 @@ const repo = path.resolve(__dirname, "..");
  */
 const NETNS_PREFIX = "kvl_virtctl_test_";
 const NETNS = `${NETNS_PREFIX}${process.pid}`;
-const KUBEVIRT_YAML = "/work/shared/upstream/manifests/kubevirt-v0.4.1/kubevirt.yaml";
+/** The real v0.4.1 release manifest, from the release sources beside the repository (../shared). */
+const KUBEVIRT_YAML = path.join(__dirname, "..", "..", "shared", "upstream", "manifests", "kubevirt-v0.4.1", "kubevirt.yaml");
 const LAB_NS = "nodejs-ex";
 const NODES = { nodejs: "kn1.virtomation.com", mongodb: "kn2.virtomation.com" } as const;
 type Vm = keyof typeof NODES;
@@ -469,6 +470,11 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
             );
         });
 
+        // The API groups the manifest uses are served a moment after the API server first answers;
+        // kubectl apply refuses a kind of a group it does not see yet.
+        for (const group of ["rbac.authorization.k8s.io/v1beta1", "apiextensions.k8s.io/v1beta1", "extensions/v1beta1"]) {
+            await waitFor(`${group} served`, 30_000, async () => (await api("GET", `/apis/${group}`)).status === 200);
+        }
         // The real KubeVirt v0.4.1 manifest: its CRDs are what matter (its pods never run here).
         kubectl(["apply", "-f", KUBEVIRT_YAML]);
         for (const crd of ["virtualmachines", "offlinevirtualmachines", "virtualmachinereplicasets", "virtualmachinepresets"]) {
