@@ -65,18 +65,21 @@ const INVENTORY_END = "KUBEVIRT_LAB_INVENTORY_END";
 /**
  * The shell line that writes the inventory to a private temp file and runs ansible/run-playbook.sh
  * on it. The inventory travels in clear text (a here-document), so a preview shows a changed host
- * or port as it is.
+ * or port as it is, and so are the skipped tags (`--skip-tags a,b`: the setting appSkipTags).
  */
-export function playbookCommand(inventoryYaml: string): string {
+export function playbookCommand(inventoryYaml: string, skipTags: readonly string[] = []): string {
     if (inventoryYaml.split("\n").includes(INVENTORY_END)) throw new Error(`the inventory has a line ${INVENTORY_END}`);
     const body = inventoryYaml.endsWith("\n") ? inventoryYaml : `${inventoryYaml}\n`;
+    const bad = skipTags.filter((t) => !/^[a-z][a-z0-9_]*$/.test(t));
+    if (bad.length > 0) throw new Error(`not an Ansible tag: ${bad.join(", ")}`);
+    const skip = skipTags.length > 0 ? ` --skip-tags ${skipTags.join(",")}` : "";
     return [
         "set -eu",
         'inv=$(mktemp "${TMPDIR:-/tmp}/kubevirt-lab-inventory.XXXXXX")',
         "trap 'rm -f \"$inv\"' EXIT",
         `cat > "$inv" <<'${INVENTORY_END}'`,
         `${body}${INVENTORY_END}`,
-        'bash ansible/run-playbook.sh "$inv"',
+        `bash ansible/run-playbook.sh "$inv"${skip}`,
     ].join("\n");
 }
 
@@ -127,7 +130,7 @@ export class App extends pulumi.ComponentResource {
         this.playbook = new command.local.Command(
             `${name}-playbook`,
             {
-                create: inv.apply(playbookCommand),
+                create: inv.apply((i) => playbookCommand(i, args.settings.skipTags)),
                 stdin: pulumi.secret(secrets),
                 dir: path.join(__dirname, ".."),
                 triggers: [ansibleTreeHash()],

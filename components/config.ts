@@ -100,6 +100,8 @@ export interface AppSettings {
     /** True when the password is the post's published one (no secret was set). */
     usesPostPassword: boolean;
     guestUser: string;
+    /** Ansible tags of the roles skipped (`--skip-tags`); empty: every task runs. */
+    skipTags: string[];
 }
 
 export interface DnsSettings {
@@ -200,6 +202,7 @@ function toLabConfig(s: Settings, r: Resolved): LabConfig {
             mongodbAdminPassword: pulumi.secret(s.mongodbAdminPassword ?? password),
             usesPostPassword: s.mongodbPassword === undefined,
             guestUser: s.vmGuestUser,
+            skipTags: s.appSkipTags,
         },
         dns:
             s.dnsHost && stages.dns

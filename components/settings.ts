@@ -26,6 +26,8 @@ export const STAGES = ["addons", "workload", "app", "dns"] as const;
 export type Stage = (typeof STAGES)[number];
 export const SELINUX_MODES = ["disabled", "permissive", "enforcing"] as const;
 export type SelinuxMode = (typeof SELINUX_MODES)[number];
+/** The tags of the Ansible roles (ansible/README.md) that `appSkipTags` may skip; `always` is not one. */
+export const APP_TAGS = ["packages", "source", "config", "service", "users"] as const;
 /** The post's published MongoDB password, used (with a warning) when no secret is set. */
 export const POST_MONGODB_PASSWORD = "nodejspassword";
 
@@ -541,6 +543,20 @@ export const SETTINGS = {
                 unset: "`mongodbPassword`",
                 secret: true,
                 description: "Password of MongoDB user `admin`.",
+            },
+        ),
+        appSkipTags: setting(
+            list(
+                z.enum(APP_TAGS, {
+                    error: `tags of the Ansible roles (${APP_TAGS.join(", ")}; \`always\`, the checks of the settings, cannot be skipped)`,
+                }),
+                `list of ${APP_TAGS.join(" / ")}`,
+                `tags of the Ansible roles (${APP_TAGS.join(", ")})`,
+            ),
+            {
+                default: [],
+                description:
+                    "Ansible tags the app stage skips (`run-playbook.sh --skip-tags`); `[]` runs every task, as real VMs need; the simulated lab's VMs skip `[packages, source, users, service]`.",
             },
         ),
         dnsConfigPath: setting(matching(/^\/[A-Za-z0-9._/-]+\.conf$/, "an absolute path ending in .conf"), {

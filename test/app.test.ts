@@ -9,12 +9,13 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { inventory, playbookCommand } from "../components/app";
-import { parseConfig } from "../components/config";
+import { LabConfigError, parseConfig } from "../components/config";
+import { runProgram } from "./lib/graph";
 import { REPO, sourceOf, stackConfig } from "./lib/stack";
 
 const SECRETS = JSON.stringify({ mongodb_admin_password: "admin-pw-123", mongodb_app_password: "app-pw-456" });
 
-function runPlaybookLine(exitCode: number) {
+function runPlaybookLine(exitCode: number, skipTags: string[] = []) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-app-"));
     fs.mkdirSync(path.join(dir, "ansible"));
     fs.copyFileSync(path.join(REPO, "ansible/run-playbook.sh"), path.join(dir, "ansible/run-playbook.sh"));
@@ -45,7 +46,7 @@ exit ${exitCode}
         guestUser: "fedora",
         analyzerIp: "10.244.1.2",
     });
-    const r = spawnSync("bash", ["-c", playbookCommand(inv)], {
+    const r = spawnSync("bash", ["-c", playbookCommand(inv, skipTags)], {
         cwd: dir,
         input: SECRETS,
         encoding: "utf8",
@@ -85,5 +86,41 @@ describe("the Ansible run of the App component", () => {
         const x = runPlaybookLine(2);
         assert.equal(x.r.status, 2);
         assert.deepEqual(x.left, []);
+    });
+});
+
+describe("appSkipTags", () => {
+    const SIM_TAGS = ["packages", "source", "users", "service"];
+
+    it("reaches ansible-playbook as --skip-tags a,b after the playbook's own arguments", () => {
+        const x = runPlaybookLine(0, SIM_TAGS);
+        assert.equal(x.r.status, 0, x.r.stderr);
+        assert.match(x.args ?? "", /@.*secrets\.yml\n--skip-tags\npackages,source,users,service\n$/);
+    });
+
+    it("is --skip-tags in clear text at the end of the app-playbook command of the graph; unset, no flag", async () => {
+        const g = await runProgram(stackConfig("dev", { appSkipTags: SIM_TAGS }));
+        const create = String(g.byName("app-playbook").inputs.create);
+        assert.match(create, /\nbash ansible\/run-playbook\.sh "\$inv" --skip-tags packages,source,users,service$/);
+        const cfg = parseConfig(sourceOf(stackConfig("dev")));
+        assert.deepEqual(cfg.app.skipTags, []);
+        assert.match(playbookCommand("all: {}\n", cfg.app.skipTags), /run-playbook\.sh "\$inv"$/);
+    });
+
+    it("refuses always and unknown tags, naming the key, the value and what is expected", () => {
+        const problems = (v: unknown) => {
+            try {
+                parseConfig(sourceOf(stackConfig("dev", { appSkipTags: v })));
+            } catch (e) {
+                if (e instanceof LabConfigError) return e.problems;
+                throw e;
+            }
+            return [];
+        };
+        assert.deepEqual(problems(["config", "always"]), [
+            'kubevirt-lab:appSkipTags[1]: got "always", expected tags of the Ansible roles (packages, source, config, service, users; `always`, the checks of the settings, cannot be skipped)',
+        ]);
+        assert.match(problems(["dnf"])[0], /^kubevirt-lab:appSkipTags\[0\]: got "dnf", expected tags of the Ansible roles \(packages, /);
+        assert.match(problems("packages")[0], /^kubevirt-lab:appSkipTags: got "packages", expected a list of tags of the Ansible roles/);
     });
 });
