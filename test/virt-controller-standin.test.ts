@@ -344,6 +344,8 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
         mongodbSshNodePort: 30122,
     };
     let apiserver: ChildProcess | undefined;
+    /** the stand-ins of the leader election test */
+    const candidates: ChildProcess[] = [];
     const uids: Partial<Record<Vm, string>> = {};
 
     /** A process inside the namespace, its output in tmp/<name>.log. */
@@ -368,9 +370,12 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
     };
 
     function kubectl(args: string[]): string {
+        // HOME: its own discovery cache (~/.kube/cache/discovery/127.0.0.1_8080 is shared by every
+        // API server at that address, and one cached before the API groups were served hides them)
         const r = spawnSync("ip", ["netns", "exec", NETNS, path.join(bin, "kubectl"), "--server", "http://127.0.0.1:8080", ...args], {
             encoding: "utf8",
             timeout: 30_000,
+            env: { ...process.env, HOME: tmp },
         });
         if (r.status !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr}`);
         return r.stdout;
@@ -403,6 +408,29 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
             }
             if (!alive || ns === NETNS) removeNetns(ns);
         }
+    }
+
+    /** A virt-controller stand-in inside the namespace with the admin kubeconfig, its output in `log`. */
+    function spawnStandin(log: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+        const out = fs.openSync(log, "w");
+        const child = spawn(
+            "ip",
+            [
+                "netns",
+                "exec",
+                NETNS,
+                process.execPath,
+                "--import",
+                "tsx",
+                "harness/standins/virt-controller/main.ts",
+                "--kubeconfig",
+                kubeconfig,
+                ...args,
+            ],
+            { cwd: repo, stdio: ["ignore", out, out], env: { ...process.env, ...env } },
+        );
+        fs.closeSync(out);
+        return child;
     }
 
     before(async () => {
@@ -470,10 +498,13 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
             );
         });
 
-        // The API groups the manifest uses are served a moment after the API server first answers;
-        // kubectl apply refuses a kind of a group it does not see yet.
+        // The API groups the manifest uses are served a moment after the API server first answers,
+        // and listed in the discovery document /apis (what kubectl reads) later still, once the
+        // aggregator has registered them; kubectl apply refuses a kind of a group it does not see yet.
         for (const group of ["rbac.authorization.k8s.io/v1beta1", "apiextensions.k8s.io/v1beta1", "extensions/v1beta1"]) {
-            await waitFor(`${group} served`, 30_000, async () => (await api("GET", `/apis/${group}`)).status === 200);
+            await waitFor(`${group} listed in /apis`, 30_000, async () =>
+                ((await get("/apis")).groups ?? []).some((g: any) => (g.versions ?? []).some((v: any) => v.groupVersion === group)),
+            );
         }
         // The real KubeVirt v0.4.1 manifest: its CRDs are what matter (its pods never run here).
         kubectl(["apply", "-f", KUBEVIRT_YAML]);
@@ -509,26 +540,7 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
         }
 
         // The stand-in, inside the namespace, with the kubeconfig's client certificate over https.
-        const out = fs.openSync(logFile, "w");
-        standin = spawn(
-            "ip",
-            [
-                "netns",
-                "exec",
-                NETNS,
-                process.execPath,
-                "--import",
-                "tsx",
-                "harness/standins/virt-controller/main.ts",
-                "--kubeconfig",
-                kubeconfig,
-            ],
-            {
-                cwd: repo,
-                stdio: ["ignore", out, out],
-            },
-        );
-        fs.closeSync(out);
+        standin = spawnStandin(logFile, []);
     });
 
     after(async () => {
@@ -540,6 +552,7 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
             for (const { child } of list) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
         };
         if (standin) await stopAll([{ name: "virt-controller", child: standin }]);
+        await stopAll(candidates.map((child) => ({ name: "virt-controller candidate", child })));
         // Stop the clients first, etcd last.
         await stopAll(procs.filter((p) => p.name !== "etcd" && p.name !== "kube-apiserver"));
         await stopAll(procs.filter((p) => p.name === "kube-apiserver"));
@@ -802,5 +815,81 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
             actions.every((l) => /^\d{4}-\d\d-\d\dT[\d:.]+Z virt-controller: /.test(l)),
             `one timestamped line per action:\n${standinLog()}`,
         );
+    });
+
+    test("--leader-elect: of two stand-ins only the holder of the Endpoints lock acts; killing it hands over within the lease", async () => {
+        const names = ["virt-controller-a", "virt-controller-b"] as const;
+        const logs = Object.fromEntries(names.map((n) => [n, path.join(tmp, `${n}.log`)])) as Record<(typeof names)[number], string>;
+        const read = (n: (typeof names)[number]) => {
+            try {
+                return fs.readFileSync(logs[n], "utf8");
+            } catch {
+                return "";
+            }
+        };
+        const both = () => names.map((n) => `\n--- ${n}:\n${read(n).split("\n").slice(-15).join("\n")}`).join("");
+        const procOf: Record<string, ChildProcess> = {};
+        for (const n of names) {
+            // HOSTNAME: what a container runtime sets to the pod's name, the identity v0.4.1 uses
+            procOf[n] = spawnStandin(logs[n], ["--leader-elect"], { HOSTNAME: n });
+            candidates.push(procOf[n]);
+        }
+        const record = async () => {
+            const r = await api("GET", "/api/v1/namespaces/kube-system/endpoints/virt-controller");
+            const text = r.status === 200 ? r.body.metadata.annotations?.["control-plane.alpha.kubernetes.io/leader"] : undefined;
+            return text ? JSON.parse(text) : undefined;
+        };
+        const leader = await waitFor("one stand-in holding the lease", 10_000, async () => {
+            const won = names.filter((n) => /successfully acquired lease kube-system\/virt-controller/.test(read(n)));
+            return won.length === 1 ? won[0] : undefined;
+        }).catch((e) => assert.fail(e.message + both()));
+        const follower = names.find((n) => n !== leader)!;
+        const rec = await record();
+        assert.equal(rec.holderIdentity, leader);
+        assert.equal(rec.leaseDurationSeconds, 15);
+        assert.equal(rec.leaderTransitions, 0);
+        assert.match(rec.acquireTime, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+        await waitFor("the follower sees the leader", 5_000, async () =>
+            read(follower).includes(`new leader elected: ${leader} holds lease`),
+        ).catch((e) => assert.fail(e.message + both()));
+        // Only the leader acts: running: false of the OVM nodejs deletes its VM, in the leader's log.
+        await mergePatch(`${KV}/namespaces/${LAB_NS}/offlinevirtualmachines/nodejs`, { spec: { running: false } });
+        await waitFor("VirtualMachine nodejs gone", 10_000, async () => (await getVm("nodejs")) === undefined).catch((e) =>
+            assert.fail(e.message + both()),
+        );
+        await waitFor("the leader's log of it", 3_000, async () =>
+            /deleted VirtualMachine nodejs-ex\/nodejs .*running is false/.test(read(leader)),
+        );
+        assert.doesNotMatch(read(follower), /caches filled|created|deleted/, `the follower does nothing${both()}`);
+        const events = (await get(`/api/v1/namespaces/kube-system/events`)).items.filter((e: any) => e.reason === "LeaderElection");
+        assert.deepEqual(
+            events.map((e: any) => [e.involvedObject.kind, e.involvedObject.name, e.message, e.source.component]),
+            [["Endpoints", "virt-controller", `${leader} became leader`, "virt-controller"]],
+        );
+
+        // SIGKILL of the leader (a node gone, a killed process): the follower takes over once the
+        // record it saw has not been renewed for a lease (15 s), at its next retry (2 s + jitter up to 2.4 s).
+        const t0 = Date.now();
+        procOf[leader].kill("SIGKILL");
+        await waitFor("the follower holding the lease", 25_000, async () =>
+            /successfully acquired lease kube-system\/virt-controller/.test(read(follower)),
+        ).catch((e) => assert.fail(e.message + both()));
+        const handoverMs = Date.now() - t0;
+        process.stderr.write(`virt-controller leader election: handover after SIGKILL of the leader in ${handoverMs} ms\n`);
+        assert.ok(handoverMs >= 10_000, `not before the lease ran out (${handoverMs} ms)`);
+        assert.ok(handoverMs <= 15_000 + 4_400 + 1_500, `within the lease and a retry (${handoverMs} ms)`);
+        const after = await record();
+        assert.equal(after.holderIdentity, follower);
+        assert.equal(after.leaderTransitions, 1);
+        await mergePatch(`${KV}/namespaces/${LAB_NS}/offlinevirtualmachines/nodejs`, { spec: { running: true } });
+        await waitFor(
+            "the new leader creates VirtualMachine nodejs",
+            10_000,
+            async () => (await getVm("nodejs"))?.status?.phase === "Scheduling",
+        ).catch((e) => assert.fail(e.message + both()));
+        assert.match(read(follower), /created VirtualMachine nodejs-ex\/nodejs/);
+        const exited = new Promise<number | null>((r) => procOf[follower].once("exit", (code) => r(code)));
+        procOf[follower].kill("SIGTERM");
+        assert.equal(await Promise.race([exited, sleep(5_000).then(() => "timeout" as const)]), 0, `exit status${both()}`);
     });
 });

@@ -27,6 +27,7 @@ import {
     TemplateSettings,
     UNFINISHED_POD_FIELDS,
     controllerOf,
+    eventFor,
     launcherPod,
     launcherSelector,
     ovmConditions,
@@ -276,29 +277,12 @@ export class VirtController {
 
     /** An Event about an OVM, as the recorder of component offlinevirtualmachine-controller writes it (best effort). */
     private async event(ovm: KObject, type: "Normal" | "Warning", reason: string, message: string): Promise<void> {
-        const now = new Date();
-        const ts = now.toISOString().replace(/\.\d+Z$/, "Z");
         const ns = ovm.metadata.namespace!;
-        const body = {
-            apiVersion: "v1",
-            kind: "Event",
-            metadata: { name: `${ovm.metadata.name}.${(BigInt(now.getTime()) * 1_000_000n).toString(16)}`, namespace: ns },
-            involvedObject: {
-                kind: "OfflineVirtualMachine",
-                namespace: ns,
-                name: ovm.metadata.name,
-                uid: ovm.metadata.uid,
-                apiVersion: GROUP_VERSION,
-                resourceVersion: ovm.metadata.resourceVersion,
-            },
-            reason,
-            message,
-            source: { component: "offlinevirtualmachine-controller" },
-            firstTimestamp: ts,
-            lastTimestamp: ts,
-            count: 1,
-            type,
-        };
+        const body = eventFor(
+            ovm,
+            { apiVersion: GROUP_VERSION, kind: "OfflineVirtualMachine" },
+            { component: "offlinevirtualmachine-controller", type, reason, message },
+        );
         try {
             await this.kube.post(`/api/v1/namespaces/${ns}/events`, body);
         } catch (e) {

@@ -499,3 +499,37 @@ export function olderVersion(a: string | undefined, b: string | undefined): bool
     if (!a || !b || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return false;
     return BigInt(a) < BigInt(b);
 }
+
+/**
+ * An Event as client-go's recorder writes it: about `object` (its kind and apiVersion given), from
+ * `component`, counted once, stamped `at`; named <object name>.<nanoseconds in hex>.
+ */
+export function eventFor(
+    object: KObject,
+    ref: { apiVersion: string; kind: string },
+    e: { component: string; type: "Normal" | "Warning"; reason: string; message: string },
+    at: Date = new Date(),
+): KObject {
+    const ts = at.toISOString().replace(/\.\d+Z$/, "Z");
+    const ns = object.metadata.namespace!;
+    return {
+        apiVersion: "v1",
+        kind: "Event",
+        metadata: { name: `${object.metadata.name}.${(BigInt(at.getTime()) * 1_000_000n).toString(16)}`, namespace: ns },
+        involvedObject: {
+            kind: ref.kind,
+            namespace: ns,
+            name: object.metadata.name,
+            uid: object.metadata.uid,
+            apiVersion: ref.apiVersion,
+            resourceVersion: object.metadata.resourceVersion,
+        },
+        reason: e.reason,
+        message: e.message,
+        source: { component: e.component },
+        firstTimestamp: ts,
+        lastTimestamp: ts,
+        count: 1,
+        type: e.type,
+    } as KObject;
+}
