@@ -47,6 +47,7 @@ import {
 // ---------------------------------------------------------------------------
 // What the post writes (section "Kubernetes"), byte for byte.
 
+const REPO = path.join(__dirname, "..");
 const BASEURL = "https://packages.cloud.google.com/yum/repos/kubernetes-el7-$basearch";
 const GPGKEYS = ["https://packages.cloud.google.com/yum/doc/yum-key.gpg", "https://packages.cloud.google.com/yum/doc/rpm-package-key.gpg"];
 const REPO_FILE = "/etc/yum.repos.d/kubernetes.repo";
@@ -1031,7 +1032,7 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
         status(r, "wait-pods.sh", "run", "unchanged", "stderr");
         assert.match(
             sb.readFile("/root/kubectl.args")!,
-            /^--kubeconfig=\/etc\/kubernetes\/admin\.conf get pods -n ingress-nginx -l app=ingress-nginx -o jsonpath=\{range \.items/,
+            /^--kubeconfig=\/etc\/kubernetes\/admin\.conf get pods -n ingress-nginx -l app=ingress-nginx -o go-template=\{\{range \.items\}\}/,
         );
         const slow = await sb.runScriptAsync("wait-pods.sh", run({ ...wait, "min-ready": "2", timeout: "1" }));
         assert.equal(slow.code, 1);
@@ -1045,6 +1046,47 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
             2,
             "positional words: usage",
         );
+    });
+
+    it("wait-pods.sh's pod lines, formatted by the real kubectl 1.9.4: one line per pod, a column for every field", async (t) => {
+        // kubectl 1.9's jsonpath dropped the newline after a nested range: every pod on one line,
+        // which hid the ready ones (found against the real API server). The template is run here by
+        // the real kubectl 1.9.4 (`convert --local`: the same printers as `get`) on a pod list.
+        const env = spawnSync("bash", [path.join(REPO, "harness", "kubernetes.sh"), "--print-env"], { encoding: "utf8" });
+        const real = /KUBEVIRT_LAB_K8S_BIN=["']?([^"'\n]+)/.exec(env.stdout)?.[1];
+        if (env.status !== 0 || !real || !fs.existsSync(path.join(real, "kubectl")))
+            return t.skip("Kubernetes v1.9.4 binaries missing (bash harness/kubernetes.sh builds them)");
+        const bin = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-kubectl-194-"));
+        after(() => fs.rmSync(bin, { recursive: true, force: true }));
+        fs.copyFileSync(path.join(real, "kubectl"), path.join(bin, "kubectl-1.9.4"));
+        fs.chmodSync(path.join(bin, "kubectl-1.9.4"), 0o755);
+        // `get pods ... -o go-template=T` → the real printer with the same -o, on /root/pods.json
+        fs.writeFileSync(
+            path.join(bin, "kubectl"),
+            '#!/usr/bin/env bash\nexec "$(dirname "$0")/kubectl-1.9.4" convert --local -f /root/pods.json "${@: -2}"\n',
+            { mode: 0o755 },
+        );
+        const pod = (name: string, status: object, nodeName?: string) => ({
+            apiVersion: "v1",
+            kind: "Pod",
+            metadata: { name, namespace: "kube-system" },
+            spec: { ...(nodeName ? { nodeName } : {}), containers: [{ name: "c", image: "kubevirt/virt-controller:v0.4.1" }] },
+            status,
+        });
+        const ready = (ip: string) => ({ phase: "Running", podIP: ip, conditions: [{ type: "Ready", status: "True" }] });
+        const items = [
+            pod("virt-controller-1", ready("10.244.2.2"), "kn1"),
+            pod("virt-controller-2", { phase: "Pending" }),
+            pod("virt-controller-3", ready("10.244.1.3"), "kn2"),
+        ];
+        const sb = await sandbox({ hostname: "km1", binDirs: [bin, STANDINS_BIN] });
+        await sb.writeFileAsync("/root/pods.json", JSON.stringify({ apiVersion: "v1", kind: "List", items }));
+        const wait = { timeout: "5", namespace: "kube-system", selector: "kubevirt.io=virt-controller", "min-ready": "2", interval: "1" };
+        const r = ok(await sb.runScriptAsync("wait-pods.sh", run(wait)), "wait-pods");
+        assert.equal(r.stdout, "virt-controller-1 10.244.2.2 kn1\nvirt-controller-3 10.244.1.3 kn2\n", "the two ready pods, a line each");
+        const slow = await sb.runScriptAsync("wait-pods.sh", run({ ...wait, "min-ready": "3", timeout: "1" }));
+        assert.equal(slow.code, 1);
+        assert.match(slow.stderr, /\nvirt-controller-2 - - Pending \n/, `the pending pod's line, its unset fields as "-": ${slow.stderr}`);
     });
 
     it("join-command.sh needs --ttl; drain-node.sh remove without a cluster is a no-op", async () => {

@@ -16,14 +16,16 @@ SCRIPT=wait-pods.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
 OPTIONS[run]='timeout namespace selector min-ready interval?'
 STATUS_FD=2
-TEMPLATE='{range .items[*]}{.metadata.name}{" "}{.status.podIP}{" "}{.spec.nodeName}{" "}{.status.phase}{" "}{range .status.conditions[?(@.type=="Ready")]}{.status}{end}{"\n"}{end}'
+# A go-template, not jsonpath: kubectl 1.9's jsonpath drops the {"\n"} that follows a nested
+# {range}, so every pod came out on one line; and a field not set yet ("-" here) left a column out.
+TEMPLATE='{{range .items}}{{.metadata.name}} {{or .status.podIP "-"}} {{or .spec.nodeName "-"}} {{.status.phase}} {{range .status.conditions}}{{if eq .type "Ready"}}{{.status}}{{end}}{{end}}{{"\n"}}{{end}}'
 
 run() {
   local timeout=${ARG[timeout]} selector=${ARG[selector]} min_ready=${ARG[min-ready]} interval=${ARG[interval]:-3}
   local deadline=$((SECONDS + timeout)) max_polls poll seen="" ready count
   max_polls=$((timeout / interval + 2))
   for ((poll = 0; poll < max_polls; poll++)); do
-    if seen=$(kubectl --kubeconfig="$ADMIN_CONF" get pods -n "${ARG[namespace]}" -l "$selector" -o jsonpath="$TEMPLATE" 2>&1); then
+    if seen=$(kubectl --kubeconfig="$ADMIN_CONF" get pods -n "${ARG[namespace]}" -l "$selector" -o go-template="$TEMPLATE" 2>&1); then
       ready=$(awk '$4 == "Running" && $5 == "True" { print $1, $2, $3 }' <<<"$seen")
       count=$(grep -c . <<<"$ready" || true)
       if ((count >= min_ready)); then
