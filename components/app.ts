@@ -63,7 +63,7 @@ export function ansibleTreeHash(dir = ANSIBLE_DIR): string {
 const INVENTORY_END = "KUBEVIRT_LAB_INVENTORY_END";
 
 /**
- * The shell line that writes the inventory to a private temp file and runs ansible/run-playbook.sh
+ * The shell line that writes the inventory to a private temp dir and runs ansible/run-playbook.sh
  * on it. The inventory travels in clear text (a here-document), so a preview shows a changed host
  * or port as it is, and so are the skipped tags (`--skip-tags a,b`: the setting appSkipTags).
  */
@@ -75,8 +75,10 @@ export function playbookCommand(inventoryYaml: string, skipTags: readonly string
     const skip = skipTags.length > 0 ? ` --skip-tags ${skipTags.join(",")}` : "";
     return [
         "set -eu",
-        'inv=$(mktemp "${TMPDIR:-/tmp}/kubevirt-lab-inventory.XXXXXX")',
-        "trap 'rm -f \"$inv\"' EXIT",
+        // A private directory, and a .yml name: Ansible's yaml inventory plugin takes no other suffix.
+        'inv_dir=$(mktemp -d "${TMPDIR:-/tmp}/kubevirt-lab-inventory.XXXXXX")',
+        "trap 'rm -rf \"$inv_dir\"' EXIT",
+        'inv="$inv_dir/inventory.yml"',
         `cat > "$inv" <<'${INVENTORY_END}'`,
         `${body}${INVENTORY_END}`,
         `bash ansible/run-playbook.sh "$inv"${skip}`,
