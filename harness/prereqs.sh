@@ -30,7 +30,7 @@ dnsmasq|dnsmasq|dns1 runs a real dnsmasq
 dig|dnsutils|the lab's names are checked with dig
 curl|curl|the lab's pages are fetched
 sudo|sudo|the host scripts run through sudo -n for a non-root SSH user
-iptables|iptables|real kubeadm's preflight in a lab of real Kubernetes needs iptables in PATH"
+iptables|iptables|real kubeadm's preflight in a lab of real Kubernetes needs iptables in PATH, and the VM hosts' NodePorts are iptables DNAT"
 readonly TEST_TOOLS="shellcheck|shellcheck|every host script is checked by shellcheck
 ansible-playbook|ansible|the Ansible roles run for real
 ansible-lint|ansible-lint|the Ansible roles are linted"
