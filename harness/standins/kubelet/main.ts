@@ -10,6 +10,7 @@ import { Client, errText, log, setLogPrefix } from "./api";
 import { nodeCredentials } from "./bootstrap";
 import { defaultNodeIP, KUBELET_VERSION, NodeAgent } from "./node";
 import { PodSync } from "./pods";
+import { Supervisor } from "./processes";
 import { StaticPods } from "./static-pods";
 
 interface Flag {
@@ -157,12 +158,16 @@ async function main(): Promise<number> {
 
     const ac = new AbortController();
     let podSync: PodSync | undefined;
+    const supervisor = new Supervisor({
+        binDir: v["bin-dir"] || undefined,
+        stateDir: `${v["root-dir"]}/kubelet-standin`,
+        onChange: () => podSync?.kick(),
+    });
     const staticPods = new StaticPods({
         dir: v["pod-manifest-path"],
         nodeName,
-        binDir: v["bin-dir"] || undefined,
         logDir: v["static-pod-log-dir"],
-        stateDir: `${v["root-dir"]}/kubelet-standin`,
+        supervisor,
         onChange: () => podSync?.kick(),
     });
     let client: Client | undefined;

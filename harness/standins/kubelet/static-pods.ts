@@ -4,23 +4,14 @@
 // PATH), restarted with a back-off when it exits, restarted when its file changes and stopped
 // when its file goes. kubeadm's manifests name etcd, kube-apiserver, kube-controller-manager and
 // kube-scheduler, whose host paths are the same here, so nothing is remapped.
-import { ChildProcess, spawn } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as YAML from "yaml";
 import { errText, log, now, sleep } from "./api";
+import { ContainerState, newProc, Proc, stateOf, Supervisor } from "./processes";
 
-export interface ContainerState {
-    name: string;
-    image: string;
-    running: boolean;
-    startedAt?: string;
-    restarts: number;
-    /** why it is not running, when it is not */
-    waiting?: { reason: string; message: string };
-    lastExit?: { exitCode: number; signal?: string; finishedAt: string };
-}
+export type { ContainerState };
 
 export interface StaticPodView {
     file: string;
@@ -34,27 +25,6 @@ export interface StaticPodView {
     containers: ContainerState[];
 }
 
-interface Proc {
-    pod: string;
-    name: string;
-    image: string;
-    command: string[];
-    env: Record<string, string>;
-    cwd: string;
-    logFile: string;
-    child?: ChildProcess;
-    startedAtMs?: number;
-    startedAt?: string;
-    restarts: number;
-    backoffMs: number;
-    timer?: NodeJS.Timeout;
-    stopped: boolean;
-    waiting?: { reason: string; message: string };
-    lastExit?: { exitCode: number; signal?: string; finishedAt: string };
-    exited?: Promise<void>;
-    graceMs: number;
-}
-
 /** A static pod as this keeps it: its view's fields, with its processes for its containers. */
 interface Pod extends Omit<StaticPodView, "containers"> {
     procs: Proc[];
@@ -63,47 +33,12 @@ interface Pod extends Omit<StaticPodView, "containers"> {
 export interface StaticPodOptions {
     dir: string;
     nodeName: string;
-    binDir?: string;
     logDir: string;
-    /** pid files of the running processes, so that a stand-in killed with SIGKILL leaves none behind after its next start */
-    stateDir: string;
-    /** called after a static pod or one of its containers changed state */
+    /** runs the processes (and keeps their pid files, so that a stand-in killed with SIGKILL leaves none behind after its next start) */
+    supervisor: Supervisor;
+    /** called after a static pod changed (its processes' changes are the supervisor's onChange) */
     onChange: () => void;
 }
-
-function isExecutable(p: string): boolean {
-    try {
-        const st = fs.statSync(p);
-        if (!st.isFile()) return false;
-        fs.accessSync(p, fs.constants.X_OK);
-        return true;
-    } catch {
-        return false;
-    }
-}
-
-export function resolveProgram(cmd0: string, binDir?: string): string | undefined {
-    const base = path.basename(cmd0);
-    if (binDir && isExecutable(path.join(binDir, base))) return path.join(binDir, base);
-    if (cmd0.includes("/")) return isExecutable(cmd0) ? cmd0 : undefined;
-    for (const d of (process.env.PATH ?? "").split(":")) {
-        if (d && isExecutable(path.join(d, cmd0))) return path.join(d, cmd0);
-    }
-    return undefined;
-}
-
-/** The start time of a process (field 22 of /proc/<pid>/stat), to tell it from a later one with the same pid. */
-function startTimeOf(pid: number): string {
-    try {
-        const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-        return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "";
-    } catch {
-        return "";
-    }
-}
-
-const MIN_BACKOFF_MS = 1000;
-const MAX_BACKOFF_MS = 20_000;
 
 export class StaticPods {
     private pods = new Map<string, Pod>();
@@ -114,44 +49,16 @@ export class StaticPods {
     private watcher?: fs.FSWatcher;
     private dirSaid = false;
 
-    constructor(private readonly o: StaticPodOptions) {}
+    private readonly supervisor: Supervisor;
 
-    async start(): Promise<void> {
-        await this.stopLeftovers();
-        log(`static pods: watching ${this.o.dir} (each container's command is started as a local program; no container runtime is used)`);
-        this.schedule(0);
+    constructor(private readonly o: StaticPodOptions) {
+        this.supervisor = o.supervisor;
     }
 
-    /** Processes an earlier stand-in started and could not stop (it was killed): stopped now. */
-    private async stopLeftovers(): Promise<void> {
-        let files: string[] = [];
-        try {
-            files = fs.readdirSync(this.o.stateDir).filter((f) => f.endsWith(".pid"));
-        } catch {
-            return;
-        }
-        for (const f of files) {
-            const file = path.join(this.o.stateDir, f);
-            try {
-                const rec = JSON.parse(fs.readFileSync(file, "utf8")) as { pid: number; start: string; what: string };
-                if (rec.start && startTimeOf(rec.pid) === rec.start) {
-                    log(`static pods: stopping ${rec.what} (pid ${rec.pid}), left running by an earlier stand-in`);
-                    const kill = (sig: NodeJS.Signals) => {
-                        try {
-                            process.kill(-rec.pid, sig);
-                        } catch {
-                            /* gone */
-                        }
-                    };
-                    kill("SIGTERM");
-                    for (let i = 0; i < 50 && startTimeOf(rec.pid) === rec.start; i++) await sleep(100);
-                    if (startTimeOf(rec.pid) === rec.start) kill("SIGKILL");
-                }
-            } catch {
-                /* unreadable: nothing to stop */
-            }
-            fs.rmSync(file, { force: true });
-        }
+    async start(): Promise<void> {
+        await this.supervisor.stopLeftovers();
+        log(`static pods: watching ${this.o.dir} (each container's command is started as a local program; no container runtime is used)`);
+        this.schedule(0);
     }
 
     /** At most one pending scan timer at a time: every path clears it before setting it. */
@@ -172,15 +79,7 @@ export class StaticPods {
             namespace: p.namespace,
             manifest: p.manifest,
             seenAt: p.seenAt,
-            containers: p.procs.map((c) => ({
-                name: c.name,
-                image: c.image,
-                running: !!c.child && c.child.exitCode === null && c.child.signalCode === null && !!c.startedAt,
-                startedAt: c.startedAt,
-                restarts: c.restarts,
-                waiting: c.waiting,
-                lastExit: c.lastExit,
-            })),
+            containers: p.procs.map(stateOf),
         }));
     }
 
@@ -294,147 +193,26 @@ export class StaticPods {
         for (const c of manifest.spec.containers as any[]) {
             const env: Record<string, string> = {};
             for (const e of c.env ?? []) if (e?.name && typeof e.value === "string") env[e.name] = e.value;
-            const proc: Proc = {
-                pod: `${namespace}/${name}`,
+            const proc = newProc({
+                label: `static pod ${namespace}/${name}`,
                 name: String(c.name),
                 image: String(c.image ?? ""),
                 command: [...(c.command ?? []), ...(c.args ?? [])].map(String),
                 env,
+                inheritEnv: true,
                 cwd: c.workingDir || "/",
                 logFile: path.join(this.o.logDir, `${namespace}_${name}`, `${c.name}.log`),
-                restarts: 0,
-                backoffMs: MIN_BACKOFF_MS,
-                stopped: false,
-                graceMs: Math.min(Math.max(grace, 0), 10) * 1000,
-            };
+                graceSeconds: grace,
+            });
             pod.procs.push(proc);
         }
         this.pods.set(file, pod);
         log(`static pod ${namespace}/${name}: from ${file} (${pod.procs.length} container(s))`);
-        for (const proc of pod.procs) this.run(proc);
-    }
-
-    private run(proc: Proc): void {
-        if (proc.stopped) return;
-        proc.timer = undefined;
-        if (proc.command.length === 0) {
-            proc.waiting = {
-                reason: "NoCommand",
-                message: "the kubelet stand-in runs only a local program named by the container's command (it runs no images)",
-            };
-            log(`static pod ${proc.pod}: container ${proc.name} has no command; not started (the stand-in runs no images)`);
-            return;
-        }
-        const program = resolveProgram(proc.command[0], this.o.binDir);
-        if (!program) {
-            proc.waiting = {
-                reason: "ProgramNotFound",
-                message: `no local program ${path.basename(proc.command[0])} (looked in ${this.o.binDir ?? "-"} and PATH)`,
-            };
-            log(`static pod ${proc.pod}: container ${proc.name}: ${proc.waiting.message}; again in ${proc.backoffMs / 1000} s`);
-            this.again(proc);
-            return;
-        }
-        let fd: number | undefined;
-        try {
-            fs.mkdirSync(path.dirname(proc.logFile), { recursive: true });
-            fd = fs.openSync(proc.logFile, "a");
-        } catch (e) {
-            log(`static pod ${proc.pod}: container ${proc.name}: cannot open ${proc.logFile}: ${errText(e)}; output discarded`);
-        }
-        const child = spawn(program, proc.command.slice(1), {
-            cwd: fs.existsSync(proc.cwd) ? proc.cwd : "/",
-            env: { ...process.env, ...proc.env },
-            stdio: ["ignore", fd ?? "ignore", fd ?? "ignore"],
-            detached: true,
-        });
-        if (fd !== undefined) fs.closeSync(fd);
-        proc.child = child;
-        proc.startedAtMs = Date.now();
-        proc.startedAt = now();
-        proc.waiting = undefined;
-        let resolveExit!: () => void;
-        proc.exited = new Promise((r) => (resolveExit = r));
-        const pidFile = child.pid ? path.join(this.o.stateDir, `${child.pid}.pid`) : undefined;
-        if (pidFile) {
-            try {
-                fs.mkdirSync(this.o.stateDir, { recursive: true });
-                fs.writeFileSync(
-                    pidFile,
-                    JSON.stringify({ pid: child.pid, start: startTimeOf(child.pid!), what: `${proc.pod} container ${proc.name}` }),
-                );
-            } catch {
-                /* without it only a SIGKILL of the stand-in leaves the process behind */
-            }
-        }
-        let done = false;
-        const onEnd = (code: number | null, signal: NodeJS.Signals | null, err?: Error) => {
-            if (done) return;
-            done = true;
-            const ranMs = Date.now() - (proc.startedAtMs ?? Date.now());
-            proc.lastExit = { exitCode: code ?? (err ? 127 : 137), signal: signal ?? undefined, finishedAt: now() };
-            proc.startedAt = undefined;
-            if (pidFile) fs.rmSync(pidFile, { force: true });
-            resolveExit();
-            if (proc.stopped) return;
-            if (ranMs > 60_000) proc.backoffMs = MIN_BACKOFF_MS;
-            proc.restarts++;
-            proc.waiting = {
-                reason: "CrashLoopBackOff",
-                message: `exited (${err ? errText(err) : (signal ?? `code ${code}`)}); restarting in ${proc.backoffMs / 1000} s`,
-            };
-            log(`static pod ${proc.pod}: container ${proc.name} (pid ${child.pid}) ${proc.waiting.message}`);
-            this.again(proc);
-            this.o.onChange();
-        };
-        child.on("error", (e) => onEnd(null, null, e));
-        child.on("exit", (code, signal) => onEnd(code, signal));
-        if (child.pid)
-            log(
-                `static pod ${proc.pod}: started container ${proc.name}: ${program} ${proc.command.slice(1).join(" ")} (pid ${child.pid}, output in ${proc.logFile})`.slice(
-                    0,
-                    2000,
-                ),
-            );
-        this.o.onChange();
-    }
-
-    private again(proc: Proc): void {
-        if (proc.stopped) return;
-        proc.timer = setTimeout(() => this.run(proc), proc.backoffMs);
-        proc.backoffMs = Math.min(proc.backoffMs * 2, MAX_BACKOFF_MS);
+        for (const proc of pod.procs) this.supervisor.run(proc);
     }
 
     private async stopPod(pod: Pod, why: string): Promise<void> {
         log(`static pod ${pod.namespace}/${pod.name}: stopping (${why})`);
-        await Promise.all(pod.procs.map((p) => this.stopProc(p)));
-    }
-
-    private async stopProc(proc: Proc): Promise<void> {
-        proc.stopped = true;
-        clearTimeout(proc.timer);
-        const child = proc.child;
-        if (!child || child.exitCode !== null || child.signalCode !== null || !child.pid) return;
-        const pid = child.pid;
-        const kill = (sig: NodeJS.Signals) => {
-            try {
-                process.kill(-pid, sig);
-            } catch {
-                try {
-                    child.kill(sig);
-                } catch {
-                    /* gone */
-                }
-            }
-        };
-        kill("SIGTERM");
-        const exited = proc.exited ?? Promise.resolve();
-        const timedOut = await Promise.race([exited.then(() => false), sleep(proc.graceMs).then(() => true)]);
-        if (timedOut) {
-            log(`static pod ${proc.pod}: container ${proc.name} (pid ${pid}) did not stop in ${proc.graceMs / 1000} s; SIGKILL`);
-            kill("SIGKILL");
-            await Promise.race([exited, sleep(2000)]);
-        }
-        log(`static pod ${proc.pod}: stopped container ${proc.name} (pid ${pid})`);
+        await Promise.all(pod.procs.map((p) => this.supervisor.stop(p)));
     }
 }
