@@ -23,6 +23,10 @@ type Host = keyof typeof HOSTS;
 const POD_NETWORK = "10.244.0.0/16";
 /** kn1's stand-in as kubeadm's drop-in has it: NotReady until a CNI configuration exists */
 const KN1_FLAGS = ["--network-plugin=cni", "--cni-conf-dir=/etc/cni/net.d"];
+/** The real v0.4.1 release manifest, from the release sources beside the repository (../shared). */
+const KUBEVIRT_YAML = path.join(REPO, "..", "shared", "upstream", "manifests", "kubevirt-v0.4.1", "kubevirt.yaml");
+/** what the command line of the virt-controller stand-in contains */
+const VIRT_CONTROLLER_MAIN = "harness/standins/virt-controller/main.ts";
 /** a harmless long-running local program for the static pod, recognisable by its argument */
 const SLEEP_ARG = "86399";
 
@@ -33,6 +37,7 @@ function skipReason(): string | false {
         if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0) return `needs ${tool}`;
     }
     if (!/\toverlay$/m.test(fs.readFileSync("/proc/filesystems", "utf8"))) return "needs overlayfs";
+    if (!fs.existsSync(KUBEVIRT_YAML)) return `needs ${KUBEVIRT_YAML} (the KubeVirt v0.4.1 manifest)`;
     const check = spawnSync("bash", [path.join(REPO, "harness", "kubernetes.sh"), "--check"], { encoding: "utf8", timeout: 60_000 });
     if (check.status !== 0)
         return `Kubernetes v1.9.4 binaries missing (bash harness/kubernetes.sh builds them): ${(check.stderr || check.stdout).trim().split("\n").pop()}`;
@@ -118,6 +123,8 @@ describe("kubelet stand-in with real kubeadm 1.9.4 (km1 init, kn1 join)", { skip
                 "env",
                 `PATH=${tmp}/tools:${bin}:/usr/sbin:/usr/bin:/sbin:/bin`,
                 "KUBECONFIG=/etc/kubernetes/admin.conf",
+                // kubectl's discovery cache of its own (~/.kube/cache is shared by every API server at an address)
+                `HOME=${tmp}/home`,
                 ...cmd,
             ],
             { encoding: "utf8", timeout: o.timeoutMs ?? 20_000, input: o.input ?? "", maxBuffer: 64 << 20 },
@@ -670,18 +677,141 @@ spec:
         }
     });
 
-    step("SIGTERM stops the stand-in cleanly and the processes of its static pods with it", async () => {
-        const p = standins.km1!;
+    step(
+        "kubevirt.yaml v0.4.1 on the cluster: each virt-controller pod on kn1 runs the virt-controller stand-in with its ServiceAccount's token; one leads; deleting the leader's pod stops its process and the other takes over",
+        async () => {
+            const r = inHost("km1", ["kubectl", "apply", "-f", KUBEVIRT_YAML], { timeoutMs: 60_000 });
+            assert.equal(r.code, 0, `kubectl apply: ${r.stderr}`);
+            const vcPods = () =>
+                getJSON("pods", "-n", "kube-system", "-l", "kubevirt.io=virt-controller").items.filter(
+                    (p: any) => !p.metadata.deletionTimestamp,
+                );
+            /** the stand-in process of a pod: its HOSTNAME is the pod's name, as a container's */
+            const processOf = (pod: string): number | undefined =>
+                processes(VIRT_CONTROLLER_MAIN).find((pid) => {
+                    try {
+                        return fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").includes(`HOSTNAME=${pod}`);
+                    } catch {
+                        return false;
+                    }
+                });
+            const running = (n: number) =>
+                waitFor(
+                    `${n} virt-controller pods Running/Ready on kn1, each with its process`,
+                    () => {
+                        const items = vcPods().filter((p: any) => p.status.phase === "Running" && readyOf(p)?.status === "True");
+                        return items.length === n && items.every((p: any) => processOf(p.metadata.name)) ? items : false;
+                    },
+                    60_000,
+                );
+            const pods = await running(2).catch((e) =>
+                assert.fail(`${e.message}\n--- kn1:\n${logOf("kn1").split("\n").slice(-40).join("\n")}`),
+            );
+            const vcLog = (pod: string) => inHost("kn1", ["cat", `/var/log/kubelet-standin/kube-system_${pod}/virt-controller.log`]).stdout;
+            for (const pod of pods) {
+                assert.equal(pod.spec.nodeName, "kn1", "the master is tainted");
+                assert.equal(pod.spec.serviceAccountName, "kubevirt-controller");
+                const pid = processOf(pod.metadata.name)!;
+                const argv = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
+                const kubeconfig = `/var/lib/kubelet/pods/${pod.metadata.uid}/virt-controller.kubeconfig`;
+                assert.deepEqual(argv.slice(argv.indexOf("--launcher-image")), [
+                    "--launcher-image",
+                    "kubevirt/virt-launcher:v0.4.1",
+                    "--port",
+                    "8182",
+                    "--kubeconfig",
+                    kubeconfig,
+                    "--leader-elect",
+                    "--leader-elect-namespace",
+                    "kube-system",
+                ]);
+                const env = fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+                assert.ok(
+                    env.includes(`KUBERNETES_SERVICE_HOST=${HOSTS.km1}`) && env.includes("KUBERNETES_SERVICE_PORT=6443"),
+                    env.join(" "),
+                );
+                assert.ok(!env.some((e) => e.startsWith("KUBECONFIG=")), "not the kubelet's environment");
+                // the token: the ServiceAccount's token Secret, named in the pod's volumes
+                const vol = pod.spec.volumes.find((v: any) => v.secret?.secretName?.startsWith("kubevirt-controller-token-"));
+                assert.ok(vol, `a token volume in ${JSON.stringify(pod.spec.volumes)}`);
+                const secret = getJSON("secret", "-n", "kube-system", vol.secret.secretName);
+                const conf = inHost("kn1", ["cat", kubeconfig]).stdout;
+                const tokenFile = /tokenFile: (\S+)/.exec(conf)?.[1];
+                assert.equal(tokenFile, `/var/lib/kubelet/pods/${pod.metadata.uid}/volumes/kubernetes.io~secret/${vol.name}/token`);
+                assert.match(conf, new RegExp(`server: https://${HOSTS.km1.replace(/\./g, "\\.")}:6443`));
+                assert.equal(inHost("kn1", ["cat", tokenFile!]).stdout, Buffer.from(secret.data.token, "base64").toString());
+                assert.equal(inHost("kn1", ["stat", "-c", "%a", path.dirname(kubeconfig)]).stdout.trim(), "700", "a private folder");
+                assert.match(
+                    logOf("kn1"),
+                    new RegExp(
+                        `pod kube-system/${pod.metadata.name}: container virt-controller \\(image kubevirt/virt-controller:v0.4.1\\) runs`,
+                    ),
+                );
+            }
+            const names = pods.map((p: any) => p.metadata.name);
+            const holder = () => {
+                const ep = getJSON("endpoints", "virt-controller", "-n", "kube-system");
+                return JSON.parse(ep.metadata.annotations["control-plane.alpha.kubernetes.io/leader"]).holderIdentity as string;
+            };
+            const leader = await waitFor("a leader among the pods", () => names.includes(holder()) && holder(), 20_000);
+            // acting with KubeVirt's RBAC: the leader's informers list OVMs, VMs and pods with its token
+            await waitFor("the leader's caches filled", () => /caches filled/.test(vcLog(leader)), 15_000);
+            for (const n of names) assert.doesNotMatch(vcLog(n), /forbidden|HTTP 401|HTTP 403/i, `${n}: ${vcLog(n)}`);
+            const other = names.find((n: string) => n !== leader)!;
+            assert.doesNotMatch(vcLog(other), /caches filled/, "the other one waits");
+
+            const leaderPid = processOf(leader)!;
+            const leaderUid = pods.find((p: any) => p.metadata.name === leader).metadata.uid;
+            const t0 = Date.now();
+            const d = kubectl("delete", "pod", "-n", "kube-system", leader);
+            assert.equal(d.code, 0, d.stderr);
+            await waitFor("the leader's process stopped", () => !fs.existsSync(`/proc/${leaderPid}`), 15_000, 200);
+            await waitFor(
+                `pod ${leader} gone`,
+                () => !getJSON("pods", "-n", "kube-system").items.some((p: any) => p.metadata.name === leader),
+                15_000,
+            );
+            assert.equal(inHost("kn1", ["test", "-e", `/var/lib/kubelet/pods/${leaderUid}`]).code, 1, "its credentials removed");
+            assert.match(logOf("kn1"), new RegExp(`pod kube-system/${leader}: stopping its programs \\(the pod is being deleted\\)`));
+            // the lock goes to a candidate once the record has not been renewed for a lease: the
+            // other replica, or the Deployment's replacement pod (the first to retry after that wins)
+            const next = await waitFor(
+                "a new leader among the running pods",
+                () => {
+                    const h = holder();
+                    return h !== leader && vcPods().some((p: any) => p.metadata.name === h) && h;
+                },
+                25_000,
+                500,
+            );
+            process.stderr.write(
+                `kubelet-standin: virt-controller lease handed over to ${next === other ? "the other replica" : "the replacement pod"} ${Date.now() - t0} ms after the leader's pod was deleted\n`,
+            );
+            await waitFor("the new leader's caches filled", () => /caches filled/.test(vcLog(next)), 10_000);
+            const again = await running(2);
+            assert.ok(!again.some((p: any) => p.metadata.name === leader), "the Deployment's replacement pod runs its own process");
+        },
+        150_000,
+    );
+
+    step("SIGTERM stops the stand-ins cleanly, with the processes of their static pods and pod programs", async () => {
+        const stop = async (h: Host) => {
+            const p = standins[h]!;
+            const exited = new Promise<number | null>((r) => p.once("exit", (code) => r(code)));
+            p.kill("SIGTERM");
+            let timer: NodeJS.Timeout | undefined;
+            const code = await Promise.race([exited, new Promise<string>((r) => (timer = setTimeout(() => r("timeout"), 20_000)))]);
+            clearTimeout(timer);
+            assert.equal(code, 0, `${h}: exit code 0 within 20 s`);
+            assert.match(logOf(h), /stopped\n$/);
+        };
         const rss = (h: Host) => /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${standins[h]!.pid}/status`, "utf8"))?.[1];
         process.stderr.write(`kubelet-standin RSS: km1 ${rss("km1")} kB, kn1 ${rss("kn1")} kB\n`);
-        const exited = new Promise<number | null>((r) => p.once("exit", (code) => r(code)));
-        p.kill("SIGTERM");
-        let timer: NodeJS.Timeout | undefined;
-        const code = await Promise.race([exited, new Promise<string>((r) => (timer = setTimeout(() => r("timeout"), 20_000)))]);
-        clearTimeout(timer);
-        assert.equal(code, 0, "exit code 0 within 20 s");
+        assert.equal(processes(VIRT_CONTROLLER_MAIN).length, 2);
+        await stop("kn1");
+        assert.deepEqual(processes(VIRT_CONTROLLER_MAIN), [], "the virt-controller stand-ins stopped");
+        await stop("km1");
         for (const c of ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"])
             assert.deepEqual(processes(`${bin}/${c} `), [], `${c} stopped`);
-        assert.match(logOf("km1"), /stopped\n$/);
     });
 });

@@ -9,6 +9,7 @@ import * as os from "node:os";
 import { Client, errText, log, setLogPrefix } from "./api";
 import { nodeCredentials } from "./bootstrap";
 import { defaultNodeIP, KUBELET_VERSION, NodeAgent } from "./node";
+import { PodPrograms } from "./pod-programs";
 import { PodSync } from "./pods";
 import { Supervisor } from "./processes";
 import { StaticPods } from "./static-pods";
@@ -170,18 +171,19 @@ async function main(): Promise<number> {
         supervisor,
         onChange: () => podSync?.kick(),
     });
+    const programs = new PodPrograms({ supervisor, logDir: v["static-pod-log-dir"], rootDir: v["root-dir"], nodeName, nodeIP });
     let client: Client | undefined;
     let stopping: Promise<number> | undefined;
     const shutdown = (why: string, code: number): Promise<number> => {
         if (stopping) return stopping;
-        log(`stopping (${why}); static pods are stopped, the Node stays registered`);
+        log(`stopping (${why}); static pods and pod programs are stopped, the Node stays registered`);
         ac.abort();
         const force = setTimeout(() => {
             log("not stopped within 20 s; exiting");
             process.exit(code || 1);
         }, 20_000);
         force.unref();
-        stopping = staticPods.stop().then(() => {
+        stopping = Promise.all([staticPods.stop(), programs.stopAll("the kubelet stand-in stops")]).then(() => {
             client?.close();
             log("stopped");
             return code;
@@ -209,7 +211,7 @@ async function main(): Promise<number> {
         if (!creds) return await (stopping ?? shutdown("aborted", 0));
         log(`API server ${creds.server}, credentials from ${v.kubeconfig}`);
         client = new Client(creds);
-        const sync = new PodSync({ nodeName, nodeIP, staticPods, signal: ac.signal });
+        const sync = new PodSync({ nodeName, nodeIP, staticPods, programs, signal: ac.signal });
         const node = new NodeAgent(client, {
             nodeName,
             nodeIP,

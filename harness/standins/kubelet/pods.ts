@@ -4,6 +4,8 @@
 // deleted at once (grace period 0: there is nothing to stop), and the static pods of
 // --pod-manifest-path are mirrored into the API (mirror pods) with the state of their processes.
 import { ApiError, Client, errText, eventBody, log, now, sleep } from "./api";
+import type { PodPrograms } from "./pod-programs";
+import type { ContainerState } from "./processes";
 import type { StaticPods, StaticPodView } from "./static-pods";
 
 const MIRROR = "kubernetes.io/config.mirror";
@@ -77,6 +79,8 @@ export interface PodSyncOptions {
     nodeName: string;
     nodeIP: string;
     staticPods: StaticPods;
+    /** runs the programs of known images for the node's pods */
+    programs: PodPrograms;
     signal: AbortSignal;
 }
 
@@ -157,6 +161,7 @@ export class PodSync {
         this.announced.delete(uid);
         this.deleting.delete(uid);
         log(`pod ${key(pod.metadata.namespace, pod.metadata.name)}: gone (${why})`);
+        void this.o.programs.stop(uid, `the pod is ${why}`);
         this.kick();
     }
 
@@ -266,12 +271,18 @@ export class PodSync {
         if (pod.metadata.deletionTimestamp) {
             if (this.deleting.has(uid)) return;
             this.deleting.add(uid);
-            log(`pod ${key(ns, name)}: deletion asked for; deleting it with grace period 0 (no container to stop)`);
+            if (this.o.programs.wants(pod)) {
+                log(`pod ${key(ns, name)}: deletion asked for; stopping its programs, then deleting it with grace period 0`);
+                await this.o.programs.stop(uid, "the pod is being deleted");
+            } else log(`pod ${key(ns, name)}: deletion asked for; deleting it with grace period 0 (no container to stop)`);
             await this.deleteNow(ns, name, uid);
             return;
         }
         const phase = pod.status?.phase;
-        if (phase === "Succeeded" || phase === "Failed") return;
+        if (phase === "Succeeded" || phase === "Failed") {
+            await this.o.programs.stop(uid, `the pod is ${phase}`);
+            return;
+        }
         const isMirror = !!pod.metadata.annotations?.[MIRROR];
         let sp: StaticPodView | undefined;
         if (isMirror) {
@@ -292,43 +303,37 @@ export class PodSync {
             return c;
         };
         const startTime = prev.startTime ?? t;
-        let containerStatuses: any[];
-        let ready: boolean;
-        let phaseNew: string;
-        if (sp) {
-            const specs: any[] = pod.spec.containers ?? [];
-            containerStatuses = specs.map((c) => {
-                const st = sp!.containers.find((x) => x.name === c.name);
-                const out: any = { name: c.name, image: c.image, imageID: "", ready: !!st?.running, restartCount: st?.restarts ?? 0 };
-                if (st?.running) out.state = { running: { startedAt: st.startedAt } };
-                else out.state = { waiting: { reason: st?.waiting?.reason ?? "ContainerCreating", message: st?.waiting?.message } };
-                if (st?.lastExit)
-                    out.lastState = {
-                        terminated: {
-                            exitCode: st.lastExit.exitCode,
-                            signal: 0,
-                            reason: "Error",
-                            finishedAt: st.lastExit.finishedAt,
-                            startedAt: null,
-                        },
-                    };
-                return out;
-            });
-            ready = containerStatuses.length > 0 && containerStatuses.every((c) => c.ready);
-            phaseNew = containerStatuses.some((c) => c.state.running) ? "Running" : "Pending";
-        } else {
-            const prevCs = (n: string) => ((prev.containerStatuses ?? []) as any[]).find((c) => c.name === n);
-            containerStatuses = ((pod.spec?.containers ?? []) as any[]).map((c) => ({
-                name: c.name,
-                image: c.image,
-                imageID: "",
-                ready: true,
-                restartCount: 0,
-                state: { running: { startedAt: prevCs(c.name)?.state?.running?.startedAt ?? t } },
-            }));
-            ready = true;
-            phaseNew = "Running";
-        }
+        // the states of the processes run for its containers: a static pod's, or a known image's
+        const procs: ContainerState[] | undefined = sp ? sp.containers : await this.o.programs.ensure(pod, this.client!, podIP);
+        const prevCs = (n: string) => ((prev.containerStatuses ?? []) as any[]).find((c) => c.name === n);
+        const containerStatuses: any[] = ((pod.spec?.containers ?? []) as any[]).map((c) => {
+            const st = procs?.find((x) => x.name === c.name);
+            if (!st && !sp)
+                return {
+                    name: c.name,
+                    image: c.image,
+                    imageID: "",
+                    ready: true,
+                    restartCount: 0,
+                    state: { running: { startedAt: prevCs(c.name)?.state?.running?.startedAt ?? t } },
+                };
+            const out: any = { name: c.name, image: c.image, imageID: "", ready: !!st?.running, restartCount: st?.restarts ?? 0 };
+            if (st?.running) out.state = { running: { startedAt: st.startedAt } };
+            else out.state = { waiting: { reason: st?.waiting?.reason ?? "ContainerCreating", message: st?.waiting?.message } };
+            if (st?.lastExit)
+                out.lastState = {
+                    terminated: {
+                        exitCode: st.lastExit.exitCode,
+                        signal: 0,
+                        reason: "Error",
+                        finishedAt: st.lastExit.finishedAt,
+                        startedAt: null,
+                    },
+                };
+            return out;
+        });
+        const ready = containerStatuses.length > 0 && containerStatuses.every((c) => c.ready);
+        const phaseNew = containerStatuses.some((c) => c.state.running) ? "Running" : "Pending";
         const status: any = {
             ...prev,
             phase: phaseNew,
@@ -356,16 +361,19 @@ export class PodSync {
             }));
         if (signature(status) === signature(prev)) return;
         await this.writeStatus(pod, status);
-        const what = sp
-            ? `${phaseNew}${ready ? ", Ready" : ", not Ready"} (static pod processes: ${sp.containers.map((c) => `${c.name} ${c.running ? "running" : "not running"}`).join(", ")})`
+        const what = procs
+            ? `${phaseNew}${ready ? ", Ready" : ", not Ready"}, IP ${podIP} (${sp ? "static pod processes" : "processes"}: ${procs.map((c) => `${c.name} ${c.running ? "running" : "not running"}`).join(", ")})`
             : `Running, Ready, IP ${podIP}${hostNetwork ? " (host network)" : ""}`;
-        log(`pod ${key(ns, name)}: status ${what}${sp ? "" : "; no container was run"}`);
+        log(`pod ${key(ns, name)}: status ${what}${procs ? "" : "; no container was run"}`);
         if (!sp && !this.announced.has(uid)) {
             this.announced.add(uid);
+            const run = procs?.map((c) => c.name).join(", ");
             void this.event(
                 pod,
-                "NoContainerRun",
-                `kubelet stand-in on ${this.o.nodeName}: no container was run (there is no container runtime); the pod is reported Running and Ready with IP ${podIP}`,
+                procs ? "StandInProgram" : "NoContainerRun",
+                procs
+                    ? `kubelet stand-in on ${this.o.nodeName}: container(s) ${run} run as local programs in place of their images (no container runtime); the others are only reported running`
+                    : `kubelet stand-in on ${this.o.nodeName}: no container was run (there is no container runtime); the pod is reported Running and Ready with IP ${podIP}`,
             );
         }
     }
