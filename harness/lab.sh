@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# npm run lab: the whole kubevirt-lab on this one machine, with no hardware.
+# npm run lab: the whole post on this one machine, with no hardware: every stage of kubevirt-lab
+# (hosts, cluster, add-ons, workload, app, DNS) against a simulated lab of real Kubernetes 1.9.4.
 #
-#   harness/lab.sh [up]     set up the engine, start the simulated lab, `pulumi up` the sim stack,
-#                         print what each host did and the stack outputs
-#   harness/lab.sh destroy  `pulumi destroy` the sim stack (the hosts record their kubeadm reset)
+#   harness/lab.sh [up]     set up the engine and the Kubernetes binaries, start the simulated lab
+#                         (real kubeadm/kubectl/control plane, the kubelet stand-in, the mirror of
+#                         the upstream manifests, two hosts standing in for the VMs), `pulumi up`
+#                         the lab stack (Pulumi.lab.yaml), print what exists per stage and how to
+#                         run kubectl against the lab
+#   harness/lab.sh destroy  `pulumi destroy` the lab stack: the lab's objects deleted through the
+#                         API, the workers drained and reset, the master reset last
 #   harness/lab.sh down     destroy, then tear the simulated lab down
-#   harness/lab.sh pulumi ARGS...  any pulumi command against the sim stack, from inside the lab
+#   harness/lab.sh pulumi ARGS...  any pulumi command against the lab stack, from inside the lab
 #                         (cancel, stack and config, which talk to no host, also while the lab is down)
 #
 # Before pulumi runs, harness/lib/recover.sh makes the stack usable again after a killed engine
@@ -25,10 +30,13 @@ repo=$(dirname "$here")
 lab=${SIMLAB_NAME:-kvl}
 run=/tmp/kubevirt-lab-sim/$lab
 state=${KUBEVIRT_LAB_STATE:-$HOME/.kubevirt-lab/state}
-stack=sim
+stack=lab
+# the simulated lab of Pulumi.lab.yaml: its mirror host and the two hosts standing in for the VMs
+lab_args=(--kubernetes real --mirror mirror=172.31.50.5 --vms "nodejs=172.31.50.241,mongodb=172.31.50.242")
 
 export PULUMI_BACKEND_URL=file://$state
 export PULUMI_CONFIG_PASSPHRASE=${PULUMI_CONFIG_PASSPHRASE:-kubevirt-lab-sim}
+simlab() { bash "$repo/harness/simlab.sh" --name "$lab" "$@"; }
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 
@@ -65,11 +73,13 @@ recover() {
 }
 
 lab_up() {
-  if ! bash "$repo/harness/simlab.sh" --name "$lab" status >/dev/null 2>&1; then
-    say "starting the simulated lab $lab (km1 kn1 kn2 dns1)"
-    bash "$repo/harness/simlab.sh" --name "$lab" down >/dev/null 2>&1 || true
-    bash "$repo/harness/simlab.sh" --name "$lab" up
+  # a lab of this name that is up but not the whole post's (an older stand-in lab) is started anew
+  if simlab status >/dev/null 2>&1 && simlab info 2>/dev/null | grep -qx 'SIMLAB_KUBERNETES=real'; then
+    return 0
   fi
+  say "starting the simulated lab $lab (km1 kn1 kn2 of real Kubernetes 1.9.4, dns1, the mirror, the VM hosts nodejs and mongodb)"
+  simlab down >/dev/null 2>&1 || true
+  simlab up "${lab_args[@]}"
 }
 
 select_stack() {
@@ -77,8 +87,11 @@ select_stack() {
   local_pulumi stack select "$stack" >/dev/null 2>&1 || local_pulumi stack init "$stack" >/dev/null
 }
 
+# kubectl 1.9.4 on km1, with the cluster's admin.conf (where kubeadm put it)
+km1_kubectl() { simlab exec km1 kubectl --kubeconfig /etc/kubernetes/admin.conf "$@"; }
+
 report() {
-  say "what each host did (recorded by its stand-ins)"
+  say "hosts: what each host did (recorded by its stand-ins; kubeadm and kubectl are the real ones)"
   local h log
   for h in km1 kn1 kn2 dns1; do
     log=$run/hosts/$h/ovl/var/upper/log/kubevirt-lab/calls.log
@@ -87,17 +100,37 @@ report() {
     # "<ms> <host> <prog> <args...>": count each program with its first non-option argument.
     awk '{ sub_ = ""; for (i = 4; i <= NF; i++) if ($i !~ /^-/) { sub_ = " " $i; break }; print $3 sub_ }' "$log" |
       sort | uniq -c | awk '{ n = $1; $1 = ""; printf "%s%s x%d", sep, $0, n; sep = "," } END { print "" }'
-
+  done
+  say "cluster, add-ons and workload: kubectl get nodes,pods --all-namespaces -o wide (on km1)"
+  km1_kubectl get nodes,pods --all-namespaces -o wide || true
+  say "add-ons and workload: Services, Ingresses, OfflineVirtualMachines and VMs"
+  km1_kubectl get services,ingresses --all-namespaces || true
+  km1_kubectl get offlinevirtualmachines,virtualmachines --all-namespaces 2>/dev/null || true
+  say "app: the files Ansible wrote in the VM hosts"
+  for h in mongodb nodejs; do
+    simlab exec "$h" sh -c 'ls -l /etc/mongod.conf /etc/sysconfig/nodejs /etc/skydive/skydive.yml 2>/dev/null' | sed "s/^/$h: /" || true
+  done
+  say "DNS: dnsmasq on dns1"
+  for n in km1 kn1 kn2 nodejs.ingress mgmt.ingress; do
+    printf '%-40s %s\n' "$n.virtomation.com" "$(simlab op dig @172.31.50.10 +short +time=2 +tries=1 "$n.virtomation.com" | tr '\n' ' ')"
   done
   say "stack outputs"
   local_pulumi stack output
   cat <<EOT
 
+kubectl against the lab (the API server is reachable only inside the lab's namespaces):
+  harness/simlab.sh exec km1 kubectl --kubeconfig /etc/kubernetes/admin.conf get pods --all-namespaces
+or from the operator namespace with the stack's kubeconfig and kubectl 1.9.4:
+  npm run lab -- pulumi stack output --show-secrets kubeconfig > ~/.kube/kubevirt-lab-sim.conf
+  eval "\$(bash harness/kubernetes.sh --print-env)"
+  harness/simlab.sh op "\$KUBEVIRT_LAB_K8S_BIN/kubectl" --kubeconfig ~/.kube/kubevirt-lab-sim.conf get nodes -o wide
+
 Next:
   npm run lab -- pulumi preview    # nothing to do: the lab matches the stack file
-  npm run lab -- destroy           # pulumi destroy: workers drained and reset, master reset last
+  npm run lab -- destroy           # pulumi destroy: the lab's objects, then the workers drained and reset, master last
   npm run lab -- down              # destroy, then remove the simulated hosts
   harness/simlab.sh exec km1 cat /etc/yum.repos.d/kubernetes.repo
+No container and no VM runs here: README, "The simulated lab", says what is real and what stands in.
 Real hosts: a Pulumi.<stack>.yaml with their addresses (see README, "Point a stack at real hosts").
 EOT
 }
@@ -123,12 +156,12 @@ case $cmd in
     ;;
   down)
     engine
-    if bash "$repo/harness/simlab.sh" --name "$lab" status >/dev/null 2>&1; then
+    if simlab status >/dev/null 2>&1; then
       select_stack
       recover destroy
       op_pulumi destroy --yes --skip-preview || echo "lab: destroy failed; tearing the lab down anyway" >&2
     fi
-    bash "$repo/harness/simlab.sh" --name "$lab" down
+    simlab down
     ;;
   pulumi)
     engine
@@ -138,7 +171,7 @@ case $cmd in
     if [[ ${1:-} != cancel ]]; then
       bash "$repo/harness/lib/recover.sh" -- pulumi --cwd "$repo" --non-interactive --stack "$stack" || true
     fi
-    if bash "$repo/harness/simlab.sh" --name "$lab" status >/dev/null 2>&1; then
+    if simlab status >/dev/null 2>&1; then
       op_pulumi "$@"
     else
       case ${1:-} in

@@ -30,9 +30,9 @@ dnsmasq|dnsmasq|dns1 runs a real dnsmasq
 dig|dnsutils|the lab's names are checked with dig
 curl|curl|the lab's pages are fetched
 sudo|sudo|the host scripts run through sudo -n for a non-root SSH user
-iptables|iptables|real kubeadm's preflight in a lab of real Kubernetes needs iptables in PATH, and the VM hosts' NodePorts are iptables DNAT"
+iptables|iptables|real kubeadm's preflight in a lab of real Kubernetes needs iptables in PATH, and the VM hosts' NodePorts are iptables DNAT
+ansible-playbook|ansible|the app stage runs the Ansible roles for real, into the VM hosts"
 readonly TEST_TOOLS="shellcheck|shellcheck|every host script is checked by shellcheck
-ansible-playbook|ansible|the Ansible roles run for real
 ansible-lint|ansible-lint|the Ansible roles are linted"
 
 case ${1:-} in
@@ -82,7 +82,7 @@ case $what in
     ;;
 esac
 case $what in
-  lab | e2e)
+  lab | e2e | bench)
     bash "$HARNESS/kubernetes.sh" --check >/dev/null 2>&1 || bash "$HARNESS/kubernetes.sh" >&2
     ;;
   test) bash "$HARNESS/dev-tools.sh" ;;

@@ -276,12 +276,15 @@ export class Project {
         }
     }
 
-    /** Writes Pulumi.<stack>.yaml: the repo's sim stack with `overrides` (keys without the prefix). */
-    configure(overrides: Record<string, unknown>): void {
+    /**
+     * Writes Pulumi.<stack>.yaml: the repo's stack file `base` (the stand-in lab's sim stack, or the
+     * whole post's lab stack of `npm run lab`) with `overrides` (keys without the prefix).
+     */
+    configure(overrides: Record<string, unknown>, base: "sim" | "lab" = "sim"): void {
         const file = path.join(this.dir, `Pulumi.${this.stack}.yaml`);
-        const base = YAML.parse(fs.readFileSync(path.join(REPO, "Pulumi.sim.yaml"), "utf8"));
+        const from = YAML.parse(fs.readFileSync(path.join(REPO, `Pulumi.${base}.yaml`), "utf8"));
         const existing = fs.existsSync(file) ? YAML.parse(fs.readFileSync(file, "utf8")) : {};
-        const config = { ...base.config, "kubevirt-lab:sshPrivateKeyPath": this.lab.keyPath };
+        const config = { ...from.config, "kubevirt-lab:sshPrivateKeyPath": this.lab.keyPath };
         for (const [k, v] of Object.entries(overrides)) config[`kubevirt-lab:${k}`] = v;
         fs.writeFileSync(file, YAML.stringify({ ...(existing.encryptionsalt ? { encryptionsalt: existing.encryptionsalt } : {}), config }));
     }
