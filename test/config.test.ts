@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as YAML from "yaml";
 import { LabConfigError, nodeAddress, parseConfig } from "../components/config";
 import { sourceOf, stackConfig } from "./lib/stack";
 
@@ -66,6 +67,33 @@ describe("the dev stack", () => {
     it("skips DNS when dnsHost is the declared default {}", () => {
         const cfg = parseConfig(sourceOf(stackConfig("dev", { dnsHost: {} })));
         assert.equal(cfg.dns, undefined, "dnsHost {} (the declared default) skips DNS");
+    });
+});
+
+describe("the simulated lab's stacks", () => {
+    it("Pulumi.lab.yaml (npm run lab) is the whole post, its manifests from the lab's mirror", () => {
+        // as the file has them (stackConfig points the manifest URLs at the test fixtures)
+        const file = YAML.parse(fs.readFileSync(path.join(__dirname, "..", "Pulumi.lab.yaml"), "utf8")).config;
+        const urls = Object.fromEntries(
+            ["kubevirtManifestUrl", "skydiveManifestUrl", "ingressNginxManifestBaseUrl"].map((k) => [k, file[`kubevirt-lab:${k}`]]),
+        );
+        const cfg = parseConfig(sourceOf(stackConfig("lab", urls)));
+        assert.deepEqual(cfg.stages, { addons: true, workload: true, app: true, dns: true });
+        for (const url of [
+            cfg.cluster.flannelManifestUrl,
+            cfg.addons.kubevirtManifestUrl,
+            cfg.addons.skydiveManifestUrl,
+            cfg.addons.ingressNginxManifestBaseUrl,
+        ])
+            assert.match(url, /^http:\/\/172\.31\.50\.5\//, `${url}: the mirror host of harness/lab.sh`);
+        assert.deepEqual(cfg.cluster.kubeadmIgnorePreflightErrors, ["SystemVerification"]);
+        assert.deepEqual(cfg.app.skipTags, ["packages", "source", "users", "service"]);
+        assert.equal(cfg.dns?.ingressNode, undefined, "the ingress wildcard's node is looked up from the API");
+    });
+
+    it("Pulumi.sim.yaml (the stand-in lab of the tests) is the cluster and DNS stages", () => {
+        const cfg = parseConfig(sourceOf(stackConfig("sim")));
+        assert.deepEqual(cfg.stages, { addons: false, workload: false, app: false, dns: true });
     });
 });
 
