@@ -759,6 +759,33 @@ spec:
             for (const n of names) assert.doesNotMatch(vcLog(n), /forbidden|HTTP 401|HTTP 403/i, `${n}: ${vcLog(n)}`);
             const other = names.find((n: string) => n !== leader)!;
             assert.doesNotMatch(vcLog(other), /caches filled/, "the other one waits");
+            // ... and writes with it: an OfflineVirtualMachine becomes a VM and its virt-launcher pod,
+            // which the scheduler puts on kn1 and this stand-in reports Running (it runs no VM)
+            const ovm = `apiVersion: kubevirt.io/v1alpha1
+kind: OfflineVirtualMachine
+metadata: {name: testvm, namespace: default}
+spec:
+  running: true
+  template:
+    metadata: {labels: {app: testvm}}
+    spec:
+      domain:
+        resources: {requests: {memory: 64M}}
+        devices: {disks: [{name: disk0, volumeName: vol0, disk: {}}]}
+      volumes: [{name: vol0, registryDisk: {image: kubevirt/cirros-registry-disk-demo}}]
+`;
+            const a = inHost("km1", ["kubectl", "apply", "-f", "-"], { input: ovm });
+            assert.equal(a.code, 0, a.stderr);
+            const vm = await waitFor(
+                "VirtualMachine testvm Running on kn1",
+                () => {
+                    const v = getJSON("virtualmachines", "testvm", "-n", "default");
+                    return v.status?.phase === "Running" ? v : false;
+                },
+                30_000,
+            ).catch((e) => assert.fail(`${e.message}\n--- ${leader}:\n${vcLog(leader).split("\n").slice(-20).join("\n")}`));
+            assert.equal(vm.status.nodeName, "kn1");
+            assert.match(vcLog(leader), /created virt-launcher pod default\/virt-launcher-testvm-\w+ for VirtualMachine default\/testvm/);
 
             const leaderPid = processOf(leader)!;
             const leaderUid = pods.find((p: any) => p.metadata.name === leader).metadata.uid;
