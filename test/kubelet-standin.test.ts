@@ -808,7 +808,7 @@ spec:
                     const h = holder();
                     return h !== leader && vcPods().some((p: any) => p.metadata.name === h) && h;
                 },
-                25_000,
+                30_000,
                 500,
             );
             process.stderr.write(

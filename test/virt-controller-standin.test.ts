@@ -869,15 +869,16 @@ describe("virt-controller stand-in against Kubernetes v1.9.4", { skip }, () => {
 
         // SIGKILL of the leader (a node gone, a killed process): the follower takes over once the
         // record it saw has not been renewed for a lease (15 s), at its next retry (2 s + jitter up to 2.4 s).
+        // It saw the last renewal at one of its retries, up to 4.4 s after it was made (after the kill, at worst).
         const t0 = Date.now();
         procOf[leader].kill("SIGKILL");
-        await waitFor("the follower holding the lease", 25_000, async () =>
+        await waitFor("the follower holding the lease", 30_000, async () =>
             /successfully acquired lease kube-system\/virt-controller/.test(read(follower)),
         ).catch((e) => assert.fail(e.message + both()));
         const handoverMs = Date.now() - t0;
         process.stderr.write(`virt-controller leader election: handover after SIGKILL of the leader in ${handoverMs} ms\n`);
         assert.ok(handoverMs >= 10_000, `not before the lease ran out (${handoverMs} ms)`);
-        assert.ok(handoverMs <= 15_000 + 4_400 + 1_500, `within the lease and a retry (${handoverMs} ms)`);
+        assert.ok(handoverMs <= 4_400 + 15_000 + 4_400 + 1_000, `within the lease and two retries (${handoverMs} ms)`);
         const after = await record();
         assert.equal(after.holderIdentity, follower);
         assert.equal(after.leaderTransitions, 1);
