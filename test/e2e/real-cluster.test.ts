@@ -1,10 +1,15 @@
-// The cluster stage for real: the Pulumi engine against a simulated lab of real Kubernetes
-// (harness/simlab.sh up --kubernetes real): real kubeadm 1.9.4 init on km1 and join on kn1 and kn2,
-// the real control plane (etcd, kube-apiserver, controller-manager, scheduler) run by the kubelet
-// stand-in, Flannel's manifest from the lab's mirror applied by real kubectl. Every check is made
-// against the real API server, with kubectl 1.9.4 from the lab's operator namespace and the stack's
-// kubeconfig output; then a second up that changes nothing, then a destroy that drains and resets
-// every node.
+// The whole post for real: the Pulumi engine against a simulated lab of real Kubernetes
+// (harness/simlab.sh up --kubernetes real --mirror --vms): real kubeadm 1.9.4 init on km1 and join
+// on kn1 and kn2, the real control plane (etcd, kube-apiserver, controller-manager, scheduler) run
+// by the kubelet stand-in, Flannel from the lab's mirror applied by real kubectl, the add-ons
+// (KubeVirt, Skydive, ingress-nginx) and the workload (the two OfflineVirtualMachines, their
+// Services, the Ingresses) through the official Kubernetes provider, virt-controller's place taken
+// by its stand-in run from its Deployment's pods, the app installed by Ansible into the two hosts
+// standing in for the VMs through <node>:30022/30122, and dnsmasq's records. Every check is made
+// against the real API server (kubectl 1.9.4 from the lab's operator namespace and the stack's
+// kubeconfig output), the hosts and the DNS server, not against the program's outputs. Then: a
+// second up that changes nothing, a NodePort change, vmsRunning false, and a destroy that deletes
+// every object through the API before the drains and kubeadm resets.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -18,20 +23,15 @@ import { Steps } from "../lib/steps";
 const LAB = "kvlreal";
 const HOSTS = "km1=172.31.50.221,kn1=172.31.50.231,kn2=172.31.50.232";
 const MIRROR = "mirror=172.31.50.5";
+const VMS = "nodejs=172.31.50.241,mongodb=172.31.50.242";
 const FLANNEL_PATH = "/raw.githubusercontent.com/coreos/flannel/v0.9.1/Documentation/kube-flannel.yml";
-const FLANNEL_URL = `http://172.31.50.5${FLANNEL_PATH}`;
+const MONGODB_PASSWORD = "Sim-Lab.Mongo_7f3a9c21";
 const NODES: Record<string, string> = {
     "km1.virtomation.com": "172.31.50.221",
     "kn1.virtomation.com": "172.31.50.231",
     "kn2.virtomation.com": "172.31.50.232",
 };
 const SHORT = ["km1", "kn1", "kn2"];
-/**
- * What cannot pass in a simulated host (shared/k8s-1.9.4/README.md): the kernel (6.x) is not one
- * 1.9 knows and there is no docker daemon to answer `docker info`. iptables is Debian's, installed
- * by harness/prereqs.sh; docker is active for the systemctl stand-in.
- */
-const IGNORE = ["SystemVerification"];
 const CONTROL_PLANE = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"];
 /** Where a host sees the binaries (harness/simlab.sh, --kubernetes real). */
 const HOST_K8S_BIN = "/var/lib/kubevirt-lab-sim/k8s-bin";
@@ -108,6 +108,99 @@ function kubeProcesses(host: string): string[] {
         .filter((c) => c.includes("harness/standins/kubelet/main.ts") || CONTROL_PLANE.some((b) => c.startsWith(`${HOST_K8S_BIN}/${b} `)));
 }
 
+/** A Deployment or DaemonSet rolled out: every replica updated and available (ready), none left behind. */
+function rolledOut(o: any): string | true {
+    const st = o.status ?? {};
+    const name = `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`;
+    if (o.kind === "Deployment") {
+        const want = o.spec.replicas ?? 1;
+        if ((st.observedGeneration ?? 0) >= o.metadata.generation && st.updatedReplicas === want && st.availableReplicas === want)
+            return true;
+        return `${name}: expected ${want} updated and available replicas, saw updated ${st.updatedReplicas}, available ${st.availableReplicas}`;
+    }
+    const want = st.desiredNumberScheduled;
+    if (want > 0 && st.numberReady === want && st.updatedNumberScheduled === want) return true;
+    return `${name}: expected every scheduled pod ready and updated, saw ${st.numberReady}/${want} ready, ${st.updatedNumberScheduled} updated`;
+}
+
+/** Waits until each workload (kind, namespace, name) is rolled out; the error names those that are not. */
+async function waitRolledOut(workloads: Array<[string, string, string]>, timeoutMs: number): Promise<Record<string, any>> {
+    return waitFor(
+        "every Deployment and DaemonSet of the add-ons rolled out",
+        async () => {
+            const seen: Record<string, any> = {};
+            const bad: string[] = [];
+            for (const [kind, ns, name] of workloads) {
+                const o = await getJSON(kind, name, "-n", ns);
+                seen[`${ns}/${name}`] = o;
+                const r = rolledOut(o);
+                if (r !== true) bad.push(r);
+            }
+            if (bad.length > 0) throw new Error(bad.join("; "));
+            return seen;
+        },
+        timeoutMs,
+    );
+}
+
+/** The pods behind a Service's Endpoints: "<pod> <node>" per address. */
+async function endpointPods(ns: string, name: string): Promise<string[]> {
+    const ep = await getJSON("endpoints", name, "-n", ns);
+    return (ep.subsets ?? []).flatMap((s: any) => (s.addresses ?? []).map((a: any) => `${a.targetRef?.name} ${a.nodeName}`));
+}
+
+/** The admin credentials of the stack's kubeconfig as files, for curl's watches. */
+function credentialFiles(): string[] {
+    const conf = YAML.parse(fs.readFileSync(kubeconfig, "utf8"));
+    const files: Array<[string, string]> = [
+        ["ca.crt", conf.clusters[0].cluster["certificate-authority-data"]],
+        ["admin.crt", conf.users[0].user["client-certificate-data"]],
+        ["admin.key", conf.users[0].user["client-key-data"]],
+    ];
+    for (const [f, v] of files) fs.writeFileSync(path.join(tmp, f), Buffer.from(v, "base64"), { mode: 0o600 });
+    return ["--cacert", path.join(tmp, "ca.crt"), "--cert", path.join(tmp, "admin.crt"), "--key", path.join(tmp, "admin.key")];
+}
+
+interface WatchEvent {
+    type: string;
+    object: { kind: string; metadata: { name: string; namespace?: string } };
+}
+
+/**
+ * A watch of an API path from the operator namespace, until the API server goes away (the master's
+ * reset) or `timeoutMs`: its events, and whether it ended by itself.
+ */
+async function watch(apiPath: string, timeoutMs: number): Promise<{ events: WatchEvent[]; ended: boolean }> {
+    const r = await lab.op(["curl", "-sSN", ...credentialFiles(), `https://172.31.50.221:6443${apiPath}?watch=true`], {}, timeoutMs);
+    const events = r.stdout
+        .split("\n")
+        .filter((l) => l.trim() !== "")
+        .map((l) => JSON.parse(l) as WatchEvent);
+    return { events, ended: !/killed after/.test(r.stderr) };
+}
+
+/** What a watch saw: the objects deleted, and those still there when it ended. */
+function deletedAndLeft(events: WatchEvent[]): { deleted: string[]; left: string[] } {
+    const present = new Set<string>();
+    const deleted: string[] = [];
+    for (const e of events) {
+        const key = [e.object.metadata.namespace, e.object.metadata.name].filter(Boolean).join("/");
+        if (e.type === "DELETED") {
+            present.delete(key);
+            deleted.push(key);
+        } else if (e.type === "ADDED" || e.type === "MODIFIED") present.add(key);
+    }
+    return { deleted: deleted.sort(), left: [...present].sort() };
+}
+
+/** The resources a `pulumi up` changed: "<type> <name> <verb>" lines (components left out). */
+function changedResources(stdout: string): string[] {
+    return [...stdout.matchAll(/^ [~+-] {2}(\S+) (\S+) (updated|created|deleted|replaced)\b/gm)]
+        .filter((m) => !m[1].startsWith("kubevirt-lab:") && m[1] !== "kubernetes:yaml:ConfigGroup")
+        .map((m) => `${m[1]} ${m[2]} ${m[3]}`)
+        .sort();
+}
+
 function step(name: string, fn: () => Promise<void>, timeoutMs: number) {
     steps.step(name, fn, timeoutMs);
 }
@@ -125,15 +218,13 @@ before(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-real-"));
     kubeconfig = path.join(tmp, "kubeconfig");
     await lab.down();
-    await lab.up(HOSTS, "dns1=172.31.50.10", { kubernetes: "real", mirror: MIRROR });
+    await lab.up(HOSTS, "dns1=172.31.50.10", { kubernetes: "real", mirror: MIRROR, vms: VMS });
     project = new Project(lab, "real", engine);
-    project.configure({
-        stages: ["dns"],
-        flannelManifestUrl: FLANNEL_URL,
-        kubeadmIgnorePreflightErrors: IGNORE,
-        nodeReadyTimeoutSeconds: "180",
-    });
+    // the stack of `npm run lab` (Pulumi.lab.yaml): every stage, the manifests from the mirror
+    project.configure({}, "lab");
     await project.init();
+    const pw = await project.pulumi(["config", "set", "--secret", "mongodbPassword", MONGODB_PASSWORD]);
+    assert.equal(pw.code, 0, `pulumi config set --secret mongodbPassword: ${pw.stderr}`);
     timings.before = Date.now() - t0;
 });
 
@@ -153,16 +244,16 @@ after(async () => {
 
 describe("the cluster stage with real kubeadm 1.9.4 in the simulated lab", () => {
     step(
-        "1. up: three nodes Ready at v1.9.4 with their addresses and pod CIDRs, Flannel from the mirror, kube-dns and kube-proxy",
+        "1. up, every stage: three nodes Ready at v1.9.4 with their addresses and pod CIDRs, Flannel from the mirror, kube-dns and kube-proxy",
         async () => {
-            const r = await project.pulumi(["up", "--yes", "--skip-preview"], 300_000);
+            const r = await project.pulumi(["up", "--yes", "--skip-preview"], 600_000);
             assert.equal(r.code, 0, `pulumi up failed:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`);
             timings.up = r.ms;
 
             const out = await project.pulumi(["stack", "output", "--show-secrets", "kubeconfig"]);
             assert.equal(out.code, 0, `pulumi stack output kubeconfig: ${out.stderr}`);
             fs.writeFileSync(kubeconfig, out.stdout, { mode: 0o600 });
-            project.console = project.console.replace(out.stdout, ""); // asked for here: not a leak (step 4)
+            project.console = project.console.replace(out.stdout, ""); // asked for here: not a leak (step 10)
             assert.equal(YAML.parse(out.stdout).clusters[0].cluster.server, "https://172.31.50.221:6443");
 
             const version = JSON.parse((await kubectl("version", "-o", "json")).stdout);
@@ -257,11 +348,189 @@ describe("the cluster stage with real kubeadm 1.9.4 in the simulated lab", () =>
             }
             process.stderr.write(`RSS (MiB) after up: ${JSON.stringify(memory)}\n`);
         },
-        360_000,
+        660_000,
     );
 
     step(
-        "2. a second up changes nothing: no kubeadm init or join, the same cluster CA",
+        "2. the add-ons, read from the API: KubeVirt, Skydive and ingress-nginx rolled out, the post's NodePorts, vts on",
+        async () => {
+            for (const ns of ["skydive", "ingress-nginx", "nodejs-ex"]) {
+                const o = await getJSON("namespace", ns);
+                assert.equal(o.status.phase, "Active", `expected namespace ${ns} Active, saw ${JSON.stringify(o.status)}`);
+            }
+            for (const crd of ["offlinevirtualmachines", "virtualmachines", "virtualmachinereplicasets", "virtualmachinepresets"]) {
+                const o = await getJSON("customresourcedefinition", `${crd}.kubevirt.io`);
+                const established = (o.status?.conditions ?? []).find((c: any) => c.type === "Established")?.status;
+                assert.equal(established, "True", `expected the CRD ${crd}.kubevirt.io established, saw ${JSON.stringify(o.status)}`);
+            }
+            const workloads = await waitRolledOut(
+                [
+                    ["deployment", "kube-system", "virt-api"],
+                    ["deployment", "kube-system", "virt-controller"],
+                    ["daemonset", "kube-system", "virt-handler"],
+                    ["deployment", "skydive", "skydive-analyzer"],
+                    ["daemonset", "skydive", "skydive-agent"],
+                    ["deployment", "ingress-nginx", "default-http-backend"],
+                    ["deployment", "ingress-nginx", "nginx-ingress-controller"],
+                ],
+                60_000,
+            );
+            const controller = workloads["ingress-nginx/nginx-ingress-controller"].spec.template.spec.containers[0];
+            assert.deepEqual(
+                controller.ports.map((p: any) => `${p.name} ${p.containerPort}`),
+                ["http 80", "https 443", "http-mgmt 18080"],
+                "expected the controller's ports http, https and http-mgmt 18080",
+            );
+            assert.equal(controller.image, "quay.io/kubernetes-ingress-controller/nginx-ingress-controller:0.13.0");
+            const cm = await getJSON("configmap", "nginx-configuration", "-n", "ingress-nginx");
+            assert.equal(cm.data?.["enable-vts-status"], "true", `expected vts on in nginx-configuration, saw ${JSON.stringify(cm.data)}`);
+            const svc = await getJSON("service", "ingress-nginx", "-n", "ingress-nginx");
+            assert.equal(svc.spec.type, "NodePort");
+            assert.deepEqual(
+                svc.spec.ports.map((p: any) => `${p.name} ${p.port} ${p.nodePort}`),
+                ["http 80 30000", "https 443 30443", "http-mgmt 18080 32000"],
+                "expected the ingress-nginx Service on the post's NodePorts",
+            );
+            const ingressPods = await endpointPods("ingress-nginx", "ingress-nginx");
+            assert.equal(ingressPods.length, 1, `expected the Service's endpoint on the controller's pod, saw ${ingressPods}`);
+            assert.match(ingressPods[0], /^nginx-ingress-controller-\S+ kn[12]\.virtomation\.com$/);
+
+            // virt-controller: its stand-in runs from the Deployment's two pods, one of them the leader
+            const leader = await waitFor(
+                "a virt-controller leader (the Endpoints lock kube-system/virt-controller)",
+                async () => {
+                    const ep = await getJSON("endpoints", "virt-controller", "-n", "kube-system");
+                    const record = ep.metadata.annotations?.["control-plane.alpha.kubernetes.io/leader"];
+                    if (!record) throw new Error(`no leader record: ${JSON.stringify(ep.metadata)}`);
+                    return JSON.parse(record).holderIdentity as string;
+                },
+                30_000,
+            );
+            const vcPods = (await getJSON("pods", "-n", "kube-system", "-l", "kubevirt.io=virt-controller")).items;
+            assert.ok(
+                vcPods.some((p: any) => p.metadata.name === leader),
+                `expected a virt-controller pod to hold the lock, saw ${leader} and pods ${vcPods.map((p: any) => p.metadata.name)}`,
+            );
+        },
+        120_000,
+    );
+
+    step(
+        "3. the workload: both OVMs running as VMs on kn1 and kn2, the Services' endpoints on their virt-launcher pods, the Ingresses",
+        async () => {
+            const where: Record<string, string> = { nodejs: "kn1.virtomation.com", mongodb: "kn2.virtomation.com" };
+            for (const [vm, node] of Object.entries(where)) {
+                const ovm = await getJSON("offlinevirtualmachine", vm, "-n", "nodejs-ex");
+                assert.equal(ovm.spec.running, true, `expected OVM ${vm} running: true`);
+                const v = await waitFor(
+                    `VM ${vm} Running on ${node}`,
+                    async () => {
+                        const o = await getJSON("virtualmachine", vm, "-n", "nodejs-ex");
+                        if (o.status?.phase === "Running" && o.status?.nodeName === node) return o;
+                        throw new Error(`VM ${vm}: ${JSON.stringify(o.status)}`);
+                    },
+                    30_000,
+                );
+                assert.equal(v.metadata.ownerReferences?.[0]?.kind, "OfflineVirtualMachine");
+            }
+            const services: Record<string, [string, string]> = {
+                mongodb: ["mongodb", "27017"],
+                nodejs: ["nodejs", "8080"],
+                "mongodb-ssh": ["mongodb", "22 30122"],
+                "nodejs-ssh": ["nodejs", "22 30022"],
+            };
+            for (const [name, [vm, ports]] of Object.entries(services)) {
+                const svc = await getJSON("service", name, "-n", "nodejs-ex");
+                assert.equal(
+                    svc.spec.ports.map((p: any) => [p.port, p.nodePort].filter(Boolean).join(" ")).join(","),
+                    ports,
+                    `Service ${name}: expected ports ${ports}`,
+                );
+                const pods = await endpointPods("nodejs-ex", name);
+                assert.equal(pods.length, 1, `expected Service ${name}'s one endpoint, saw ${JSON.stringify(pods)}`);
+                assert.match(
+                    pods[0],
+                    new RegExp(`^virt-launcher-${vm}-\\S+ ${where[vm].replace(/\./g, "\\.")}$`),
+                    `expected Service ${name}'s endpoint on the virt-launcher pod of ${vm} on ${where[vm]}`,
+                );
+            }
+            const hosts: Record<string, string> = {};
+            for (const [ns, name] of [
+                ["nodejs-ex", "nodejs"],
+                ["skydive", "skydive"],
+                ["ingress-nginx", "nginx-status"],
+            ]) {
+                const ing = await getJSON("ingress.extensions", name, "-n", ns);
+                hosts[name] = ing.spec.rules.map((r: any) => r.host).join(",");
+            }
+            assert.deepEqual(hosts, {
+                nodejs: "nodejs.ingress.virtomation.com",
+                skydive: "skydive.ingress.virtomation.com",
+                "nginx-status": "mgmt.ingress.virtomation.com",
+            });
+        },
+        90_000,
+    );
+
+    step(
+        "4. the app: Ansible through <node>:30022 and <node>:30122 rendered its files in the two VM hosts",
+        async () => {
+            // the inventory the program wrote: each VM reached through the node its pod runs on
+            const exported = await project.pulumi(["stack", "export"]);
+            assert.equal(exported.code, 0, exported.stderr);
+            const playbook = JSON.parse(exported.stdout).deployment.resources.find((r: any) => /::app-playbook$/.test(r.urn));
+            assert.ok(playbook, "expected the app's playbook in the state");
+            const inv = /<<'KUBEVIRT_LAB_INVENTORY_END'\n([\s\S]*?)KUBEVIRT_LAB_INVENTORY_END/.exec(playbook.inputs.create)?.[1] ?? "";
+            const children = YAML.parse(inv).all.children;
+            assert.deepEqual(children.nodejs.hosts["nodejs-1"], { ansible_host: "172.31.50.231", ansible_port: 30022 });
+            assert.deepEqual(children.mongodb.hosts["mongodb-1"], { ansible_host: "172.31.50.232", ansible_port: 30122 });
+            assert.match(playbook.inputs.create, /--skip-tags packages,source,users,service/);
+
+            const mongod = (await lab.file("mongodb", "/etc/mongod.conf")) ?? "";
+            assert.match(
+                mongod,
+                /^ {2}bindIp: 0\.0\.0\.0$/m,
+                `expected bindIp 0.0.0.0 in the mongodb VM's /etc/mongod.conf, saw:\n${mongod}`,
+            );
+            const sysconfig = await lab.cli(["exec", "nodejs", "stat", "-c", "%a %U", "/etc/sysconfig/nodejs"]);
+            assert.equal(sysconfig.stdout.trim(), "600 root", "expected /etc/sysconfig/nodejs 0600 root in the nodejs VM");
+            assert.equal(
+                await lab.file("nodejs", "/etc/sysconfig/nodejs"),
+                `MONGO_URL=mongodb://nodejs:${MONGODB_PASSWORD}@mongodb/nodejs\n`,
+                "expected MONGO_URL with the stack's mongodbPassword",
+            );
+            const analyzer = (await getJSON("pods", "-n", "skydive", "-l", "app=skydive,tier=analyzer")).items[0];
+            assert.ok(analyzer?.status?.podIP, "expected the Skydive analyzer's pod IP");
+            for (const vm of ["nodejs", "mongodb"]) {
+                const conf = (await lab.file(vm, "/etc/skydive/skydive.yml")) ?? "";
+                assert.match(
+                    conf,
+                    new RegExp(`${analyzer.status.podIP.replace(/\./g, "\\.")}:8082`),
+                    `expected the analyzer ${analyzer.status.podIP}:8082 in ${vm}'s skydive.yml, saw:\n${conf}`,
+                );
+            }
+            assert.equal(await lab.file("nodejs", "/etc/mongod.conf"), undefined, "mongod.conf only in the mongodb VM");
+        },
+        60_000,
+    );
+
+    step(
+        "5. DNS: the nodes' names, and the ingress wildcard at the node running the ingress controller",
+        async () => {
+            const dig = async (name: string) =>
+                (await lab.op(["dig", "@172.31.50.10", "+short", "+time=2", "+tries=2", name], {}, 20_000)).stdout.trim();
+            for (const [name, ip] of Object.entries(NODES)) assert.equal(await dig(name), ip, `expected ${name} → ${ip}`);
+            const pod = (await getJSON("pods", "-n", "ingress-nginx", "-l", "app=ingress-nginx")).items[0];
+            const node = pod?.spec?.nodeName;
+            assert.ok(node, "expected the ingress controller's pod bound to a node");
+            for (const name of ["nodejs.ingress.virtomation.com", "mgmt.ingress.virtomation.com", "skydive.ingress.virtomation.com"])
+                assert.equal(await dig(name), NODES[node], `expected ${name} → ${NODES[node]} (${node}, the ingress controller's node)`);
+        },
+        60_000,
+    );
+
+    step(
+        "6. a second up changes nothing: no kubeadm init or join, no playbook run, the same cluster CA",
         async () => {
             const counts = Object.fromEntries(SHORT.map((h) => [h, lab.calls(h).length]));
             const ca = await lab.file("km1", "/etc/kubernetes/pki/ca.crt");
@@ -284,61 +553,139 @@ describe("the cluster stage with real kubeadm 1.9.4 in the simulated lab", () =>
         180_000,
     );
 
+    /** metadata.generation of every add-on and workload object a change must leave alone. */
+    async function generations(): Promise<Record<string, number>> {
+        const out: Record<string, number> = {};
+        for (const [kind, ns] of [
+            ["deployments,daemonsets", "kube-system"],
+            ["deployments,daemonsets,services", "skydive"],
+            ["deployments,services,configmaps", "ingress-nginx"],
+            ["offlinevirtualmachines,services,ingresses", "nodejs-ex"],
+        ])
+            for (const o of (await getJSON(kind, "-n", ns)).items)
+                out[`${o.kind} ${ns}/${o.metadata.name}`] = o.metadata.generation ?? Number(o.metadata.resourceVersion);
+        return out;
+    }
+
+    async function upChanging(what: string): Promise<string[]> {
+        const r = await project.pulumi(["up", "--yes", "--skip-preview"], 300_000);
+        assert.equal(r.code, 0, `pulumi up (${what}) failed:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-3000)}`);
+        return changedResources(r.stdout);
+    }
+
     step(
-        "3. destroy drains and deletes every Node before the master's reset, resets every host; no Kubernetes process or file left",
+        "7. a NodePort change (ingressMgmtNodePort 32000 → 32001) updates only that Service, in place",
         async () => {
-            // Watch the Nodes from the operator namespace, with the admin credentials, until the API
-            // server goes away with the master's reset.
-            const conf = YAML.parse(fs.readFileSync(kubeconfig, "utf8"));
-            const creds = { ca: conf.clusters[0].cluster["certificate-authority-data"], ...conf.users[0].user };
-            for (const [f, v] of [
-                ["ca.crt", creds.ca],
-                ["admin.crt", creds["client-certificate-data"]],
-                ["admin.key", creds["client-key-data"]],
-            ])
-                fs.writeFileSync(path.join(tmp, f), Buffer.from(v, "base64"), { mode: 0o600 });
-            const watch = lab.op(
-                [
-                    "curl",
-                    "-sSN",
-                    "--cacert",
-                    path.join(tmp, "ca.crt"),
-                    "--cert",
-                    path.join(tmp, "admin.crt"),
-                    "--key",
-                    path.join(tmp, "admin.key"),
-                    "https://172.31.50.221:6443/api/v1/nodes?watch=true",
-                ],
-                {},
-                240_000,
+            const before = await generations();
+            const uid = (await getJSON("service", "ingress-nginx", "-n", "ingress-nginx")).metadata.uid;
+            assert.equal((await project.pulumi(["config", "set", "ingressMgmtNodePort", "32001"])).code, 0);
+            const t0 = Date.now();
+            const changed = await upChanging("NodePort change");
+            timings.nodePortChange = Date.now() - t0;
+            assert.deepEqual(changed, ["kubernetes:core/v1:Service ingress-nginx/ingress-nginx updated"], "expected one Service updated");
+            const svc = await getJSON("service", "ingress-nginx", "-n", "ingress-nginx");
+            assert.equal(svc.metadata.uid, uid, "expected the same Service (updated, not replaced)");
+            assert.deepEqual(
+                svc.spec.ports.map((p: any) => `${p.name} ${p.nodePort}`),
+                ["http 30000", "https 30443", "http-mgmt 32001"],
             );
-            await sleep(1000); // the watch's first events (the three Nodes) are in before anything is removed
+            const after = await generations();
+            const moved = Object.keys(after).filter((k) => k !== "Service ingress-nginx/ingress-nginx" && after[k] !== before[k]);
+            assert.deepEqual(moved, [], "expected no other add-on or workload object changed");
+        },
+        300_000,
+    );
+
+    step(
+        "8. vmsRunning false stops only the VMs: no VirtualMachine or virt-launcher pod left, the OVMs and Services stay",
+        async () => {
+            const before = await generations();
+            assert.equal((await project.pulumi(["config", "set", "vmsRunning", "false"])).code, 0);
+            const t0 = Date.now();
+            const changed = await upChanging("vmsRunning false");
+            timings.vmsStopped = Date.now() - t0;
+            assert.deepEqual(
+                changed,
+                [
+                    "command:local:Command app-playbook deleted",
+                    "command:remote:Command nodejs-ex-mongodb-running deleted",
+                    "command:remote:Command nodejs-ex-nodejs-running deleted",
+                    "kubernetes:kubevirt.io/v1alpha1:OfflineVirtualMachine nodejs-ex/mongodb updated",
+                    "kubernetes:kubevirt.io/v1alpha1:OfflineVirtualMachine nodejs-ex/nodejs updated",
+                ],
+                "expected the two OVMs updated and the waits for running VMs (and the app run on them) dropped",
+            );
+            await waitFor(
+                "no VirtualMachine and no virt-launcher pod in nodejs-ex",
+                async () => {
+                    const vms = (await getJSON("virtualmachines", "-n", "nodejs-ex")).items.map((o: any) => o.metadata.name);
+                    const pods = (await getJSON("pods", "-n", "nodejs-ex", "-l", "kubevirt.io=virt-launcher")).items.map(
+                        (o: any) => o.metadata.name,
+                    );
+                    if (vms.length + pods.length === 0) return true;
+                    throw new Error(`VMs ${vms}, pods ${pods}`);
+                },
+                60_000,
+            );
+            for (const vm of ["nodejs", "mongodb"])
+                assert.equal((await getJSON("offlinevirtualmachine", vm, "-n", "nodejs-ex")).spec.running, false, `OVM ${vm} stopped`);
+            const after = await generations();
+            const moved = Object.keys(after).filter((k) => !k.startsWith("OfflineVirtualMachine ") && after[k] !== before[k]);
+            assert.deepEqual(moved, [], "expected nothing but the OVMs changed");
+            assert.deepEqual(await endpointPods("nodejs-ex", "nodejs"), [], "the nodejs Service stays, with no endpoint");
+        },
+        300_000,
+    );
+
+    step(
+        "9. destroy deletes every object of the lab through the API, then drains and deletes every Node, resets every host; nothing left",
+        async () => {
+            // Watches from the operator namespace, with the admin credentials, until the API server
+            // goes away with the master's reset: what they saw deleted was deleted before it.
+            const paths: Record<string, string> = {
+                nodes: "/api/v1/nodes",
+                namespaces: "/api/v1/namespaces",
+                crds: "/apis/apiextensions.k8s.io/v1beta1/customresourcedefinitions",
+                clusterroles: "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+                deployments: "/apis/extensions/v1beta1/namespaces/kube-system/deployments",
+                daemonsets: "/apis/extensions/v1beta1/namespaces/kube-system/daemonsets",
+            };
+            const watches = Object.fromEntries(Object.entries(paths).map(([k, p]) => [k, watch(p, 240_000)]));
+            await sleep(1500); // the watches' first events (what exists) are in before anything is removed
 
             const before = Object.fromEntries(SHORT.map((h) => [h, lab.calls(h).length]));
             const r = await project.pulumi(["destroy", "--yes", "--skip-preview"], 240_000);
             assert.equal(r.code, 0, `destroy failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
             timings.destroy = r.ms;
 
-            const w = await watch;
-            assert.doesNotMatch(w.stderr, /killed after/, "expected the watch to end when the API server stopped (the master's reset)");
-            const events = w.stdout
-                .split("\n")
-                .filter((l) => l.trim() !== "")
-                .map((l) => JSON.parse(l) as { type: string; object: { metadata: { name: string } } });
-            const present = new Set<string>();
-            const deleted: string[] = [];
-            for (const e of events) {
-                if (e.type === "DELETED") {
-                    present.delete(e.object.metadata.name);
-                    deleted.push(e.object.metadata.name);
-                } else if (e.type === "ADDED" || e.type === "MODIFIED") present.add(e.object.metadata.name);
+            const seen: Record<string, { deleted: string[]; left: string[] }> = {};
+            for (const [k, w] of Object.entries(watches)) {
+                const r = await w;
+                assert.ok(r.ended, `expected the ${k} watch to end when the API server stopped (the master's reset)`);
+                seen[k] = deletedAndLeft(r.events);
             }
-            assert.deepEqual(
-                deleted.sort(),
-                Object.keys(NODES),
-                `expected each Node deleted once, saw events ${events.map((e) => `${e.type} ${e.object.metadata.name}`).join(", ")}`,
+            const expectGone = (k: string, gone: string[], left: string[]) => {
+                assert.deepEqual(seen[k].deleted, gone, `${k}: expected deleted through the API ${gone}, saw ${seen[k].deleted}`);
+                assert.deepEqual(seen[k].left, left, `${k}: expected left when the API server stopped ${left}, saw ${seen[k].left}`);
+            };
+            // the lab's namespaces: a namespace leaves etcd only once everything in it is gone
+            expectGone("namespaces", ["ingress-nginx", "nodejs-ex", "skydive"], ["default", "kube-public", "kube-system"]);
+            expectGone(
+                "crds",
+                ["offlinevirtualmachines", "virtualmachinepresets", "virtualmachinereplicasets", "virtualmachines"].map(
+                    (c) => `${c}.kubevirt.io`,
+                ),
+                [],
             );
-            assert.deepEqual([...present], [], "expected no Node left when the API server went away");
+            const clusterRoles = seen.clusterroles;
+            assert.deepEqual(clusterRoles.deleted, ["kubevirt-apiserver", "kubevirt-controller", "nginx-ingress-clusterrole"]);
+            assert.ok(
+                clusterRoles.left.includes("flannel"),
+                "Flannel's ClusterRole (the cluster stage's, kubectl-applied) stays to the reset",
+            );
+            expectGone("deployments", ["kube-system/virt-api", "kube-system/virt-controller"], ["kube-system/kube-dns"]);
+            expectGone("daemonsets", ["kube-system/virt-handler"], ["kube-system/kube-flannel-ds", "kube-system/kube-proxy"]);
+            expectGone("nodes", Object.keys(NODES), []);
 
             // each host reset, workers before the master; the drains on km1 before its reset
             const calls = Object.fromEntries(SHORT.map((h) => [h, parseCalls(lab.calls(h).slice(before[h]))]));
@@ -367,7 +714,7 @@ describe("the cluster stage with real kubeadm 1.9.4 in the simulated lab", () =>
         300_000,
     );
 
-    it("4. no join token or admin key on the console or in plaintext in the state", (t) => {
+    it("10. no join token, admin key or MongoDB password on the console or in plaintext in the state", (t) => {
         if (steps.failed) return t.skip("an earlier step failed");
         const secrets = new Set<string>();
         for (const h of ["kn1", "kn2"])
@@ -378,6 +725,7 @@ describe("the cluster stage with real kubeadm 1.9.4 in the simulated lab", () =>
         assert.equal(secrets.size, 2, "a token per worker's join");
         const key = YAML.parse(fs.readFileSync(kubeconfig, "utf8")).users[0].user["client-key-data"];
         secrets.add(key);
+        secrets.add(MONGODB_PASSWORD);
         const state = project.stateText();
         for (const s of secrets) {
             assert.ok(!project.console.includes(s), `a secret (${s.slice(0, 6)}…) was printed`);
