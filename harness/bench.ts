@@ -7,6 +7,11 @@
 // what an ideal orchestrator could not beat. up / critical path shows what the
 // engine, SSH and our sequencing add. Fresh `up` is measured with 2 and with 6
 // workers: prepared and joined in parallel, 6 should cost little more than 2.
+//
+// Then the whole post, stage by stage, on a lab of real Kubernetes 1.9.4 (the stack of
+// `npm run lab`, Pulumi.lab.yaml): one `up` per stage added, in the post's order (the cluster,
+// then the add-ons, the workload, the app, DNS), so that each up's time is that stage's; then a
+// no-op up (the engine's own cost, part of every figure) and the destroy of it all.
 import { Project, SimLab, engineEnv, parseCalls } from "./lib/simlab";
 
 const DELAYS: Record<string, number> = { yum: 1.0, kubeadm: 1.0, kubectl: 0.3, systemctl: 0.1, sysctl: 0.1, setenforce: 0.1 };
@@ -78,6 +83,46 @@ async function measure(workers: number, full: boolean, engine: Record<string, st
     }
 }
 
+const STAGES = ["addons", "workload", "app", "dns"] as const;
+
+interface StageFigures {
+    /** seconds of the up that added each stage ("cluster": the first, with no stage) */
+    stages: Record<string, number>;
+    noopUp: number;
+    destroy: number;
+}
+
+async function measureStages(engine: Record<string, string>): Promise<StageFigures> {
+    const lab = new SimLab("kvlbench");
+    await lab.down();
+    await lab.up("km1=172.31.50.221,kn1=172.31.50.231,kn2=172.31.50.232", "dns1=172.31.50.10", {
+        kubernetes: "real",
+        mirror: "mirror=172.31.50.5",
+        vms: "nodejs=172.31.50.241,mongodb=172.31.50.242",
+    });
+    const project = new Project(lab, "benchpost", engine);
+    const timed = async (what: string, args: string[]): Promise<number> => {
+        const t0 = Date.now();
+        const r = await project.pulumi(args, 1_800_000);
+        if (r.code !== 0) throw new Error(`${what} failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+        return (Date.now() - t0) / 1000;
+    };
+    try {
+        const stages: Record<string, number> = {};
+        for (let i = 0; i <= STAGES.length; i++) {
+            project.configure({ stages: STAGES.slice(0, i) }, "lab");
+            if (i === 0) await project.init();
+            stages[i === 0 ? "cluster" : STAGES[i - 1]] = await timed(`up with ${i} stage(s)`, ["up", "--yes", "--skip-preview"]);
+        }
+        const noopUp = await timed("no-op up", ["up", "--yes", "--skip-preview"]);
+        const destroy = await timed("destroy", ["destroy", "--yes", "--skip-preview"]);
+        return { stages, noopUp, destroy };
+    } finally {
+        await lab.down();
+        project.cleanup();
+    }
+}
+
 async function main() {
     const engine = { ...engineEnv(), PULUMI_NODEJS_TRANSPILE_ONLY: "true" };
     const two = await measure(2, true, engine);
@@ -93,6 +138,17 @@ async function main() {
         );
     }
     console.log(`fresh up, 6 workers vs 2: ${(six.freshUp / two.freshUp).toFixed(2)}x`);
+
+    const post = await measureStages(engine);
+    console.log("");
+    console.log("the whole post on real Kubernetes 1.9.4 (Pulumi.lab.yaml), one up per stage added:");
+    console.log(`| cluster (hosts, init, Flannel, joins) | + add-ons | + workload | + app | + DNS | whole post | no-op up | destroy |`);
+    console.log(`|---|---|---|---|---|---|---|---|`);
+    const st = post.stages;
+    const total = Object.values(st).reduce((a, b) => a + b, 0);
+    console.log(
+        `| ${f(st.cluster)} | ${f(st.addons)} | ${f(st.workload)} | ${f(st.app)} | ${f(st.dns)} | ${f(total)} | ${f(post.noopUp)} | ${f(post.destroy)} |`,
+    );
 }
 
 main().catch((e) => {
