@@ -1,6 +1,8 @@
 // tools/verify.ts against local stand-ins on 127.0.0.0/8 only: a nodejs-ex
 // like page that counts views, a vts-like status page, and a real dnsmasq
-// answering *.ingress.<domain> with the stand-ins' address.
+// answering *.ingress.<domain> with the stand-ins' address. The swap check:
+// its lines from probe results, the check selection, and probe.sh's swap check
+// in a sandbox (test/lib/sandbox.ts) with swap on and off.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -10,7 +12,24 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { DnsmasqServer, startDnsmasq } from "./lib/dnsmasq";
-import { checkPage, looksLikeVts, main, parseCount, resolveOptions, VerifyOptions } from "../tools/verify";
+import { SIM_STATE, Sandbox, sandboxSupported } from "./lib/sandbox";
+import { Facts, parseProbe } from "../tools/drift";
+import {
+    CHECKS,
+    CheckResult,
+    checkPage,
+    checkSwap,
+    looksLikeVts,
+    main,
+    parseCliArgs,
+    parseCount,
+    resolveOptions,
+    runChecks,
+    selectedChecks,
+    swapResult,
+    UsageError,
+    VerifyOptions,
+} from "../tools/verify";
 
 const repo = path.resolve(__dirname, "..");
 const domain = "verify.test";
@@ -331,5 +350,138 @@ describe("inputs and parsing", { timeout: 60_000 }, () => {
     test("checkPage needs no DNS when given an address", async () => {
         const r = await checkPage({ domain, httpPort: goodPage, mgmtPort: goodVts, timeoutMs: 2000 }, standIn);
         assert.equal(r.ok, true, r.line);
+    });
+});
+
+/** What probe.sh's swap check saw, as drift.ts's parseProbe gives it. */
+const swapFacts = (active: string[], fstab: string[]): Facts => ({ ...parseProbe(""), swapActive: active, swapFstab: fstab });
+const km1 = { name: "km1.virtomation.com", address: "172.31.50.221" };
+const kn1 = { name: "kn1.virtomation.com", address: "172.31.50.231" };
+
+describe("the swap check", { timeout: 60_000 }, () => {
+    test("one line per host from what probe.sh saw", () => {
+        assert.deepEqual(swapResult(km1.name, swapFacts([], [])), {
+            check: "swap",
+            ok: true,
+            line: "PASS swap: off on km1.virtomation.com (no active swap, no swap line in /etc/fstab)",
+        });
+        assert.equal(
+            swapResult(km1.name, swapFacts(["/dev/vda2", "/swapfile"], [])).line,
+            "FAIL swap: expected off on km1.virtomation.com, saw active swap on /dev/vda2, /swapfile",
+        );
+        assert.equal(
+            swapResult(kn1.name, swapFacts([], ["/dev/vda2 swap swap defaults 0 0"])).line,
+            'FAIL swap: expected off on kn1.virtomation.com, saw /etc/fstab line "/dev/vda2 swap swap defaults 0 0"',
+        );
+        const both = swapResult(kn1.name, swapFacts(["/dev/vda2"], ["/dev/vda2 swap swap defaults 0 0", "/swapfile none swap sw 0 0"]));
+        assert.equal(both.ok, false);
+        assert.equal(
+            both.line,
+            'FAIL swap: expected off on kn1.virtomation.com, saw active swap on /dev/vda2 and /etc/fstab lines "/dev/vda2 swap swap defaults 0 0", "/swapfile none swap sw 0 0"',
+        );
+        const unreachable = new Error("kn1 (root@172.31.50.231:22): cannot reach it over SSH: Connection timed out");
+        assert.equal(
+            swapResult(kn1.name, unreachable).line,
+            "FAIL swap: expected off on kn1.virtomation.com, saw kn1 (root@172.31.50.231:22): cannot reach it over SSH: Connection timed out",
+        );
+    });
+
+    test("checkSwap probes every host, an unreachable one is its own FAIL", async () => {
+        const asked: string[] = [];
+        const lines = await checkSwap([km1, kn1], async (h) => {
+            asked.push(h.name);
+            if (h === kn1) throw new Error("kn1 (root@172.31.50.231:22): cannot reach it over SSH: refused");
+            return swapFacts([], []);
+        });
+        assert.deepEqual(asked, [km1.name, kn1.name]);
+        assert.deepEqual(
+            lines.map((r) => r.line),
+            [
+                "PASS swap: off on km1.virtomation.com (no active swap, no swap line in /etc/fstab)",
+                "FAIL swap: expected off on kn1.virtomation.com, saw kn1 (root@172.31.50.231:22): cannot reach it over SSH: refused",
+            ],
+        );
+    });
+
+    test("check selection: --checks, and the defaults with and without the stack", async () => {
+        assert.deepEqual([...CHECKS], ["dns", "page", "vts", "swap"]);
+        assert.deepEqual(selectedChecks(parseCliArgs([])), ["dns", "page", "vts", "swap"], "inputs from the stack: all");
+        assert.deepEqual(selectedChecks(parseCliArgs(["--domain", "x.test"])), ["dns", "page", "vts"], "no stack: no hosts");
+        assert.deepEqual(selectedChecks(parseCliArgs(["--outputs", "o.json"])), ["dns", "page", "vts"]);
+        assert.deepEqual(selectedChecks(parseCliArgs(["--outputs", "o.json", "--stack", "lab"])), ["dns", "page", "vts", "swap"]);
+        assert.deepEqual(selectedChecks(parseCliArgs(["--checks", "swap,dns", "--domain", "x.test"])), ["dns", "swap"], "in CHECKS order");
+        assert.deepEqual(selectedChecks(parseCliArgs(["--checks", "vts", "--checks", "swap"])), ["vts", "swap"]);
+        assert.throws(
+            () => parseCliArgs(["--checks", "dns,disk"]),
+            (e: Error) => e instanceof UsageError && /"disk" is not a check/.test(e.message),
+        );
+        assert.throws(() => parseCliArgs(["--checks", ""]), UsageError);
+        assert.throws(() => parseCliArgs(["--stack", "a b"]), UsageError);
+        assert.deepEqual(parseCliArgs(["--stack", "organization/kubevirt-lab/lab", "--cwd", "/p", "--ssh-config", "/c"]), {
+            stack: "organization/kubevirt-lab/lab",
+            cwd: "/p",
+            sshConfig: "/c",
+        });
+        // swap alone needs no outputs: runChecks runs only what is selected
+        const swapLine: CheckResult = swapResult(km1.name, swapFacts([], []));
+        assert.deepEqual(await runChecks(undefined, ["swap"], async () => [swapLine]), [swapLine]);
+        const r = await verify(["--checks", "dns,bogus"]);
+        assert.equal(r.code, 2);
+        assert.match(r.lines[0], /^verify: --checks: "bogus" is not a check \(dns, page, vts, swap\)$/);
+        assert.match(r.lines.join("\n"), /--checks <check>/);
+    });
+
+    test("--checks without swap against the stand-ins: the three lines, no stack asked", async () => {
+        const r = await verify(flags({ extra: ["--checks", "dns,page,vts"] }));
+        assert.equal(r.code, 0, r.lines.join("\n"));
+        assert.deepEqual(
+            r.lines.map((l) => l.split(":")[0]),
+            ["PASS dns", "PASS page", "PASS vts"],
+        );
+        const vtsOnly = await verify(flags({ extra: ["--checks", "vts"] }));
+        assert.deepEqual(
+            vtsOnly.lines.map((l) => l.split(":")[0]),
+            ["PASS vts"],
+        );
+    });
+});
+
+const skipSandbox = sandboxSupported().ok ? false : "needs root, unshare and overlayfs (test/lib/sandbox.ts)";
+
+describe("the swap check on probe.sh in a sandbox", { skip: skipSandbox, timeout: 120_000 }, () => {
+    let sb: Sandbox;
+    before(async () => {
+        sb = await Sandbox.create({ hostname: "km1" });
+    });
+    after(async () => {
+        await sb?.dispose();
+    });
+
+    /** probe.sh's swap check, as verify asks it over SSH (drift.ts probeHost with ["swap"]), judged. */
+    async function swapLine(): Promise<CheckResult> {
+        const r = await sb.runScriptAsync("probe.sh", ["--check", "swap"]);
+        assert.equal(r.code, 0, r.stderr);
+        return swapResult(km1.name, parseProbe(r.stdout));
+    }
+
+    test("swap on is FAIL; after swap.sh apply it is PASS", async () => {
+        const on = await sb.runAsync(`set -e
+            mkdir -p ${SIM_STATE}
+            echo /dev/vda2 > ${SIM_STATE}/swaps
+            echo '/dev/vda2 swap swap defaults 0 0' >> /etc/fstab`);
+        assert.equal(on.code, 0, on.stderr);
+        const fail = await swapLine();
+        assert.equal(fail.ok, false);
+        assert.equal(
+            fail.line,
+            'FAIL swap: expected off on km1.virtomation.com, saw active swap on /dev/vda2 and /etc/fstab line "/dev/vda2 swap swap defaults 0 0"',
+        );
+        const off = await sb.runScriptAsync("swap.sh", ["apply"]);
+        assert.equal(off.code, 0, off.stderr);
+        assert.deepEqual(await swapLine(), {
+            check: "swap",
+            ok: true,
+            line: "PASS swap: off on km1.virtomation.com (no active swap, no swap line in /etc/fstab)",
+        });
     });
 });

@@ -515,7 +515,7 @@ function exec(cmd: string, args: string[], timeoutMs: number, cwd?: string): Pro
 }
 
 /** `pulumi <args>` in the project directory, bounded. */
-async function pulumi(a: ParsedArgs, args: string[]): Promise<Exec> {
+async function pulumi(a: Pick<ParsedArgs, "cwd">, args: string[]): Promise<Exec> {
     const r = await exec("pulumi", [...(a.cwd ? ["--cwd", a.cwd] : []), "--non-interactive", ...args], 120_000);
     if (r.code === 127) throw new Error("pulumi is not on PATH (source ~/.cache/kubevirt-lab/engine/env.sh, or see npm run setup)");
     return r;
@@ -536,6 +536,27 @@ export function urnsByName(exportJson: string): Map<string, string> {
 }
 
 const secretText = (o: LabConfig["ssh"]["privateKey"]): Promise<string> => new Promise((res) => o.apply((v) => (res(v), v)));
+
+/** The stack (--stack, else the selected one) and its settings, from `pulumi config --json --show-secrets`. */
+export async function readStack(a: Pick<ParsedArgs, "stack" | "cwd">): Promise<{ stack: string; cfg: LabConfig }> {
+    const name = a.stack ?? (await pulumi(a, ["stack", "--show-name"])).stdout.trim();
+    if (!name) throw new UsageError("no stack: give --stack <name> or `pulumi stack select` one");
+    const c = await pulumi(a, ["config", "--stack", name, "--json", "--show-secrets"]);
+    if (c.code !== 0) throw new UsageError(`pulumi config --stack ${name} failed: ${c.stderr.trim()}`);
+    return { stack: name.split("/").pop()!, cfg: configFromJson(c.stdout) };
+}
+
+/** harness/prereqs.sh verify checks nothing on PATH: ssh is the one program besides pulumi. */
+export const hasSsh = async (): Promise<boolean> => (await exec("ssh", ["-V"], 10_000)).code !== 127;
+
+/** The key file (the stack's sshPrivateKeyPath, else its key written in `dir`) and the known_hosts of `nodes`. */
+export async function sshKeys(cfg: LabConfig, nodes: HostSpec[], dir: string): Promise<{ key: string; knownHosts: string }> {
+    const key = cfg.ssh.privateKeyPath ?? path.join(dir, "key");
+    if (!cfg.ssh.privateKeyPath) fs.writeFileSync(key, `${(await secretText(cfg.ssh.privateKey)).trim()}\n`, { mode: 0o600 });
+    const knownHosts = path.join(dir, "known_hosts");
+    if (cfg.ssh.hostKey) fs.writeFileSync(knownHosts, nodes.map((h) => `${h.address} ${cfg.ssh.hostKey}\n`).join(""));
+    return { key, knownHosts };
+}
 
 /**
  * OpenSSH's words for a host, as the components connect (components/remote.ts connection): the
@@ -567,9 +588,15 @@ export function sshArgs(cfg: LabConfig, host: HostSpec, keys: { key: string; kno
     ];
 }
 
-/** Runs probe.sh with `checks` on a host over SSH: what it saw, or an error naming the host. */
-async function probeHost(cfg: LabConfig, host: HostSpec, keys: { key: string; knownHosts: string }, a: ParsedArgs): Promise<Facts> {
-    const argv = hostChecks(cfg, host).flatMap((c) => ["--check", c]);
+/** Runs probe.sh with `checks` (all drift's) on a host over SSH: what it saw, or an error naming the host. */
+export async function probeHost(
+    cfg: LabConfig,
+    host: HostSpec,
+    keys: { key: string; knownHosts: string },
+    a: Pick<ParsedArgs, "sshConfig" | "timeoutMs">,
+    checks: string[] = hostChecks(cfg, host),
+): Promise<Facts> {
+    const argv = checks.flatMap((c) => ["--check", c]);
     const r = await exec("ssh", [...sshArgs(cfg, host, keys, a.sshConfig), hostScript("probe.sh", argv, cfg.ssh.user)], a.timeoutMs);
     if (r.code !== 0) {
         const why = r.code === 255 ? "cannot reach it over SSH" : `probe.sh failed there (exit ${r.code})`;
@@ -601,19 +628,13 @@ export async function main(argv: string[], print: (line: string) => void = (l) =
     let stack: string;
     try {
         a = parseCliArgs(argv);
-        const name = a.stack ?? (await pulumi(a, ["stack", "--show-name"])).stdout.trim();
-        if (!name) throw new UsageError("no stack: give --stack <name> or `pulumi stack select` one");
-        stack = name.split("/").pop()!;
-        const c = await pulumi(a, ["config", "--stack", name, "--json", "--show-secrets"]);
-        if (c.code !== 0) throw new UsageError(`pulumi config --stack ${name} failed: ${c.stderr.trim()}`);
-        cfg = configFromJson(c.stdout);
+        ({ stack, cfg } = await readStack(a));
     } catch (err) {
         print(`drift: ${(err as Error).message}`);
         if (err instanceof UsageError) print(USAGE);
         return 2;
     }
-    // harness/prereqs.sh verify checks nothing on PATH: the one program drift needs besides pulumi
-    if ((await exec("ssh", ["-V"], 10_000)).code === 127) {
+    if (!(await hasSsh())) {
         print("drift: ssh is missing: install it with: sudo apt-get install -y openssh-client");
         return 2;
     }
@@ -627,12 +648,9 @@ export async function main(argv: string[], print: (line: string) => void = (l) =
 
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-drift-"));
     try {
-        const keyFile = cfg.ssh.privateKeyPath ?? path.join(tmp, "key");
-        if (!cfg.ssh.privateKeyPath) fs.writeFileSync(keyFile, `${(await secretText(cfg.ssh.privateKey)).trim()}\n`, { mode: 0o600 });
         const nodes = [cfg.master, ...cfg.workers];
-        const knownHosts = path.join(tmp, "known_hosts");
-        if (cfg.ssh.hostKey) fs.writeFileSync(knownHosts, nodes.map((h) => `${h.address} ${cfg.ssh.hostKey}\n`).join(""));
-        const probes = await Promise.allSettled(nodes.map((h) => probeHost(cfg, h, { key: keyFile, knownHosts }, a)));
+        const keys = await sshKeys(cfg, nodes, tmp);
+        const probes = await Promise.allSettled(nodes.map((h) => probeHost(cfg, h, keys, a)));
         const results: StepResult[] = [];
         const unreachable: string[] = [];
         probes.forEach((p, i) => {

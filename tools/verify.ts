@@ -5,17 +5,27 @@
 //         (the ingress node's address, when the stack says which)
 //   page  http://nodejs.ingress.<domain>:30000/ shows a page-view count that grows
 //   vts   http://mgmt.ingress.<domain>:32000/nginx_status is the vhost traffic status page
+//   swap  each Kubernetes host has no active swap and no swap line in /etc/fstab
+//         (kubeadm 1.9.4's preflight refuses swap; scripts/host/swap.sh turns it off)
 //
 // Inputs come from the stack outputs (`pulumi stack output --json
 // --show-secrets=false`) or from a JSON file of them (--outputs); flags win.
-// Each check prints one line, `PASS <check>: ...` or `FAIL <check>: expected
-// ..., saw ...`; the exit status is 1 if any check failed, 2 on bad usage.
+// The swap check's hosts and SSH settings come from the stack's settings
+// (`pulumi config --json --show-secrets`) and it probes each host with
+// scripts/host/probe.sh over SSH, read-only, as npm run drift does (tools/drift.ts).
+// Each check prints one line (swap: one a host), `PASS <check>: ...` or `FAIL
+// <check>: expected ..., saw ...`; the exit status is 1 if any check failed, 2
+// on bad usage or settings that cannot be read.
 import { execFile } from "node:child_process";
 import * as dns from "node:dns/promises";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
 import { parseArgs } from "node:util";
+import type { HostSpec, LabConfig } from "../components/config";
+import * as drift from "./drift";
 
 export interface VerifyOptions {
     /** "ip" or "ip:port" of the DNS server to ask; unset: the system's resolvers. */
@@ -34,7 +44,11 @@ export interface VerifyOptions {
     timeoutMs: number;
 }
 
-export type CheckName = "dns" | "page" | "vts";
+/** The checks, in the order they run and print. */
+export const CHECKS = ["dns", "page", "vts", "swap"] as const;
+export type CheckName = (typeof CHECKS)[number];
+/** What runs when --checks does not say: without the stack (--outputs or --domain, no --stack), swap has no hosts. */
+export const STACKLESS_CHECKS: readonly CheckName[] = ["dns", "page", "vts"];
 
 export interface CheckResult {
     check: CheckName;
@@ -267,21 +281,57 @@ export async function checkVts(o: VerifyOptions): Promise<CheckResult> {
     return pass("vts", `${url} is the vhost traffic status page (via ${address})`);
 }
 
-/** The three checks in order; the page check reuses the dns check's address. */
-export async function runChecks(o: VerifyOptions): Promise<CheckResult[]> {
-    const d = await checkDns(o);
-    const page = await checkPage(o, d.address);
-    const vts = await checkVts(o);
-    return [d, page, vts];
+/** A swap check line from what probe.sh's `swap` check saw on `host` (drift.ts's parseProbe), or why it could not look. */
+export function swapResult(host: string, seen: drift.Facts | Error): CheckResult {
+    const expected = `off on ${host}`;
+    if (seen instanceof Error) return fail("swap", expected, seen.message);
+    const saw: string[] = [];
+    if (seen.swapActive.length > 0) saw.push(`active swap on ${seen.swapActive.join(", ")}`);
+    if (seen.swapFstab.length > 0)
+        saw.push(`/etc/fstab line${seen.swapFstab.length > 1 ? "s" : ""} ${seen.swapFstab.map((l) => JSON.stringify(l)).join(", ")}`);
+    if (saw.length > 0) return fail("swap", expected, saw.join(" and "));
+    return pass("swap", `${expected} (no active swap, no swap line in /etc/fstab)`);
+}
+
+/** Probes the swap of one host: drift.ts's probeHost with only probe.sh's `swap` check. */
+export type SwapProbe = (host: HostSpec) => Promise<drift.Facts>;
+
+/** Check 4: one line per Kubernetes host, the hosts probed in parallel. */
+export async function checkSwap(hosts: readonly HostSpec[], probe: SwapProbe): Promise<CheckResult[]> {
+    const seen = await Promise.allSettled(hosts.map((h) => probe(h)));
+    return seen.map((p, i) => swapResult(hosts[i].name, p.status === "fulfilled" ? p.value : (p.reason as Error)));
+}
+
+/** The selected checks in order; the page check reuses the dns check's address; `swap` runs the swap check. */
+export async function runChecks(
+    o: VerifyOptions | undefined,
+    checks: readonly CheckName[] = STACKLESS_CHECKS,
+    swap: () => Promise<CheckResult[]> = async () => [],
+): Promise<CheckResult[]> {
+    const out: CheckResult[] = [];
+    let address: string | undefined;
+    if (o && checks.includes("dns")) {
+        const d = await checkDns(o);
+        address = d.address;
+        out.push(d);
+    }
+    if (o && checks.includes("page")) out.push(await checkPage(o, address));
+    if (o && checks.includes("vts")) out.push(await checkVts(o));
+    if (checks.includes("swap")) out.push(...(await swap()));
+    return out;
 }
 
 export class UsageError extends Error {}
 
 export const USAGE = `usage: npm run verify -- [--outputs <file.json>] [--dns-server <ip[:port]>] [--domain <domain>]
                          [--http-port <port>] [--mgmt-port <port>] [--connect <ip>]
-                         [--expect-address <ip>] [--timeout-ms <ms>]
+                         [--expect-address <ip>] [--timeout-ms <ms>] [--checks <check>[,<check>...]]
+                         [--stack <name>] [--cwd <project dir>] [--ssh-config <file>]
 Without --outputs and --domain, the inputs come from \`pulumi stack output --json --show-secrets=false\`
-(keys: domain, dnsServer, ingressAddress, httpNodePort, mgmtNodePort).`;
+(keys: domain, dnsServer, ingressAddress, httpNodePort, mgmtNodePort).
+Checks: ${CHECKS.join(", ")}; all of them by default, only ${STACKLESS_CHECKS.join(", ")} when --outputs or --domain
+gives the inputs and --stack is not given. swap reads the stack's settings (pulumi config --json --show-secrets:
+PULUMI_CONFIG_PASSPHRASE for a passphrase stack) and probes each Kubernetes host over SSH (scripts/host/probe.sh).`;
 
 export interface ParsedArgs {
     outputs?: string;
@@ -292,6 +342,10 @@ export interface ParsedArgs {
     connect?: string;
     expectAddress?: string;
     timeoutMs?: number;
+    checks?: CheckName[];
+    stack?: string;
+    cwd?: string;
+    sshConfig?: string;
 }
 
 function port(flag: string, v: unknown): number {
@@ -301,7 +355,7 @@ function port(flag: string, v: unknown): number {
 }
 
 export function parseCliArgs(argv: string[]): ParsedArgs {
-    let values: Record<string, string | boolean | undefined>;
+    let values: Record<string, string | string[] | boolean | undefined>;
     try {
         ({ values } = parseArgs({
             args: argv,
@@ -316,6 +370,10 @@ export function parseCliArgs(argv: string[]): ParsedArgs {
                 connect: { type: "string" },
                 "expect-address": { type: "string" },
                 "timeout-ms": { type: "string" },
+                checks: { type: "string", multiple: true },
+                stack: { type: "string" },
+                cwd: { type: "string" },
+                "ssh-config": { type: "string" },
             },
         }));
     } catch (err) {
@@ -341,7 +399,30 @@ export function parseCliArgs(argv: string[]): ParsedArgs {
         if (!Number.isInteger(t) || t < 1 || t > 600_000) throw new UsageError(`--timeout-ms: "${values["timeout-ms"]}" is not 1-600000`);
         out.timeoutMs = t;
     }
+    if (values.checks !== undefined) out.checks = parseChecks(values.checks as string[]);
+    if (values.stack !== undefined) {
+        if (!/^[A-Za-z0-9_./-]+$/.test(String(values.stack))) throw new UsageError(`--stack: "${values.stack}" is not a stack name`);
+        out.stack = String(values.stack);
+    }
+    if (values.cwd !== undefined) out.cwd = String(values.cwd);
+    if (values["ssh-config"] !== undefined) out.sshConfig = String(values["ssh-config"]);
     return out;
+}
+
+/** --checks a,b --checks c → the named checks, in their order of CHECKS. */
+export function parseChecks(lists: readonly string[]): CheckName[] {
+    const names = lists.flatMap((l) => l.split(",")).map((n) => n.trim());
+    const bad = names.filter((n) => !(CHECKS as readonly string[]).includes(n));
+    if (bad.length > 0 || names.length === 0)
+        throw new UsageError(`--checks: ${bad.map((n) => `"${n}"`).join(", ") || "nothing"} is not a check (${CHECKS.join(", ")})`);
+    return CHECKS.filter((c) => names.includes(c));
+}
+
+/** The checks to run: --checks, else all when the stack gives the inputs or --stack is given. */
+export function selectedChecks(args: ParsedArgs): CheckName[] {
+    if (args.checks) return args.checks;
+    const stackless = (args.outputs !== undefined || args.domain !== undefined) && args.stack === undefined;
+    return [...(stackless ? STACKLESS_CHECKS : CHECKS)];
 }
 
 /** Flags over stack outputs over defaults; every error reported at once. */
@@ -375,12 +456,12 @@ export function resolveOptions(args: ParsedArgs, outputs: StackOutputs): VerifyO
     };
 }
 
-/** The stack outputs of the current stack, secrets left encrypted. */
-export function pulumiStackOutputs(timeoutMs = 120_000): Promise<StackOutputs> {
+/** The stack outputs of the current stack (or `stack`), secrets left encrypted. */
+export function pulumiStackOutputs(timeoutMs = 120_000, stack?: string, cwd?: string): Promise<StackOutputs> {
     return new Promise((resolve, reject) => {
         execFile(
             "pulumi",
-            ["stack", "output", "--json", "--show-secrets=false"],
+            [...(cwd ? ["--cwd", cwd] : []), "stack", "output", "--json", "--show-secrets=false", ...(stack ? ["--stack", stack] : [])],
             { timeout: timeoutMs, maxBuffer: 16 << 20 },
             (err, stdout, stderr) => {
                 if (err) return reject(new Error(`pulumi stack output failed: ${stderr.trim() || err.message}`));
@@ -394,30 +475,54 @@ export function pulumiStackOutputs(timeoutMs = 120_000): Promise<StackOutputs> {
     });
 }
 
+/** The SSH probe of a host is bounded by this, or --timeout-ms when longer (drift's default bound). */
+export const SWAP_PROBE_MS = 60_000;
+
 /** The CLI: returns the exit status. */
 export async function main(argv: string[], print: (line: string) => void = (l) => console.log(l)): Promise<number> {
-    let o: VerifyOptions;
+    let o: VerifyOptions | undefined;
+    let args: ParsedArgs;
+    let checks: CheckName[];
+    let cfg: LabConfig | undefined;
     try {
-        const args = parseCliArgs(argv);
-        let outputs: StackOutputs = {};
-        if (args.outputs !== undefined) {
-            try {
-                outputs = JSON.parse(fs.readFileSync(args.outputs, "utf8"));
-            } catch (err) {
-                throw new UsageError(`--outputs ${args.outputs}: ${(err as Error).message}`);
+        args = parseCliArgs(argv);
+        checks = selectedChecks(args);
+        if (checks.some((c) => c !== "swap")) {
+            let outputs: StackOutputs = {};
+            if (args.outputs !== undefined) {
+                try {
+                    outputs = JSON.parse(fs.readFileSync(args.outputs, "utf8"));
+                } catch (err) {
+                    throw new UsageError(`--outputs ${args.outputs}: ${(err as Error).message}`);
+                }
+            } else if (args.domain === undefined) {
+                outputs = await pulumiStackOutputs(120_000, args.stack, args.cwd);
             }
-        } else if (args.domain === undefined) {
-            outputs = await pulumiStackOutputs();
+            o = resolveOptions(args, outputs);
         }
-        o = resolveOptions(args, outputs);
+        if (checks.includes("swap")) {
+            ({ cfg } = await drift.readStack(args));
+            if (!(await drift.hasSsh())) throw new Error("ssh is missing: install it with: sudo apt-get install -y openssh-client");
+        }
     } catch (err) {
         print(`verify: ${(err as Error).message}`);
-        if (err instanceof UsageError) print(USAGE);
+        if (err instanceof UsageError || err instanceof drift.UsageError) print(USAGE);
         return 2;
     }
-    const results = await runChecks(o);
-    for (const r of results) print(r.line);
-    return results.every((r) => r.ok) ? 0 : 1;
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-verify-"));
+    try {
+        const swap = async (): Promise<CheckResult[]> => {
+            const hosts = [cfg!.master, ...cfg!.workers];
+            const keys = await drift.sshKeys(cfg!, hosts, tmp);
+            const a = { sshConfig: args.sshConfig, timeoutMs: Math.max(args.timeoutMs ?? 0, SWAP_PROBE_MS) };
+            return checkSwap(hosts, (h) => drift.probeHost(cfg!, h, keys, a, ["swap"]));
+        };
+        const results = await runChecks(o, checks, swap);
+        for (const r of results) print(r.line);
+        return results.every((r) => r.ok) ? 0 : 1;
+    } finally {
+        fs.rmSync(tmp, { recursive: true, force: true });
+    }
 }
 
 if (require.main === module) {
