@@ -71,8 +71,12 @@ function locks(): string[] {
     return fs.existsSync(d) ? fs.readdirSync(d).sort() : [];
 }
 
-function exportWith(ops: Array<{ type: string; urn: string }>): void {
-    const deployment = { manifest: {}, resources: [], pending_operations: ops.map((o) => ({ type: o.type, resource: { urn: o.urn } })) };
+function exportWith(ops: Array<{ type: string; urn: string; resource?: Record<string, unknown> }>): void {
+    const deployment = {
+        manifest: {},
+        resources: [],
+        pending_operations: ops.map((o) => ({ type: o.type, resource: { urn: o.urn, ...o.resource } })),
+    };
     fs.writeFileSync(path.join(dir, "export.json"), JSON.stringify({ version: 3, deployment }));
 }
 
@@ -194,6 +198,56 @@ describe("recover.sh: pending operations", () => {
         ]);
         assert.ok(fs.existsSync(path.join(dir, "imported.json")), "stack import ran");
         assert.match(r.calls[2], /^--cwd \/nowhere --non-interactive --stack sim stack import --file /);
+    });
+
+    it("up: a Kubernetes object's create is kept in the state under its id, and the next up refreshes first", () => {
+        const svc =
+            "urn:pulumi:sim::kubevirt-lab::kubevirt-lab:addons:IngressNginx$kubernetes:core/v1:Service::ingress-nginx/ingress-nginx";
+        const crd =
+            "urn:pulumi:sim::kubevirt-lab::kubevirt-lab:addons:KubeVirt$kubernetes:apiextensions.k8s.io/v1beta1:CustomResourceDefinition::offlinevirtualmachines.kubevirt.io";
+        const inputs = { apiVersion: "v1", kind: "Service", metadata: { name: "ingress-nginx", namespace: "ingress-nginx" } };
+        const k8s = { custom: true, type: "kubernetes:core/v1:Service", inputs };
+        exportWith([
+            { type: "creating", urn: svc, resource: k8s },
+            {
+                type: "creating",
+                urn: crd,
+                resource: {
+                    ...k8s,
+                    type: "kubernetes:apiextensions.k8s.io/v1beta1:CustomResourceDefinition",
+                    inputs: { metadata: { name: "offlinevirtualmachines.kubevirt.io" } },
+                },
+            },
+            { type: "creating", urn: CREATE, resource: { custom: true, type: "command:remote:Command", inputs: {} } },
+            { type: "deleting", urn: DELETE },
+        ]);
+        const r = recover("--pending", "up");
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(r.stdout, `--refresh\n--replace\n${DELETE}\n`);
+        assert.match(
+            r.stderr,
+            /interrupted while creating: ingress-nginx\/ingress-nginx \(.*\): a Kubernetes object whose create may have reached the API server: kept in the state as ingress-nginx\/ingress-nginx; the next up reads it back first \(--refresh\), and creates it only if it is not there/,
+        );
+        assert.match(r.stderr, /interrupted while creating: km1-kubeadm-init \(.*\): not in the state: the next up creates it again/);
+        const imported = JSON.parse(fs.readFileSync(path.join(dir, "imported.json"), "utf8")).deployment;
+        assert.deepEqual(
+            imported.resources.map((x: any) => [x.urn, x.id, x.outputs.metadata.name]),
+            [
+                [svc, "ingress-nginx/ingress-nginx", "ingress-nginx"],
+                [crd, "offlinevirtualmachines.kubevirt.io", "offlinevirtualmachines.kubevirt.io"],
+            ],
+            "the two objects in the state, a namespaced one as <namespace>/<name>, a cluster-wide one as <name>",
+        );
+        // destroy: kept too, so that the destroy deletes it; no --refresh
+        exportWith([{ type: "creating", urn: svc, resource: k8s }]);
+        const d = recover("--pending", "destroy");
+        assert.equal(d.stdout, "");
+        assert.match(d.stderr, /kept in the state as ingress-nginx\/ingress-nginx; the next destroy deletes it/);
+        const kept = JSON.parse(fs.readFileSync(path.join(dir, "imported.json"), "utf8")).deployment.resources;
+        assert.deepEqual(
+            kept.map((x: any) => x.id),
+            ["ingress-nginx/ingress-nginx"],
+        );
     });
 
     it("destroy: no --replace (destroy deletes it again); keep: the state is not read", () => {

@@ -23,7 +23,14 @@
 #    listed, then cleared with `pulumi stack export` | `pulumi stack import` (import drops every
 #    pending operation; nothing else changes, no host is contacted). Then:
 #      creating: the resource is not in the state: the next up creates it again (host steps are
-#                safe to run again, also after a run cut off midway);
+#                safe to run again, also after a run cut off midway). A Kubernetes object is
+#                different: its create may have reached the API server before the kill (the
+#                provider then awaits it: a Service's endpoints, a Deployment's rollout), and
+#                creating it again fails with AlreadyExists. So it is kept in the state under the
+#                id the provider gives it (<namespace>/<name>, or <name> when its inputs have no
+#                namespace): for the next up (--pending up), `--refresh` is printed on stdout
+#                (`pulumi up --refresh` reads it back first, keeps it if it exists and drops it,
+#                so that it is created, if it does not); the next destroy deletes it;
 #      updating: the state keeps the old inputs: the next up updates it again;
 #      deleting: the resource is still in the state: the next destroy deletes it again; for the
 #                next up (--pending up) its URN is printed on stdout after a `--replace` line, so
@@ -31,7 +38,8 @@
 #                create again instead of taking the half-removed step for done.
 #    --pending keep (the default) leaves them as they are.
 #
-# stdout: only the `--replace` / URN lines. Messages go to stderr, prefixed "recover:".
+# stdout: only the words for the next up: `--refresh`, and `--replace` / URN lines. Messages go
+# to stderr, prefixed "recover:".
 # Exit: 0 the stack can be used; 1 a live or foreign lock (reported), or a failed command.
 set -euo pipefail
 
@@ -134,17 +142,38 @@ done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "${PULUMI[@]}" stack export --file "$tmp/state.json"
-# type<TAB>urn, one line per pending operation
+# type<TAB>urn<TAB>id, one line per pending operation; id only for the create of a Kubernetes
+# object, which is then put in the state under it, as the next import keeps it
 ops=$(node - "$tmp/state.json" <<'JS'
-const d = JSON.parse(require("fs").readFileSync(process.argv[2], "utf8"));
-for (const op of (d.deployment && d.deployment.pending_operations) || []) console.log(`${op.type}\t${op.resource.urn}`);
+const fs = require("fs");
+const [file] = process.argv.slice(2);
+const d = JSON.parse(fs.readFileSync(file, "utf8"));
+const dep = d.deployment || {};
+for (const op of dep.pending_operations || []) {
+    const r = op.resource;
+    const md = (r.inputs && r.inputs.metadata) || {};
+    const k8s = op.type === "creating" && r.custom && /^kubernetes:/.test(r.type) && typeof md.name === "string";
+    const id = k8s ? (md.namespace ? `${md.namespace}/${md.name}` : md.name) : "";
+    if (k8s) dep.resources = [...(dep.resources || []), { ...r, id, outputs: r.outputs || r.inputs }];
+    console.log(`${op.type}\t${r.urn}\t${id}`);
+}
+fs.writeFileSync(file, JSON.stringify(d));
 JS
 )
 [[ -n $ops ]] || exit 0
-replace=()
-while IFS=$'\t' read -r type urn; do
+replace=() refresh=()
+while IFS=$'\t' read -r type urn id; do
   case $type in
-    creating) next="not in the state: the next up creates it again" ;;
+    creating)
+      if [[ -n $id && $pending == up ]]; then
+        next="a Kubernetes object whose create may have reached the API server: kept in the state as $id; the next up reads it back first (--refresh), and creates it only if it is not there"
+        refresh=(--refresh)
+      elif [[ -n $id ]]; then
+        next="a Kubernetes object whose create may have reached the API server: kept in the state as $id; the next destroy deletes it (a delete of an object that is not there succeeds)"
+      else
+        next="not in the state: the next up creates it again"
+      fi
+      ;;
     updating) next="the state keeps its old inputs: the next up updates it again" ;;
     deleting)
       if [[ $pending == up ]]; then
@@ -164,4 +193,4 @@ if ! out=$("${PULUMI[@]}" stack import --file "$tmp/state.json" 2>&1); then
   exit 1
 fi
 say "$(wc -l <<<"$ops") pending operation(s) of a killed run cleared from the state of stack $stack (pulumi stack export, then pulumi stack import, which drops them)"
-if ((${#replace[@]})); then printf '%s\n' "${replace[@]}"; fi
+if ((${#refresh[@]} + ${#replace[@]})); then printf '%s\n' ${refresh[@]+"${refresh[@]}"} ${replace[@]+"${replace[@]}"}; fi
