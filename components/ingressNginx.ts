@@ -82,10 +82,12 @@ export class IngressNginx extends pulumi.ComponentResource {
     constructor(name: string, args: IngressNginxArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubevirt-lab:addons:IngressNginx", name, {}, opts);
         const s = args.settings;
-        const objects = applyObjects(name, ingressNginxObjects(args.objs, s, args.domain), {
-            parent: this,
-            provider: args.cluster.provider,
-        });
+        const objects = applyObjects(
+            name,
+            ingressNginxObjects(args.objs, s, args.domain),
+            { parent: this, provider: args.cluster.provider },
+            args.cluster,
+        );
         const wait = args.cluster.waitForPods(
             `${name}-controller-ready`,
             { namespace: INGRESS_NAMESPACE, selector: "app=ingress-nginx", minReady: 1, timeoutSeconds: s.readyTimeoutSeconds },

@@ -113,6 +113,7 @@ export function applyObjects(
     name: string,
     objs: K8sObject[],
     opts: pulumi.ComponentResourceOptions & { parent: pulumi.Resource },
+    on: PodWaitTarget,
 ): pulumi.Resource[] {
     const first = objs.filter((o) => FIRST_KINDS.has(o.kind));
     const rest = objs.filter((o) => !FIRST_KINDS.has(o.kind)).map(forKubernetes19);
@@ -125,6 +126,25 @@ export function applyObjects(
     if (rest.length > 0) {
         const deps = ([] as pulumi.Input<pulumi.Resource>[]).concat((opts.dependsOn as pulumi.Input<pulumi.Resource>[] | undefined) ?? []);
         groups.push(new k8s.yaml.ConfigGroup(name, { objs: rest }, { ...opts, dependsOn: base ? [...deps, base] : deps }));
+    }
+    // Kubernetes 1.9 never finishes the provider's foreground delete of a DaemonSet
+    // (scripts/host/delete-daemonsets.sh says why): a step on the master that depends on the
+    // objects, so that a destroy runs its removal (the DaemonSets, orphaning, then their pods and
+    // revisions) before the provider deletes them.
+    const daemonsets = rest.filter((o) => o.kind === "DaemonSet").map((o) => `${o.metadata.namespace ?? "default"}/${o.metadata.name}`);
+    if (daemonsets.length > 0) {
+        hostStep(
+            `${name}-daemonsets`,
+            {
+                host: on.masterHost,
+                ssh: on.ssh,
+                script: "delete-daemonsets.sh",
+                withActions: true,
+                args: { daemonset: daemonsets },
+                removeArgs: { daemonset: daemonsets },
+            },
+            { parent: opts.parent, dependsOn: groups },
+        );
     }
     return groups;
 }

@@ -34,7 +34,7 @@ export class KubeVirt extends pulumi.ComponentResource {
 
     constructor(name: string, args: KubeVirtArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubevirt-lab:addons:KubeVirt", name, {}, opts);
-        const objects = applyObjects(name, args.objs, { parent: this, provider: args.cluster.provider });
+        const objects = applyObjects(name, args.objs, { parent: this, provider: args.cluster.provider }, args.cluster);
         const waits = kubevirtReadiness(args.workerCount).map(([selector, count]) =>
             args.cluster.waitForPods(
                 `${name}-ready-${selector.split("=")[1]}`,

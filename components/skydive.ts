@@ -42,7 +42,12 @@ export class Skydive extends pulumi.ComponentResource {
 
     constructor(name: string, args: SkydiveArgs, opts?: pulumi.ComponentResourceOptions) {
         super("kubevirt-lab:addons:Skydive", name, {}, opts);
-        const objects = applyObjects(name, skydiveObjects(args.objs, args.domain), { parent: this, provider: args.cluster.provider });
+        const objects = applyObjects(
+            name,
+            skydiveObjects(args.objs, args.domain),
+            { parent: this, provider: args.cluster.provider },
+            args.cluster,
+        );
         const wait = args.cluster.waitForPods(
             `${name}-analyzer-ready`,
             { namespace: SKYDIVE_NAMESPACE, selector: "app=skydive,tier=analyzer", minReady: 1, timeoutSeconds: args.readyTimeoutSeconds },

@@ -48,6 +48,25 @@ describe("dev stack: add-ons and workload", () => {
         }
     });
 
+    it("deletes every DaemonSet on the master before the provider does (Kubernetes 1.9's foreground delete never ends)", () => {
+        const daemonsets = k8sResources()
+            .filter((r) => r.type === "kubernetes:extensions/v1beta1:DaemonSet")
+            .map((r) => r.name)
+            .sort();
+        assert.deepEqual(daemonsets, ["kube-system/virt-handler", "skydive/skydive-agent"]);
+        const steps = g.resources.filter((r) => /-daemonsets$/.test(r.name));
+        assert.deepEqual(steps.map((r) => r.name).sort(), ["kubevirt-daemonsets", "skydive-daemonsets"]);
+        for (const st of steps) {
+            const ds = st.name === "kubevirt-daemonsets" ? "kube-system/virt-handler" : "skydive/skydive-agent";
+            assert.match(String(st.inputs.delete), new RegExp(`delete-daemonsets\\.sh remove --daemonset ${ds}\n?$`));
+            assert.match(String(st.inputs.create), new RegExp(`delete-daemonsets\\.sh apply --daemonset ${ds}\n?$`));
+            // it depends on the objects' groups: a destroy deletes it (its removal runs) before them
+            const group = st.name.replace(/-daemonsets$/, "");
+            assert.ok(st.dependsOn.includes(group), `${st.name} depends on ${group}: ${st.dependsOn}`);
+            assert.match(String(st.inputs.connection?.host ?? JSON.stringify(st.inputs.connection)), /172\.31\.50\.221/, "on the master");
+        }
+    });
+
     it("deploys KubeVirt and waits for its pods on the master", () => {
         obj("kubernetes:apiextensions.k8s.io/v1beta1:CustomResourceDefinition", "offlinevirtualmachines.kubevirt.io");
         obj("kubernetes:extensions/v1beta1:DaemonSet", "kube-system/virt-handler");
