@@ -330,6 +330,17 @@ export class Project {
         return { ...r, killed };
     }
 
+    /** `npm run drift` for this stack, in the operator namespace: its exit code, stdout lines, and all it printed. */
+    async drift(): Promise<{ code: number | null; lines: string[]; text: string }> {
+        const r = await this.lab.op(
+            ["npm", "run", "--silent", "drift", "--", "--cwd", this.dir, "--stack", this.stack],
+            this.env,
+            120_000,
+            REPO,
+        );
+        return { code: r.code, lines: r.stdout.split("\n").filter((l) => l !== ""), text: `${r.stdout}${r.stderr}` };
+    }
+
     /**
      * harness/lib/recover.sh for this stack, as harness/lab.sh runs it (`up`, `destroy` or `keep`):
      * `replace` holds the `--replace <urn>` words it prints for the next up.

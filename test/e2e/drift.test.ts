@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
-import { Project, REPO, SimLab, engineEnv, parseCalls } from "../../harness/lib/simlab";
+import { Project, SimLab, engineEnv, parseCalls } from "../../harness/lib/simlab";
 
 const LAB = "kvldrift";
 const HOSTS = "km1=172.31.50.221,kn1=172.31.50.231,kn2=172.31.50.232";
@@ -16,16 +16,7 @@ const lab = new SimLab(LAB);
 let project: Project;
 
 /** `npm run drift` for the project's stack, in the operator namespace. */
-async function drift(): Promise<{ code: number | null; lines: string[]; text: string }> {
-    const r = await lab.op(
-        ["npm", "run", "--silent", "drift", "--", "--cwd", project.dir, "--stack", project.stack],
-        project.env,
-        120_000,
-        REPO,
-    );
-    const text = `${r.stdout}${r.stderr}`;
-    return { code: r.code, lines: r.stdout.split("\n").filter((l) => l !== ""), text };
-}
+const drift = () => project.drift();
 
 /** The words of a printed command line (single quotes as the report writes them). */
 function words(line: string): string[] {

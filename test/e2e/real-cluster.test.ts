@@ -41,6 +41,8 @@ let project: Project;
 let kubectlBin = "";
 let tmp = "";
 let kubeconfig = "";
+/** What recover.sh printed for the up after the killed one (step 0). */
+let recovered: string[] = [];
 const steps = new Steps((name) => name.split(".")[0]);
 const timings = steps.timings;
 
@@ -170,8 +172,8 @@ interface WatchEvent {
  * A watch of an API path from the operator namespace, until the API server goes away (the master's
  * reset) or `timeoutMs`: its events, and whether it ended by itself.
  */
-async function watch(apiPath: string, timeoutMs: number): Promise<{ events: WatchEvent[]; ended: boolean }> {
-    const r = await lab.op(["curl", "-sSN", ...credentialFiles(), `https://172.31.50.221:6443${apiPath}?watch=true`], {}, timeoutMs);
+async function watch(creds: string[], apiPath: string, timeoutMs: number): Promise<{ events: WatchEvent[]; ended: boolean }> {
+    const r = await lab.op(["curl", "-sSN", ...creds, `https://172.31.50.221:6443${apiPath}?watch=true`], {}, timeoutMs);
     const events = r.stdout
         .split("\n")
         .filter((l) => l.trim() !== "")
@@ -244,9 +246,36 @@ after(async () => {
 
 describe("the cluster stage with real kubeadm 1.9.4 in the simulated lab", () => {
     step(
-        "1. up, every stage: three nodes Ready at v1.9.4 with their addresses and pod CIDRs, Flannel from the mirror, kube-dns and kube-proxy",
+        "0. an up killed in the add-on stages (the engine SIGKILLed once ingress-nginx's controller runs), recovered as npm run lab does",
         async () => {
-            const r = await project.pulumi(["up", "--yes", "--skip-preview"], 600_000);
+            const logs = ["kn1", "kn2"].map((h) => lab.upperPath(h, "/var/log/kubevirt-lab/kubelet.log"));
+            const controllerRuns = () =>
+                logs.some((f) => {
+                    try {
+                        return /pod ingress-nginx\/nginx-ingress-controller-\S+: status Running/.test(fs.readFileSync(f, "utf8"));
+                    } catch {
+                        return false;
+                    }
+                });
+            const killed = await project.pulumiKilled(["up", "--yes", "--skip-preview"], controllerRuns, 600_000);
+            assert.ok(killed.killed, `expected the up still running when the controller ran:\n${killed.stdout.slice(-3000)}`);
+            timings.killedUp = killed.ms;
+            const exported = JSON.parse((await project.pulumi(["stack", "export"])).stdout);
+            const ops = (exported.deployment.pending_operations ?? []).map((o: any) => `${o.type} ${o.resource.type}`);
+            process.stderr.write(`pending operations after the kill: ${JSON.stringify(ops)}\n`);
+            assert.ok(ops.length > 0, "expected the killed up to leave pending operations");
+            const rec = await project.recover("up");
+            assert.equal(rec.code, 0, `recover.sh: ${rec.stderr}`);
+            recovered = rec.replace;
+        },
+        660_000,
+    );
+
+    step(
+        "1. one plain up converges, every stage: three nodes Ready at v1.9.4 with their addresses and pod CIDRs, Flannel from the mirror, kube-dns and kube-proxy",
+        async () => {
+            // one plain re-run (with what recover.sh printed for it, as harness/lab.sh passes it)
+            const r = await project.pulumi(["up", "--yes", "--skip-preview", ...recovered], 600_000);
             assert.equal(r.code, 0, `pulumi up failed:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`);
             timings.up = r.ms;
 
@@ -553,6 +582,59 @@ describe("the cluster stage with real kubeadm 1.9.4 in the simulated lab", () =>
         180_000,
     );
 
+    const drift = () => project.drift();
+
+    step(
+        "6b. drift on the real cluster: none after up; a Service deleted by hand is reported, and the repair it prints brings it back",
+        async () => {
+            const clean = await drift();
+            assert.equal(clean.code, 0, `expected no drift after up:\n${clean.text}`);
+            assert.ok(
+                clean.lines.some((l) => /^OK km1 kubernetes-objects\b/.test(l)),
+                `expected the lab's Kubernetes objects checked on the real API:\n${clean.text}`,
+            );
+            for (const h of SHORT)
+                assert.ok(clean.lines.includes(`OK ${h} swap`), `expected swap off on ${h} (kubeadm 1.9.4's preflight):\n${clean.text}`);
+
+            const del = await kubectl("delete", "service", "nodejs", "-n", "nodejs-ex");
+            assert.equal(del.code, 0, del.stderr);
+            const d = await drift();
+            assert.equal(d.code, 1, `expected drift:\n${d.text}`);
+            assert.ok(
+                d.lines.some((l) => /^DRIFT km1 kubernetes-objects: .*service nodejs-ex\/nodejs\b/.test(l)),
+                `expected the deleted Service reported:\n${d.text}`,
+            );
+            const command = d.lines
+                .find((l) => /^ {2}pulumi up /.test(l))
+                ?.trim()
+                .split(/\s+/);
+            assert.ok(command, `expected a repair command:\n${d.text}`);
+            assert.ok(command.includes("--refresh"), `expected the repair to refresh: ${command.join(" ")}`);
+            const r = await lab.op(
+                ["pulumi", "--non-interactive", ...command.slice(1).map((w) => w.replace(/^'(.*)'$/, "$1")), "--yes", "--skip-preview"],
+                project.env,
+                300_000,
+                project.dir,
+            );
+            assert.equal(r.code, 0, `${command.join(" ")} failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+            const back = await waitFor(
+                "the nodejs Service back, its endpoint on the nodejs VM's launcher pod",
+                async () => {
+                    const pods = await endpointPods("nodejs-ex", "nodejs");
+                    if (pods.length === 1 && pods[0].startsWith("virt-launcher-nodejs-")) return pods;
+                    throw new Error(`endpoints ${JSON.stringify(pods)}`);
+                },
+                30_000,
+            );
+            assert.equal(back.length, 1);
+            const again = await drift();
+            assert.equal(again.code, 0, `expected no drift after the repair:\n${again.text}`);
+            const preview = await project.pulumi(["preview", "--expect-no-changes"]);
+            assert.equal(preview.code, 0, `expected no changes after the repair:\n${preview.stdout}\n${preview.stderr}`);
+        },
+        300_000,
+    );
+
     /** metadata.generation of every add-on and workload object a change must leave alone. */
     async function generations(): Promise<Record<string, number>> {
         const out: Record<string, number> = {};
@@ -650,7 +732,8 @@ describe("the cluster stage with real kubeadm 1.9.4 in the simulated lab", () =>
                 deployments: "/apis/extensions/v1beta1/namespaces/kube-system/deployments",
                 daemonsets: "/apis/extensions/v1beta1/namespaces/kube-system/daemonsets",
             };
-            const watches = Object.fromEntries(Object.entries(paths).map(([k, p]) => [k, watch(p, 240_000)]));
+            const creds = credentialFiles();
+            const watches = Object.fromEntries(Object.entries(paths).map(([k, p]) => [k, watch(creds, p, 240_000)]));
             await sleep(1500); // the watches' first events (what exists) are in before anything is removed
 
             const before = Object.fromEntries(SHORT.map((h) => [h, lab.calls(h).length]));
@@ -662,6 +745,7 @@ describe("the cluster stage with real kubeadm 1.9.4 in the simulated lab", () =>
             for (const [k, w] of Object.entries(watches)) {
                 const r = await w;
                 assert.ok(r.ended, `expected the ${k} watch to end when the API server stopped (the master's reset)`);
+                assert.ok(r.events.length > 0, `expected the ${k} watch to see the objects there (ADDED events) before the destroy`);
                 seen[k] = deletedAndLeft(r.events);
             }
             const expectGone = (k: string, gone: string[], left: string[]) => {
