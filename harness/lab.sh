@@ -121,7 +121,7 @@ report() {
 kubectl against the lab (the API server is reachable only inside the lab's namespaces):
   harness/simlab.sh exec km1 kubectl --kubeconfig /etc/kubernetes/admin.conf get pods --all-namespaces
 or from the operator namespace with the stack's kubeconfig and kubectl 1.9.4:
-  npm run lab -- pulumi stack output --show-secrets kubeconfig > ~/.kube/kubevirt-lab-sim.conf
+  mkdir -p ~/.kube && npm run --silent lab -- pulumi stack output --show-secrets kubeconfig > ~/.kube/kubevirt-lab-sim.conf
   eval "\$(bash harness/kubernetes.sh --print-env)"
   harness/simlab.sh op "\$KUBEVIRT_LAB_K8S_BIN/kubectl" --kubeconfig ~/.kube/kubevirt-lab-sim.conf get nodes -o wide
 
