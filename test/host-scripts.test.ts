@@ -1101,7 +1101,7 @@ printf '%s\\n' "$*" >>/root/kubectl.args
 if [[ $2 == get && $3 == daemonset ]]; then
   f=/root/ds/$6_$3_$4
   [[ -f $f ]] && { cat "$f"; exit 0; }
-  echo "Error from server (NotFound): daemonsets.extensions \"$4\" not found" >&2; exit 1
+  echo "Error from server (NotFound): daemonsets.extensions $4 not found" >&2; exit 1
 fi
 `,
             { mode: 0o755 },
