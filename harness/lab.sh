@@ -10,6 +10,7 @@
 #   harness/lab.sh destroy  `pulumi destroy` the lab stack: the lab's objects deleted through the
 #                         API, the workers drained and reset, the master reset last
 #   harness/lab.sh down     destroy, then tear the simulated lab down
+#   harness/lab.sh verify|drift [ARGS...]  npm run verify / drift for the lab stack, from inside the lab
 #   harness/lab.sh pulumi ARGS...  any pulumi command against the lab stack, from inside the lab
 #                         (cancel, stack and config, which talk to no host, also while the lab is down)
 #
@@ -48,13 +49,13 @@ engine() {
 }
 
 # pulumi, run in the lab's operator namespace (the only place the hosts are reachable from).
-op_pulumi() {
+op_run() {
   bash "$repo/harness/simlab.sh" --name "$lab" op \
     env PATH="$PATH" HOME="$HOME" PULUMI_BACKEND_URL="$PULUMI_BACKEND_URL" \
     PULUMI_CONFIG_PASSPHRASE="$PULUMI_CONFIG_PASSPHRASE" PULUMI_SKIP_UPDATE_CHECK=true \
-    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true \
-    pulumi --cwd "$repo" --non-interactive "$@"
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true "$@"
 }
+op_pulumi() { op_run pulumi --cwd "$repo" --non-interactive "$@"; }
 
 # pulumi for the commands that only read or write the state (stack select/init/output, export,
 # import, cancel, config): they reach no host, so they run here, also while the lab is down.
@@ -127,6 +128,8 @@ or from the operator namespace with the stack's kubeconfig and kubectl 1.9.4:
 
 Next:
   npm run lab -- pulumi preview    # nothing to do: the lab matches the stack file
+  npm run lab -- drift             # npm run drift: every host step, node, DNS record and object still as made
+  npm run lab -- verify            # npm run verify: DNS and swap pass; page and vts fail (no container runs here)
   npm run lab -- destroy           # pulumi destroy: the lab's objects, then the workers drained and reset, master last
   npm run lab -- down              # destroy, then remove the simulated hosts
   harness/simlab.sh exec km1 cat /etc/yum.repos.d/kubernetes.repo
@@ -163,6 +166,15 @@ case $cmd in
     fi
     simlab down
     ;;
+  verify | drift)
+    # npm run verify / drift for the lab stack, from the operator namespace (the only place its
+    # hosts and DNS server answer)
+    engine
+    select_stack
+    simlab status >/dev/null 2>&1 || { echo "lab: the simulated lab $lab is not up: npm run lab starts it" >&2; exit 1; }
+    cd "$repo"
+    op_run npm run --silent "$cmd" -- --stack "$stack" --cwd "$repo" "$@"
+    ;;
   pulumi)
     engine
     select_stack
@@ -184,7 +196,7 @@ case $cmd in
     fi
     ;;
   *)
-    echo "usage: harness/lab.sh [up|destroy|down|pulumi ARGS...]" >&2
+    echo "usage: harness/lab.sh [up|destroy|down|verify|drift|pulumi ARGS...]" >&2
     exit 2
     ;;
 esac

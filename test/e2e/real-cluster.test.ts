@@ -244,7 +244,7 @@ after(async () => {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-describe("the cluster stage with real kubeadm 1.9.4 in the simulated lab", () => {
+describe("the whole post with real Kubernetes 1.9.4 in the simulated lab", () => {
     step(
         "0. an up killed in the add-on stages (the engine SIGKILLed once ingress-nginx's controller runs), recovered as npm run lab does",
         async () => {
