@@ -27,6 +27,7 @@ import { parseArgs } from "node:util";
 import { HostSpec, LabConfig, PROJECT, nodeAddress, parseConfig } from "../components/config";
 import { PREP_STEPS } from "../components/hostPrep";
 import { hostScript, shQuote } from "../components/remote";
+import { runCli } from "./cli";
 
 export type PrepStep = (typeof PREP_STEPS)[number];
 
@@ -667,12 +668,4 @@ export async function main(argv: string[], print: (line: string) => void = (l) =
     }
 }
 
-if (require.main === module) {
-    main(process.argv.slice(2)).then(
-        (code) => (process.exitCode = code),
-        (err) => {
-            console.error(`drift: ${(err as Error).stack ?? err}`);
-            process.exitCode = 2;
-        },
-    );
-}
+if (require.main === module) runCli("drift", main);

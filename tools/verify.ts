@@ -26,6 +26,7 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import type { HostSpec, LabConfig } from "../components/config";
 import * as drift from "./drift";
+import { runCli } from "./cli";
 
 export interface VerifyOptions {
     /** "ip" or "ip:port" of the DNS server to ask; unset: the system's resolvers. */
@@ -525,12 +526,4 @@ export async function main(argv: string[], print: (line: string) => void = (l) =
     }
 }
 
-if (require.main === module) {
-    main(process.argv.slice(2)).then(
-        (code) => (process.exitCode = code),
-        (err) => {
-            console.error(`verify: ${(err as Error).stack ?? err}`);
-            process.exitCode = 2;
-        },
-    );
-}
+if (require.main === module) runCli("verify", main);
