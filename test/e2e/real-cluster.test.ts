@@ -720,6 +720,57 @@ describe("the whole post with real Kubernetes 1.9.4 in the simulated lab", () =>
     );
 
     step(
+        "8b. vmsRunning true again, the up killed while the VMs start: recovered as npm run lab does, one plain re-run converges",
+        async () => {
+            assert.equal((await project.pulumi(["config", "set", "vmsRunning", "true"])).code, 0);
+            // a virt-launcher pod reported Running after now (the kubelet logs of the workers grow)
+            const logs = ["kn1", "kn2"].map((h) => lab.upperPath(h, "/var/log/kubevirt-lab/kubelet.log"));
+            const from = logs.map((f) => fs.statSync(f).size);
+            const launcherRuns = () =>
+                logs.some((f, i) => {
+                    try {
+                        const fd = fs.openSync(f, "r");
+                        const buf = Buffer.alloc(Math.max(0, fs.fstatSync(fd).size - from[i]));
+                        fs.readSync(fd, buf, 0, buf.length, from[i]);
+                        fs.closeSync(fd);
+                        return /pod nodejs-ex\/virt-launcher-\S+: status Running/.test(buf.toString("utf8"));
+                    } catch {
+                        return false;
+                    }
+                });
+            const killed = await project.pulumiKilled(["up", "--yes", "--skip-preview"], launcherRuns, 300_000);
+            assert.ok(killed.killed, `expected the up still running when a VM's pod ran:\n${killed.stdout.slice(-3000)}`);
+            const exported = JSON.parse((await project.pulumi(["stack", "export"])).stdout);
+            const ops = (exported.deployment.pending_operations ?? []).map((o: any) => `${o.type} ${o.resource.urn.split("::").pop()}`);
+            process.stderr.write(`pending operations after the kill in the workload stage: ${JSON.stringify(ops)}\n`);
+            assert.ok(ops.length > 0, "expected the killed up to leave pending operations");
+            const rec = await project.recover("up");
+            assert.equal(rec.code, 0, `recover.sh: ${rec.stderr}`);
+            const inits = lab.calls("km1").filter((l) => / kubeadm (init|reset)( |$)/.test(l)).length;
+            const r = await project.pulumi(["up", "--yes", "--skip-preview", ...rec.replace], 300_000);
+            assert.equal(r.code, 0, `the up after the kill failed:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-3000)}`);
+            assert.doesNotMatch(r.stdout + r.stderr, /pending operations/, "no pending operation left");
+            const preview = await project.pulumi(["preview", "--expect-no-changes"]);
+            assert.equal(preview.code, 0, `changes left after the kill and one up:\n${preview.stdout}\n${preview.stderr}`);
+            assert.equal(
+                lab.calls("km1").filter((l) => / kubeadm (init|reset)( |$)/.test(l)).length,
+                inits,
+                "no kubeadm init or reset for a kill in the workload stage",
+            );
+            for (const vm of ["nodejs", "mongodb"]) {
+                const o = await getJSON("virtualmachine", vm, "-n", "nodejs-ex");
+                assert.equal(o.status?.phase, "Running", `expected VM ${vm} Running again, saw ${JSON.stringify(o.status)}`);
+            }
+            assert.match(
+                (await lab.file("mongodb", "/etc/mongod.conf")) ?? "",
+                /bindIp: 0\.0\.0\.0/,
+                "the app's files still in the VM hosts",
+            );
+        },
+        600_000,
+    );
+
+    step(
         "9. destroy deletes every object of the lab through the API, then drains and deletes every Node, resets every host; nothing left",
         async () => {
             // Watches from the operator namespace, with the admin credentials, until the API server
