@@ -11,6 +11,7 @@ import * as YAML from "yaml";
 import { AppSettings, WorkloadSettings, nodeAddress } from "./config";
 import { Cluster } from "./cluster";
 import { PodStatus } from "./k8s";
+import { TYPES } from "./types";
 
 export const ANSIBLE_DIR = path.join(__dirname, "..", "ansible");
 
@@ -104,7 +105,7 @@ export class App extends pulumi.ComponentResource {
     public readonly targets: pulumi.Output<{ nodejs: string; mongodb: string }>;
 
     constructor(name: string, args: AppArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("kubevirt-lab:app:Ansible", name, {}, opts);
+        super(TYPES.app, name, {}, opts);
         const { cluster, workload } = args;
         if (args.settings.usesPostPassword) {
             pulumi.log.warn(

@@ -5,17 +5,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
 import * as command from "@pulumi/command";
-import { HostSpec, LabConfig, SshSettings } from "./config";
+import { HostSpec, LabConfig, SshSettings, shortName } from "./config";
 import { HostPrep } from "./hostPrep";
 import { Master } from "./master";
 import { Worker } from "./worker";
 import { PodWait, PodWaitArgs, clusterProvider, waitForPods } from "./k8s";
 import { hostStep } from "./remote";
-
-/** Short resource names: km1.virtomation.com → km1. */
-export function shortName(fqdn: string): string {
-    return fqdn.split(".")[0];
-}
+import { TYPES } from "./types";
 
 export class Cluster extends pulumi.ComponentResource {
     public readonly prep: Record<string, HostPrep> = {};
@@ -34,7 +30,7 @@ export class Cluster extends pulumi.ComponentResource {
     private k8sProvider?: k8s.Provider;
 
     constructor(name: string, cfg: LabConfig, opts?: pulumi.ComponentResourceOptions) {
-        super("kubevirt-lab:cluster:Cluster", name, {}, opts);
+        super(TYPES.cluster, name, {}, opts);
         const { ssh } = cfg;
         this.ssh = ssh;
         this.masterHost = cfg.master;

@@ -225,3 +225,8 @@ export function loadConfig(): LabConfig {
         throw e;
     }
 }
+
+/** Short resource names: km1.virtomation.com → km1. */
+export function shortName(fqdn: string): string {
+    return fqdn.split(".")[0];
+}

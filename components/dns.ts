@@ -6,6 +6,7 @@ import * as command from "@pulumi/command";
 import { DnsSettings, nodeAddress } from "./config";
 import { Cluster } from "./cluster";
 import { hostStep } from "./remote";
+import { TYPES } from "./types";
 
 export interface DnsArgs {
     settings: DnsSettings;
@@ -26,7 +27,7 @@ export class Dns extends pulumi.ComponentResource {
     public readonly server: string;
 
     constructor(name: string, args: DnsArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("kubevirt-lab:dns:Dnsmasq", name, {}, opts);
+        super(TYPES.dns, name, {}, opts);
         const s = args.settings;
         const nodes = args.cluster.nodes;
         this.server = s.host.address;

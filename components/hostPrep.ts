@@ -5,6 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { HostPrepSettings, HostSpec, SshSettings } from "./config";
 import { ScriptArgs, hostStep } from "./remote";
+import { TYPES } from "./types";
 
 export interface HostPrepArgs {
     host: HostSpec;
@@ -20,7 +21,7 @@ export class HostPrep extends pulumi.ComponentResource {
     public readonly steps: Record<(typeof PREP_STEPS)[number], command.remote.Command>;
 
     constructor(name: string, args: HostPrepArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("kubevirt-lab:hosts:HostPrep", name, {}, opts);
+        super(TYPES.hostPrep, name, {}, opts);
         const s = args.settings;
         const step = (id: string, stepArgs: ScriptArgs, after: pulumi.Resource[]) =>
             hostStep(

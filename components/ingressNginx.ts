@@ -7,6 +7,7 @@ import { AddonSettings } from "./config";
 import { Cluster } from "./cluster";
 import { K8sObject, clone, find, labManifest } from "./manifests";
 import { PodStatus, applyObjects } from "./k8s";
+import { TYPES } from "./types";
 
 export const INGRESS_NAMESPACE = "ingress-nginx";
 
@@ -80,7 +81,7 @@ export class IngressNginx extends pulumi.ComponentResource {
     public readonly mgmtNodePort: number;
 
     constructor(name: string, args: IngressNginxArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("kubevirt-lab:addons:IngressNginx", name, {}, opts);
+        super(TYPES.ingressNginx, name, {}, opts);
         const s = args.settings;
         const objects = applyObjects(
             name,

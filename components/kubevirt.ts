@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Cluster } from "./cluster";
 import { K8sObject } from "./manifests";
 import { PodStatus, applyObjects } from "./k8s";
+import { TYPES } from "./types";
 
 export interface KubeVirtArgs {
     /** The parsed kubevirt.yaml. */
@@ -33,7 +34,7 @@ export class KubeVirt extends pulumi.ComponentResource {
     public readonly controller: pulumi.Output<PodStatus>;
 
     constructor(name: string, args: KubeVirtArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("kubevirt-lab:addons:KubeVirt", name, {}, opts);
+        super(TYPES.kubevirt, name, {}, opts);
         const objects = applyObjects(name, args.objs, { parent: this, provider: args.cluster.provider }, args.cluster);
         const waits = kubevirtReadiness(args.workerCount).map(([selector, count]) =>
             args.cluster.waitForPods(

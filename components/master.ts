@@ -6,6 +6,7 @@ import * as command from "@pulumi/command";
 import * as YAML from "yaml";
 import { ClusterSettings, HostSpec, SshSettings } from "./config";
 import { hostStep } from "./remote";
+import { TYPES } from "./types";
 
 export interface MasterArgs {
     host: HostSpec;
@@ -37,7 +38,7 @@ export class Master extends pulumi.ComponentResource {
     public readonly kubeconfig: pulumi.Output<string>;
 
     constructor(name: string, args: MasterArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("kubevirt-lab:cluster:Master", name, {}, opts);
+        super(TYPES.master, name, {}, opts);
         const { host, ssh, settings: c } = args;
         const on = { host, ssh };
 

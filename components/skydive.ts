@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Cluster } from "./cluster";
 import { K8sObject, clone, labManifest } from "./manifests";
 import { PodStatus, applyObjects } from "./k8s";
+import { TYPES } from "./types";
 
 export const SKYDIVE_NAMESPACE = "skydive";
 
@@ -41,7 +42,7 @@ export class Skydive extends pulumi.ComponentResource {
     public readonly analyzer: pulumi.Output<PodStatus>;
 
     constructor(name: string, args: SkydiveArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("kubevirt-lab:addons:Skydive", name, {}, opts);
+        super(TYPES.skydive, name, {}, opts);
         const objects = applyObjects(
             name,
             skydiveObjects(args.objs, args.domain),

@@ -5,6 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { HostSpec, SshSettings } from "./config";
 import { hostStep } from "./remote";
+import { TYPES } from "./types";
 
 export interface WorkerArgs {
     host: HostSpec;
@@ -25,7 +26,7 @@ export class Worker extends pulumi.ComponentResource {
     public readonly membership: command.remote.Command;
 
     constructor(name: string, args: WorkerArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("kubevirt-lab:cluster:Worker", name, {}, opts);
+        super(TYPES.worker, name, {}, opts);
         const { host, master, ssh } = args;
 
         const joinLine = hostStep(

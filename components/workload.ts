@@ -7,6 +7,7 @@ import { WorkloadSettings } from "./config";
 import { Cluster } from "./cluster";
 import { K8sObject, clone, find, labManifest } from "./manifests";
 import { PodStatus, forKubernetes19 } from "./k8s";
+import { TYPES } from "./types";
 
 /** kubevirt.io/v1alpha1 OfflineVirtualMachine, as far as the lab uses it (KubeVirt v0.4). */
 export interface OfflineVirtualMachine {
@@ -96,7 +97,7 @@ export class Workload extends pulumi.ComponentResource {
     public readonly running: pulumi.Resource[] = [];
 
     constructor(name: string, args: WorkloadArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("kubevirt-lab:workload:Workload", name, {}, opts);
+        super(TYPES.workload, name, {}, opts);
         const s = args.settings;
         const objs = workloadObjects(s, args.domain);
         const k8sOpts = { parent: this, provider: args.cluster.provider };

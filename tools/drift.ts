@@ -24,7 +24,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import { HostSpec, LabConfig, PROJECT, nodeAddress, parseConfig } from "../components/config";
+import { HostSpec, LabConfig, PROJECT, nodeAddress, parseConfig, shortName } from "../components/config";
+import { TYPES as COMPONENT_TYPES } from "../components/types";
 import { PREP_STEPS } from "../components/hostPrep";
 import { hostScript, shQuote } from "../components/remote";
 import { runCli } from "./cli";
@@ -33,18 +34,8 @@ export type PrepStep = (typeof PREP_STEPS)[number];
 
 // ---------- what the stack expects ----------
 
-/** The Pulumi types of the components' resources, as the components register them. */
-export const TYPES = {
-    cluster: "kubevirt-lab:cluster:Cluster",
-    hostPrep: "kubevirt-lab:hosts:HostPrep",
-    master: "kubevirt-lab:cluster:Master",
-    worker: "kubevirt-lab:cluster:Worker",
-    dns: "kubevirt-lab:dns:Dnsmasq",
-    command: "command:remote:Command",
-} as const;
-
-/** km1.virtomation.com → km1 (components/cluster.ts shortName: the components' resource names). */
-export const short = (fqdn: string): string => fqdn.split(".")[0];
+/** The Pulumi types of the lab's resources: the components' (components/types.ts) and the host steps'. */
+export const TYPES = { ...COMPONENT_TYPES, command: "command:remote:Command" } as const;
 
 /** The URN of a resource: its parents' types (outermost first, the stack left out) and its name. */
 export function urn(stack: string, project: string, types: readonly string[], name: string): string {
@@ -64,13 +55,13 @@ export class LabUrns {
         return this.known.get(name) ?? urn(this.stack, this.project, [...parents, TYPES.command], name);
     }
     prep(host: string, step: PrepStep): string {
-        return this.cmd([TYPES.cluster, TYPES.hostPrep], `${short(host)}-${step}`);
+        return this.cmd([TYPES.cluster, TYPES.hostPrep], `${shortName(host)}-${step}`);
     }
     master(host: string, step: "kubeadm-init" | "kubeconfig" | "flannel" | "ready"): string {
-        return this.cmd([TYPES.cluster, TYPES.master], `${short(host)}-${step}`);
+        return this.cmd([TYPES.cluster, TYPES.master], `${shortName(host)}-${step}`);
     }
     worker(host: string, step: "join-command" | "kubeadm-join"): string {
-        return this.cmd([TYPES.cluster, TYPES.worker], `${short(host)}-${step}`);
+        return this.cmd([TYPES.cluster, TYPES.worker], `${shortName(host)}-${step}`);
     }
     nodesReady(): string {
         return this.cmd([TYPES.cluster], "cluster-nodes-ready");
@@ -308,7 +299,7 @@ export function judgePrep(cfg: LabConfig, host: HostSpec, f: Facts): StepResult[
             );
         },
     };
-    return PREP_STEPS.map((step) => ({ host: short(host.name), step, drift: judge[step]() }));
+    return PREP_STEPS.map((step) => ({ host: shortName(host.name), step, drift: judge[step]() }));
 }
 
 /** kubeadm init (the master), each join (a worker's node Ready) and the objects, from the master's probe. */
@@ -323,10 +314,10 @@ export function judgeCluster(cfg: LabConfig, f: Facts): StepResult[] {
     if (!c.adminConf) init = { expected: "/etc/kubernetes/admin.conf (kubeadm init done)", saw: "no such file" };
     else if (c.api !== "ok") init = { expected: "the control plane answering kubectl get nodes", saw: c.api ?? "no answer" };
     else init = node(m);
-    const out: StepResult[] = [{ host: short(m), step: "kubeadm-init", drift: init }];
+    const out: StepResult[] = [{ host: shortName(m), step: "kubeadm-init", drift: init }];
     for (const w of cfg.workers) {
         out.push({
-            host: short(w.name),
+            host: shortName(w.name),
             step: "kubeadm-join",
             drift: c.api === "ok" ? node(w.name) : { expected: `node ${w.name} Ready`, saw: "no control plane to ask" },
         });
@@ -338,7 +329,7 @@ export function judgeCluster(cfg: LabConfig, f: Facts): StepResult[] {
             .filter((x) => x.st !== "present");
         const ref = (o: ObjectRef) => `${o.kind} ${o.namespace ? `${o.namespace}/` : ""}${o.name}`;
         out.push({
-            host: short(m),
+            host: shortName(m),
             step: "kubernetes-objects",
             drift:
                 bad.length === 0
@@ -373,7 +364,7 @@ export async function judgeDns(cfg: LabConfig, lookup: Lookup, ingressAddress?: 
         drift = { expected: `${name} -> ${address ?? "an IPv4 address"} (asked of ${cfg.dns.host.address})`, saw: got };
         break;
     }
-    return [{ host: short(cfg.dns.host.name), step: "dns-records", drift }];
+    return [{ host: shortName(cfg.dns.host.name), step: "dns-records", drift }];
 }
 
 // ---------- the report ----------
@@ -397,7 +388,7 @@ const SAFE_PREP = "safe: its host script is idempotent and writes back only what
 /** How to bring a drifted step back: the `pulumi up` that re-runs the steps that made it. */
 export function repairFor(cfg: LabConfig, urns: LabUrns, r: StepResult): Repair {
     const up = (list: string[]) => `pulumi up --stack ${shQuote(urns.stack)}${list.map((u) => ` --replace ${shQuote(u)}`).join("")}`;
-    const host = [cfg.master, ...cfg.workers].find((h) => short(h.name) === r.host);
+    const host = [cfg.master, ...cfg.workers].find((h) => shortName(h.name) === r.host);
     const base = { host: r.host, step: r.step };
     if ((PREP_STEPS as readonly string[]).includes(r.step) && host) {
         return { ...base, destructive: false, effect: SAFE_PREP, command: up([urns.prep(host.name, r.step as PrepStep)]) };
@@ -515,8 +506,8 @@ function exec(cmd: string, args: string[], timeoutMs: number, cwd?: string): Pro
     });
 }
 
-/** `pulumi <args>` in the project directory, bounded. */
-async function pulumi(a: Pick<ParsedArgs, "cwd">, args: string[]): Promise<Exec> {
+/** `pulumi <args>` in the project directory, bounded (verify runs its `stack output` with it too). */
+export async function pulumi(a: Pick<ParsedArgs, "cwd">, args: string[]): Promise<Exec> {
     const r = await exec("pulumi", [...(a.cwd ? ["--cwd", a.cwd] : []), "--non-interactive", ...args], 120_000);
     if (r.code === 127) throw new Error("pulumi is not on PATH (source ~/.cache/kubevirt-lab/engine/env.sh, or see npm run setup)");
     return r;
@@ -602,7 +593,7 @@ export async function probeHost(
     if (r.code !== 0) {
         const why = r.code === 255 ? "cannot reach it over SSH" : `probe.sh failed there (exit ${r.code})`;
         const where = `${cfg.ssh.user}@${host.address}:${cfg.ssh.port}`;
-        throw new Error(`${short(host.name)} (${where}): ${why}: ${r.stderr.trim().split("\n").slice(-3).join(" / ")}`);
+        throw new Error(`${shortName(host.name)} (${where}): ${why}: ${r.stderr.trim().split("\n").slice(-3).join(" / ")}`);
     }
     return parseProbe(r.stdout);
 }

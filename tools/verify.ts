@@ -16,7 +16,6 @@
 // Each check prints one line (swap: one a host), `PASS <check>: ...` or `FAIL
 // <check>: expected ..., saw ...`; the exit status is 1 if any check failed, 2
 // on bad usage or settings that cannot be read.
-import { execFile } from "node:child_process";
 import * as dns from "node:dns/promises";
 import * as fs from "node:fs";
 import * as http from "node:http";
@@ -458,22 +457,14 @@ export function resolveOptions(args: ParsedArgs, outputs: StackOutputs): VerifyO
 }
 
 /** The stack outputs of the current stack (or `stack`), secrets left encrypted. */
-export function pulumiStackOutputs(timeoutMs = 120_000, stack?: string, cwd?: string): Promise<StackOutputs> {
-    return new Promise((resolve, reject) => {
-        execFile(
-            "pulumi",
-            [...(cwd ? ["--cwd", cwd] : []), "stack", "output", "--json", "--show-secrets=false", ...(stack ? ["--stack", stack] : [])],
-            { timeout: timeoutMs, maxBuffer: 16 << 20 },
-            (err, stdout, stderr) => {
-                if (err) return reject(new Error(`pulumi stack output failed: ${stderr.trim() || err.message}`));
-                try {
-                    resolve(JSON.parse(stdout) as StackOutputs);
-                } catch (e) {
-                    reject(new Error(`pulumi stack output did not print JSON: ${(e as Error).message}`));
-                }
-            },
-        );
-    });
+export async function pulumiStackOutputs(stack?: string, cwd?: string): Promise<StackOutputs> {
+    const r = await drift.pulumi({ cwd }, ["stack", "output", "--json", "--show-secrets=false", ...(stack ? ["--stack", stack] : [])]);
+    if (r.code !== 0) throw new Error(`pulumi stack output failed: ${r.stderr.trim()}`);
+    try {
+        return JSON.parse(r.stdout) as StackOutputs;
+    } catch (e) {
+        throw new Error(`pulumi stack output did not print JSON: ${(e as Error).message}`);
+    }
 }
 
 /** The SSH probe of a host is bounded by this, or --timeout-ms when longer (drift's default bound). */
@@ -497,7 +488,7 @@ export async function main(argv: string[], print: (line: string) => void = (l) =
                     throw new UsageError(`--outputs ${args.outputs}: ${(err as Error).message}`);
                 }
             } else if (args.domain === undefined) {
-                outputs = await pulumiStackOutputs(120_000, args.stack, args.cwd);
+                outputs = await pulumiStackOutputs(args.stack, args.cwd);
             }
             o = resolveOptions(args, outputs);
         }
