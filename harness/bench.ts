@@ -30,6 +30,17 @@ interface Figures {
     parts: { prep: number; init: number; flannel: number; join: number };
 }
 
+/** Seconds `pulumi <args>` took in the project; a failure stops the bench with its output. */
+async function timed(project: Project, what: string, args: string[]): Promise<number> {
+    const t0 = Date.now();
+    const r = await project.pulumi(args, 1_800_000);
+    if (r.code !== 0) throw new Error(`${what} failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+    return (Date.now() - t0) / 1000;
+}
+
+const UP = ["up", "--yes", "--skip-preview"];
+const DESTROY = ["destroy", "--yes", "--skip-preview"];
+
 async function measure(workers: number, full: boolean, engine: Record<string, string>): Promise<Figures> {
     const lab = new SimLab("kvlbench");
     const names = Array.from({ length: workers }, (_, i) => `kn${i + 1}`);
@@ -46,10 +57,7 @@ async function measure(workers: number, full: boolean, engine: Record<string, st
         }
         project.configure({ workers: names.map((n, i) => ({ name: `${n}.virtomation.com`, address: `172.31.50.${231 + i}` })) });
         await project.init();
-        const t0 = Date.now();
-        const r = await project.pulumi(["up", "--yes", "--skip-preview"], 1_800_000);
-        if (r.code !== 0) throw new Error(`up failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
-        const freshUp = (Date.now() - t0) / 1000;
+        const freshUp = await timed(project, "up", UP);
 
         // The critical path, from what each host recorded.
         const sum = (calls: ReturnType<typeof parseCalls>) => calls.reduce((s, c) => s + delayOf(c.prog), 0);
@@ -67,14 +75,8 @@ async function measure(workers: number, full: boolean, engine: Record<string, st
         const fig: Figures = { workers, freshUp, critical: prep + init + flannel + join, parts: { prep, init, flannel, join } };
 
         if (full) {
-            const t1 = Date.now();
-            const noop = await project.pulumi(["up", "--yes", "--skip-preview"], 600_000);
-            if (noop.code !== 0) throw new Error(`no-op up failed: ${noop.stderr}`);
-            fig.noopUp = (Date.now() - t1) / 1000;
-            const t2 = Date.now();
-            const d = await project.pulumi(["destroy", "--yes", "--skip-preview"], 1_800_000);
-            if (d.code !== 0) throw new Error(`destroy failed: ${d.stderr}`);
-            fig.destroy = (Date.now() - t2) / 1000;
+            fig.noopUp = await timed(project, "no-op up", UP);
+            fig.destroy = await timed(project, "destroy", DESTROY);
         }
         return fig;
     } finally {
@@ -101,21 +103,15 @@ async function measureStages(engine: Record<string, string>): Promise<StageFigur
         vms: "nodejs=172.31.50.241,mongodb=172.31.50.242",
     });
     const project = new Project(lab, "benchpost", engine);
-    const timed = async (what: string, args: string[]): Promise<number> => {
-        const t0 = Date.now();
-        const r = await project.pulumi(args, 1_800_000);
-        if (r.code !== 0) throw new Error(`${what} failed:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
-        return (Date.now() - t0) / 1000;
-    };
     try {
         const stages: Record<string, number> = {};
         for (let i = 0; i <= STAGES.length; i++) {
             project.configure({ stages: STAGES.slice(0, i) }, "lab");
             if (i === 0) await project.init();
-            stages[i === 0 ? "cluster" : STAGES[i - 1]] = await timed(`up with ${i} stage(s)`, ["up", "--yes", "--skip-preview"]);
+            stages[i === 0 ? "cluster" : STAGES[i - 1]] = await timed(project, `up with ${i} stage(s)`, UP);
         }
-        const noopUp = await timed("no-op up", ["up", "--yes", "--skip-preview"]);
-        const destroy = await timed("destroy", ["destroy", "--yes", "--skip-preview"]);
+        const noopUp = await timed(project, "no-op up", UP);
+        const destroy = await timed(project, "destroy", DESTROY);
         return { stages, noopUp, destroy };
     } finally {
         await lab.down();

@@ -50,7 +50,7 @@ engine() {
 
 # pulumi, run in the lab's operator namespace (the only place the hosts are reachable from).
 op_run() {
-  bash "$repo/harness/simlab.sh" --name "$lab" op \
+  simlab op \
     env PATH="$PATH" HOME="$HOME" PULUMI_BACKEND_URL="$PULUMI_BACKEND_URL" \
     PULUMI_CONFIG_PASSPHRASE="$PULUMI_CONFIG_PASSPHRASE" PULUMI_SKIP_UPDATE_CHECK=true \
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true "$@"
