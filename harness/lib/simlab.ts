@@ -26,6 +26,14 @@ export function engineEnv(): Record<string, string> {
     return env;
 }
 
+/** A resource as `pulumi stack export` has it (the fields the tests read). */
+export interface StateResource {
+    urn: string;
+    type: string;
+    id?: string;
+    inputs?: Record<string, unknown>;
+}
+
 export interface RunResult {
     code: number | null;
     stdout: string;
@@ -328,6 +336,19 @@ export class Project {
         const r = await done;
         this.console += r.stdout + r.stderr;
         return { ...r, killed };
+    }
+
+    /** The stack's deployment (`pulumi stack export`, secrets still encrypted); a failed export throws. */
+    async exportState(): Promise<{ resources?: StateResource[]; pending_operations?: Array<{ type: string; resource: StateResource }> }> {
+        const r = await this.pulumi(["stack", "export"]);
+        if (r.code !== 0) throw new Error(`pulumi stack export failed (${r.code}):\n${r.stderr}`);
+        return JSON.parse(r.stdout).deployment;
+    }
+
+    /** The pending operations of the state as "<type> <resource name>" (`creating km1-kubeadm-init`), sorted. */
+    async pendingOperations(): Promise<string[]> {
+        const ops = (await this.exportState()).pending_operations ?? [];
+        return ops.map((o) => `${o.type} ${o.resource.urn.split("::").pop()}`).sort();
     }
 
     /** `npm run drift` for this stack, in the operator namespace: its exit code, stdout lines, and all it printed. */

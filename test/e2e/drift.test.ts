@@ -102,8 +102,7 @@ describe("npm run drift against simulated hosts", { timeout: 300_000 }, () => {
         assert.match(repairs[2], /^repair kn2 kubeadm-join \(DESTRUCTIVE: re-joins kn2\.virtomation\.com/);
         const commands = d.lines.filter((l) => /^ {2}pulumi up /.test(l)).map((l) => words(l.trim()));
         assert.equal(commands.length, 3, d.text);
-        const exported = await project.pulumi(["stack", "export"]);
-        const urns = (JSON.parse(exported.stdout).deployment.resources as Array<{ urn: string }>).map((r) => r.urn);
+        const urns = ((await project.exportState()).resources ?? []).map((r: { urn: string }) => r.urn);
         for (const c of commands) {
             for (let i = 0; i < c.length; i++) if (c[i] === "--replace") assert.ok(urns.includes(c[i + 1]), `${c[i + 1]} is in the state`);
         }

@@ -43,12 +43,7 @@ function lockFiles(): string[] {
     return fs.existsSync(d) ? fs.readdirSync(d).filter((f) => f.endsWith(".json")) : [];
 }
 
-async function pendingOperations(): Promise<string[]> {
-    const r = await project.pulumi(["stack", "export"]);
-    assert.equal(r.code, 0, show(r));
-    const ops: Array<{ type: string; resource: { urn: string } }> = JSON.parse(r.stdout).deployment.pending_operations ?? [];
-    return ops.map((o) => `${o.type} ${o.resource.urn.split("::").pop()}`).sort();
-}
+const pendingOperations = () => project.pendingOperations();
 
 /**
  * `pulumi up` killed when `when()` is true; then what a killed engine leaves is checked (a lock that
@@ -186,8 +181,7 @@ describe("an engine killed midway: one plain re-run converges", () => {
         assert.match(rec.stderr, /interrupted while deleting: kn3-kubeadm-join .*the next destroy deletes it again/);
         const d = await project.pulumi(["destroy", "--yes", "--skip-preview"]);
         assert.equal(d.code, 0, show(d));
-        const state = await project.pulumi(["stack", "export"]);
-        assert.deepEqual(JSON.parse(state.stdout).deployment.resources ?? [], [], "nothing left in the state");
+        assert.deepEqual((await project.exportState()).resources ?? [], [], "nothing left in the state");
         for (const h of ["km1", "kn1", "kn2", "kn3"]) {
             assert.equal(await lab.file(h, "/etc/kubernetes/admin.conf"), undefined, `${h}: admin.conf`);
             assert.equal(await lab.file(h, "/etc/kubernetes/kubelet.conf"), undefined, `${h}: kubelet.conf`);
