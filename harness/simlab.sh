@@ -38,6 +38,7 @@ KUBERNETES=standin
 # made by host-init.sh inside its own mount namespace), whatever their paths on the machine.
 HOST_K8S_BIN=/var/lib/kubevirt-lab-sim/k8s-bin
 HOST_REPO=/var/lib/kubevirt-lab-sim/repo
+HOST_DP_BIN=/var/lib/kubevirt-lab-sim/dataplane-bin
 DOMAIN_DEFAULT=virtomation.com
 # VM hosts (--vms nodejs=IP,mongodb=IP; none by default): two more SSH hosts standing in for the
 # post's KubeVirt VMs, the Fedora cloud image's user ($SIMLAB_VM_USER, --vm-user; fedora) with
@@ -365,6 +366,10 @@ find_real_kubernetes() {
   K8S_SRC=${K8S_SRC%%$'\n'*}
   K8S_SRC=${K8S_SRC//[\"\']/}
   [ -x "$K8S_SRC/kubeadm" ] || die "--kubernetes real: no kubeadm in '$K8S_SRC' (from harness/kubernetes.sh --print-env)"
+  out=$(bash "$HARNESS/dataplane.sh" --print-env 2>&1) ||
+    die "--kubernetes real: the data plane's binaries are not built (bash harness/dataplane.sh builds them): ${out##*$'\n'}"
+  DP_SRC=${out##*KUBEVIRT_LAB_DATAPLANE_BIN=}
+  DP_SRC=${DP_SRC//[\"\']/}
   [ -e "$REPO/node_modules/tsx/dist/loader.mjs" ] ||
     die "--kubernetes real: $REPO/node_modules has no tsx (npm ci): the kubelet stand-in needs it"
   NODE_BIN=$(command -v node) && NODE_BIN=$(readlink -f "$NODE_BIN") || die "--kubernetes real: no node on PATH (the kubelet stand-in is Node.js)"
@@ -414,7 +419,7 @@ write_standins() {
 }
 
 write_skel() {
-  mkdir -p "$RUN/skel/root/.ssh"
+  mkdir -p "$RUN/skel/root/.ssh" "$RUN/skel/opt"
   chmod 700 "$RUN/skel/root" "$RUN/skel/root/.ssh"
   cat >"$RUN/skel/root/.bashrc" <<'EOF'
 # .bashrc of root on a simulated kubevirt-lab host (simlab)
@@ -492,7 +497,7 @@ prepare_host() { # name ip role (0 host, 1 dns, 2 mirror, 3 VM)
   [ "$dns" = 2 ] && dns=0 mirror=1
   [ "$dns" = 3 ] && dns=0 vm=1
   mkdir -p "$hd"
-  for d in etc var root usrlocalbin; do mkdir -p "$hd/ovl/$d/upper" "$hd/ovl/$d/work"; done
+  for d in etc var root opt usrlocalbin; do mkdir -p "$hd/ovl/$d/upper" "$hd/ovl/$d/work"; done
   chmod 0700 "$hd/ovl/root/upper" # the upper dir's mode is the mount's: /root is 0700
   ssh-keygen -q -t ed25519 -N '' -C "root@$fqdn" -f "$hd/ssh_host_ed25519_key"
   cp "$RUN/authorized_keys" "$hd/authorized_keys"
@@ -536,6 +541,7 @@ EOF
       printf 'SIM_REPO_SRC=%q\n' "$REPO"
       printf 'SIM_K8S_BIN=%q\n' "$HOST_K8S_BIN"
       printf 'SIM_REPO=%q\n' "$HOST_REPO"
+      printf 'SIM_DP_SRC=%q\nSIM_DP_BIN=%q\n' "$DP_SRC" "$HOST_DP_BIN"
     fi
   } >"$hd/host.env"
   # /etc of the host (overlay upper)
@@ -562,6 +568,7 @@ EOF
 SIM_K8S_BIN=$HOST_K8S_BIN
 SIM_REPO=$HOST_REPO
 SIM_NODE=$NODE_BIN
+SIM_DP_BIN=$HOST_DP_BIN
 EOF
   fi
   printf 'Defaults secure_path="%s"\n' "$HOST_PATH" >"$etc/sudoers.d/kubevirt-lab-sim"

@@ -30,17 +30,19 @@ mount --bind "$SIM_RUN/apiserver" /run/.simlab/api
 real_k8s=0
 if [ "${SIM_KUBERNETES:-standin}" = real ]; then
   real_k8s=1
-  mkdir -p /run/.simlab/k8s-bin /run/.simlab/repo
+  mkdir -p /run/.simlab/k8s-bin /run/.simlab/repo /run/.simlab/dp-bin
   mount --bind "$SIM_K8S_SRC" /run/.simlab/k8s-bin
   mount -o remount,bind,ro /run/.simlab/k8s-bin
+  mount --bind "$SIM_DP_SRC" /run/.simlab/dp-bin
+  mount -o remount,bind,ro /run/.simlab/dp-bin
   mount --bind "$SIM_REPO_SRC" /run/.simlab/repo
   mount -o remount,bind,ro /run/.simlab/repo
 fi
 
 # 2. Private overlays. /etc and /var: lower is the machine's real directory.
-#    /root and /usr/local/bin: lower is a lab skeleton (a clean root home; the
-#    stand-ins), so neither the machine's root dotfiles nor its real
-#    /usr/local/bin tools (docker, terraform...) appear on a simulated host.
+#    /root, /opt and /usr/local/bin: lower is a lab skeleton (a clean root home; an empty
+#    /opt, where packages put /opt/cni/bin; the stand-ins), so neither the machine's root
+#    dotfiles nor its real /opt and /usr/local/bin tools appear on a simulated host.
 ovl() { # target lowerdir name
   local d="$HOSTDIR/ovl/$3"
   mount -t overlay "simlab-$3" -o "lowerdir=$2,upperdir=$d/upper,workdir=$d/work" "$1"
@@ -48,6 +50,7 @@ ovl() { # target lowerdir name
 ovl /etc /etc etc
 ovl /var /var var
 ovl /root "$SIM_RUN/skel/root" root
+ovl /opt "$SIM_RUN/skel/opt" opt
 ovl /usr/local/bin "$SIM_RUN/standins" usrlocalbin
 
 # 3. Shadow the real binaries of dangerous commands, so that even an absolute
@@ -93,11 +96,12 @@ mount --move /run/.simlab/host "$HOSTDIR"
 mount --move /run/.simlab/api "$SIM_RUN/apiserver"
 rmdir /run/.simlab/host /run/.simlab/api
 if [ "$real_k8s" = 1 ]; then # at fixed paths in the host's private /var
-  mkdir -p "$SIM_K8S_BIN" "$SIM_REPO"
+  mkdir -p "$SIM_K8S_BIN" "$SIM_REPO" "$SIM_DP_BIN"
   mount --move /run/.simlab/k8s-bin "$SIM_K8S_BIN"
   mount --move /run/.simlab/repo "$SIM_REPO"
-  rmdir /run/.simlab/k8s-bin /run/.simlab/repo
-  echo "host-init: Kubernetes v1.9.4 binaries at $SIM_K8S_BIN, the repository at $SIM_REPO (read-only)"
+  mount --move /run/.simlab/dp-bin "$SIM_DP_BIN"
+  rmdir /run/.simlab/k8s-bin /run/.simlab/repo /run/.simlab/dp-bin
+  echo "host-init: Kubernetes v1.9.4 binaries at $SIM_K8S_BIN, the data plane's at $SIM_DP_BIN, the repository at $SIM_REPO (read-only)"
 fi
 rmdir /run/.simlab
 

@@ -186,7 +186,42 @@ kubeadm_reset() {
   fi
   kubeadm reset ${force[@]+"${force[@]}"} </dev/null 2>&1 | hide_tokens
   rm -f -- "$BOOTSTRAP_CONF"
+  pod_network_reset
   changed=changed
+}
+
+# pod_network_reset: what the pod network left that kubeadm 1.9's reset does not remove (it
+# removes the containers and /etc/cni/net.d, not the host's side of the network): the cni0 bridge
+# and flannel.1 VXLAN device, kube-proxy's KUBE-* chains and the rules jumping to them, flanneld's
+# --ip-masq rules for its network (read from /run/flannel/subnet.env), and the CNI plugins' and
+# flanneld's state (/var/lib/cni, /run/flannel). Other rules and devices are left alone.
+pod_network_reset() {
+  local link table dump kept net="" subnet="" sn="" env=/run/flannel/subnet.env
+  if [[ -f $env ]]; then
+    net=$(sed -n 's/^FLANNEL_NETWORK=//p' "$env")
+    subnet=$(sed -n 's/^FLANNEL_SUBNET=//p' "$env")
+    [[ $subnet =~ ^([0-9]+\.[0-9]+\.[0-9]+)\.[0-9]+/([0-9]+)$ ]] && sn="${BASH_REMATCH[1]}.0/${BASH_REMATCH[2]}"
+  fi
+  for link in cni0 flannel.1; do
+    if ip link show dev "$link" >/dev/null 2>&1; then
+      ip link delete dev "$link"
+      echo "$SCRIPT: deleted $link"
+    fi
+  done
+  if command -v iptables-save >/dev/null 2>&1; then
+    for table in nat filter mangle; do
+      dump=$(iptables-save -t "$table" 2>/dev/null) || continue
+      kept=$(printf '%s\n' "$dump" | grep -v -e '-j KUBE-' -e '^:KUBE-' -e '^-A KUBE-' |
+        { if [[ -n $net ]]; then grep -v -x -F -e "-A POSTROUTING -s $net -d $net -j RETURN" \
+          -e "-A POSTROUTING -s $net ! -d 224.0.0.0/4 -j MASQUERADE" -e "-A POSTROUTING ! -s $net -d $sn -j RETURN" \
+          -e "-A POSTROUTING ! -s $net -d $net -j MASQUERADE"; else cat; fi; } || true)
+      if [[ $kept != "$dump" ]]; then
+        printf '%s\n' "$kept" | iptables-restore
+        echo "$SCRIPT: removed kube-proxy's and flannel's rules from the $table table"
+      fi
+    done
+  fi
+  rm -rf -- /var/lib/cni /run/flannel
 }
 
 # kubeadm_lock: one kubeadm init, join or reset of ours at a time on this host. A killed engine

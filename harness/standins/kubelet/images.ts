@@ -1,53 +1,89 @@
-// The images the kubelet stand-in knows: for a container of an API pod bound to its node whose
-// image is a key of IMAGE_PROGRAMS, it runs that entry's local program in the container's place
-// (pod-programs.ts); every other container is only reported running. One entry per image; add
-// another here with its program and its command line.
+// The images the kubelet stand-in can run. There is no image registry and no container runtime
+// here, so an "image" is what the lab built of it: the image's own program(s), built from the
+// project's release source (harness/kubernetes.sh, harness/dataplane.sh), put at the path the
+// image has them, on a root filesystem that is otherwise the host's /usr (container-run.sh). The
+// container's command and args are run as the pod spec says (or the image's entrypoint, when the
+// spec gives none), unchanged. A container of any other image is only reported running: its pod
+// still gets its network (a real namespace and address), but nothing runs in it, and the node
+// says so (event NoContainerRun).
 import * as path from "node:path";
-import { pathToFileURL } from "node:url";
 
-/** What a program gets to build its command line from. */
-export interface ProgramContext {
-    pod: any;
-    container: any;
-    /** a kubeconfig with the API server the kubelet uses, the cluster CA and the pod's ServiceAccount token */
-    kubeconfig: string;
-}
-
-export interface ImageProgram {
-    /** for the log and the pod's event */
+export interface Image {
+    /** for the log and the pod's events */
     what: string;
-    /** the program and its arguments (command[0] absolute, or found as a static pod's program is) */
-    command(ctx: ProgramContext): string[];
+    /** the image's ENTRYPOINT, used when the container has no command */
+    entrypoint: string[];
+    /** the image's programs: path in the image → file of the lab's build (a key of the bin dirs, see `ImageDirs`) */
+    files: Record<string, { dir: keyof ImageDirs; name: string }>;
 }
 
-const REPO = path.resolve(__dirname, "..", "..", "..");
+/** Where the lab's builds are. */
+export interface ImageDirs {
+    /** Kubernetes 1.9.4 (harness/kubernetes.sh): kube-proxy */
+    k8s?: string;
+    /** the post's data plane (harness/dataplane.sh): flanneld, kube-dns, KubeVirt, ... */
+    dataplane?: string;
+}
 
-/** A TypeScript stand-in of this repository, run by this Node with the repository's tsx. */
-const tsxProgram = (main: string, args: string[]) => [
-    process.execPath,
-    "--import",
-    pathToFileURL(path.join(REPO, "node_modules", "tsx", "dist", "loader.mjs")).href,
-    path.join(REPO, main),
-    ...args,
-];
+const dp = (name: string) => ({ dir: "dataplane" as const, name });
+const k8s = (name: string) => ({ dir: "k8s" as const, name });
 
-/** The container's arguments after the image's own program (command[0]), as its entrypoint would get them. */
-export const containerArgs = (c: any): string[] =>
-    [...((c.command ?? []) as unknown[]).slice(1), ...((c.args ?? []) as unknown[])].map(String);
-
-export const IMAGE_PROGRAMS: Record<string, ImageProgram> = {
-    // kubevirt.yaml v0.4.1's Deployment: /virt-controller --launcher-image kubevirt/virt-launcher:v0.4.1 --port 8182.
-    // v0.4.1 always elects a leader, with the lock in its ServiceAccount's namespace (the pod's).
+export const IMAGES: Record<string, Image> = {
+    // kube-flannel.yml v0.9.1: the install-cni init container (cp, the image's busybox) and flanneld.
+    "quay.io/coreos/flannel:v0.9.1-amd64": {
+        what: "flanneld v0.9.1",
+        entrypoint: ["/opt/bin/flanneld"],
+        files: { "/opt/bin/flanneld": dp("flanneld") },
+    },
+    // kubeadm 1.9.4's kube-proxy DaemonSet: /usr/local/bin/kube-proxy --config=/var/lib/kube-proxy/config.conf
+    "gcr.io/google_containers/kube-proxy-amd64:v1.9.4": {
+        what: "kube-proxy v1.9.4",
+        entrypoint: ["/usr/local/bin/kube-proxy"],
+        files: { "/usr/local/bin/kube-proxy": k8s("kube-proxy") },
+    },
+    // kubeadm 1.9.4's kube-dns Deployment: three containers, args only (the images' entrypoints).
+    "gcr.io/google_containers/k8s-dns-kube-dns-amd64:1.14.7": {
+        what: "kube-dns 1.14.7",
+        entrypoint: ["/kube-dns"],
+        files: { "/kube-dns": dp("kube-dns") },
+    },
+    // its dnsmasq is the host's (Debian's /usr/sbin/dnsmasq), where the image had Alpine's
+    "gcr.io/google_containers/k8s-dns-dnsmasq-nanny-amd64:1.14.7": {
+        what: "dnsmasq-nanny 1.14.7 (with Debian's dnsmasq)",
+        entrypoint: ["/dnsmasq-nanny"],
+        files: { "/dnsmasq-nanny": dp("dnsmasq-nanny") },
+    },
+    "gcr.io/google_containers/k8s-dns-sidecar-amd64:1.14.7": {
+        what: "k8s-dns-sidecar 1.14.7",
+        entrypoint: ["/sidecar"],
+        files: { "/sidecar": dp("sidecar") },
+    },
+    // kubevirt.yaml v0.4.1
     "kubevirt/virt-controller:v0.4.1": {
-        what: "the virt-controller stand-in (harness/standins/virt-controller)",
-        command: (ctx) =>
-            tsxProgram("harness/standins/virt-controller/main.ts", [
-                ...containerArgs(ctx.container),
-                "--kubeconfig",
-                ctx.kubeconfig,
-                "--leader-elect",
-                "--leader-elect-namespace",
-                String(ctx.pod.metadata.namespace),
-            ]),
+        what: "KubeVirt v0.4.1 virt-controller",
+        entrypoint: ["/virt-controller"],
+        files: { "/virt-controller": dp("virt-controller") },
+    },
+    "kubevirt/virt-api:v0.4.1": {
+        what: "KubeVirt v0.4.1 virt-api",
+        entrypoint: ["/virt-api"],
+        files: { "/virt-api": dp("virt-api") },
     },
 };
+
+/** The image's files on this machine (image path → local file), or the first one missing. */
+export function imageFiles(img: Image, dirs: ImageDirs): { files: Record<string, string> } | { missing: string } {
+    const files: Record<string, string> = {};
+    for (const [at, f] of Object.entries(img.files)) {
+        const dir = dirs[f.dir];
+        if (!dir) return { missing: `${f.name} (no ${f.dir === "k8s" ? "--bin-dir" : "--image-bin-dir"})` };
+        files[at] = path.join(dir, f.name);
+    }
+    return { files };
+}
+
+/** The container's command line: its command (else the image's entrypoint) and args. */
+export function commandLine(img: Image, c: any): string[] {
+    const command: string[] = ((c.command as unknown[] | undefined)?.length ? c.command : img.entrypoint).map(String);
+    return [...command, ...((c.args ?? []) as unknown[]).map(String)];
+}

@@ -9,9 +9,9 @@ import * as os from "node:os";
 import { Client, errText, log, setLogPrefix } from "./api";
 import { nodeCredentials } from "./bootstrap";
 import { defaultNodeIP, KUBELET_VERSION, NodeAgent } from "./node";
-import { PodPrograms } from "./pod-programs";
 import { PodSync } from "./pods";
-import { Supervisor } from "./processes";
+import { newProc, Supervisor } from "./processes";
+import { PodRuntime } from "./runtime";
 import { StaticPods } from "./static-pods";
 
 interface Flag {
@@ -63,6 +63,18 @@ const FLAGS: Flag[] = [
         help: "cni: the Node is NotReady until --cni-conf-dir holds a network configuration (as the 1.9 kubelet)",
     },
     { name: "cni-conf-dir", value: "/etc/cni/net.d", help: "see --network-plugin" },
+    { name: "cni-bin-dir", value: "/opt/cni/bin", help: "the CNI plugins" },
+    { name: "cluster-dns", value: "", help: "the DNS server(s) of ClusterFirst pods' resolv.conf, a,b" },
+    { name: "cluster-domain", value: "", help: "the cluster's domain, for the pods' DNS search path" },
+    {
+        name: "image-bin-dir",
+        value: process.env.KUBEVIRT_LAB_DATAPLANE_BIN ?? "",
+        help: "where the lab's builds of the data plane's images are (default $KUBEVIRT_LAB_DATAPLANE_BIN; stand-in only)",
+    },
+    { name: "port", value: "10250", help: "the kubelet API's port (kubelet-standin-server); 0: none" },
+    { name: "address", value: "", help: "the kubelet API's address (default: --node-ip)" },
+    { name: "client-ca-file", value: "", help: "the CA of the kubelet API's clients (the API server's kubelet client certificate)" },
+    { name: "authorization-mode", value: "Webhook", help: "the kubelet API's authorization: Webhook or AlwaysAllow" },
     { name: "register-node", value: "true", bool: true, help: "register the Node with the API server" },
     { name: "bootstrap-timeout", value: "15m", help: "how long the TLS bootstrap waits for its CSR to be signed (stand-in only)" },
     { name: "version", value: "false", bool: true, help: "print the kubelet version it stands in for and exit" },
@@ -171,7 +183,7 @@ async function main(): Promise<number> {
         supervisor,
         onChange: () => podSync?.kick(),
     });
-    const programs = new PodPrograms({ supervisor, logDir: v["static-pod-log-dir"], rootDir: v["root-dir"], nodeName, nodeIP });
+    let runtime: PodRuntime | undefined;
     let client: Client | undefined;
     let stopping: Promise<number> | undefined;
     const shutdown = (why: string, code: number): Promise<number> => {
@@ -183,7 +195,7 @@ async function main(): Promise<number> {
             process.exit(code || 1);
         }, 20_000);
         force.unref();
-        stopping = Promise.all([staticPods.stop(), programs.stopAll("the kubelet stand-in stops")]).then(() => {
+        stopping = Promise.all([staticPods.stop(), runtime?.stopAll("the kubelet stand-in stops")]).then(() => {
             client?.close();
             log("stopped");
             return code;
@@ -211,7 +223,23 @@ async function main(): Promise<number> {
         if (!creds) return await (stopping ?? shutdown("aborted", 0));
         log(`API server ${creds.server}, credentials from ${v.kubeconfig}`);
         client = new Client(creds);
-        const sync = new PodSync({ nodeName, nodeIP, staticPods, programs, signal: ac.signal });
+        let sync: PodSync | undefined = undefined;
+        runtime = new PodRuntime({
+            supervisor,
+            rootDir: v["root-dir"],
+            nodeName,
+            nodeIP,
+            networkPlugin: v["network-plugin"],
+            cniConfDir: v["cni-conf-dir"],
+            cniBinDir: v["cni-bin-dir"],
+            clusterDNS: v["cluster-dns"].split(",").filter(Boolean),
+            clusterDomain: v["cluster-domain"],
+            images: { k8s: v["bin-dir"] || undefined, dataplane: v["image-bin-dir"] || undefined },
+            ips: { get: (uid) => sync?.ips.get(uid), release: (uid) => sync?.ips.release(uid) },
+            onChange: () => podSync?.kick(),
+        });
+        sync = new PodSync({ nodeName, nodeIP, staticPods, runtime, signal: ac.signal });
+        startKubeletServer(supervisor, v, nodeName, nodeIP);
         const node = new NodeAgent(client, {
             nodeName,
             nodeIP,
@@ -237,6 +265,35 @@ async function main(): Promise<number> {
         log(`fatal: ${errText(e)}`);
         return await shutdown("fatal error", 1);
     }
+}
+
+/** The kubelet API (kubectl exec, logs, port-forward through the API server): kubelet-standin-server of --bin-dir, supervised as a process. */
+function startKubeletServer(supervisor: Supervisor, v: Record<string, string>, nodeName: string, nodeIP: string): void {
+    if (v.port === "0") return;
+    const bin = v["bin-dir"] ? `${v["bin-dir"]}/kubelet-standin-server` : "kubelet-standin-server";
+    const args = [
+        `--node-name=${nodeName}`,
+        `--kubeconfig=${v.kubeconfig}`,
+        `--address=${v.address || nodeIP}`,
+        `--port=${v.port}`,
+        `--cert-dir=${v["cert-dir"]}`,
+        `--runtime-dir=${v["root-dir"]}/kubelet-standin/runtime`,
+        `--authorization-mode=${v["authorization-mode"]}`,
+        ...(v["client-ca-file"] ? [`--client-ca-file=${v["client-ca-file"]}`] : []),
+    ];
+    supervisor.run(
+        newProc({
+            label: "kubelet API",
+            name: "kubelet-standin-server",
+            image: "",
+            command: [bin, ...args],
+            env: {},
+            inheritEnv: true,
+            cwd: "/",
+            logFile: `${v["static-pod-log-dir"]}/kubelet-api.log`,
+            graceSeconds: 5,
+        }),
+    );
 }
 
 main().then(

@@ -4,8 +4,8 @@
 // deleted at once (grace period 0: there is nothing to stop), and the static pods of
 // --pod-manifest-path are mirrored into the API (mirror pods) with the state of their processes.
 import { ApiError, Client, errText, eventBody, log, now, sleep } from "./api";
-import type { PodPrograms } from "./pod-programs";
 import type { ContainerState } from "./processes";
+import type { CtrView, PodRuntime } from "./runtime";
 import type { StaticPods, StaticPodView } from "./static-pods";
 
 const MIRROR = "kubernetes.io/config.mirror";
@@ -79,8 +79,8 @@ export interface PodSyncOptions {
     nodeName: string;
     nodeIP: string;
     staticPods: StaticPods;
-    /** runs the programs of known images for the node's pods */
-    programs: PodPrograms;
+    /** runs the node's pods: sandboxes, volumes, containers */
+    runtime: PodRuntime;
     signal: AbortSignal;
 }
 
@@ -105,6 +105,18 @@ function signature(status: any): string {
         ]),
         ((status?.initContainerStatuses ?? []) as any[]).map((c) => [c.name, Object.keys(c.state ?? {})[0] ?? ""]),
     ]);
+}
+
+/** A container's status from its process's state (undefined: not started yet). */
+function statusOf(name: string, image: string, st: ContainerState | undefined, ready: boolean, prev: any): any {
+    const out: any = { name, image, imageID: "", ready: ready && !!st?.running, restartCount: st?.restarts ?? 0 };
+    if (st?.running) out.state = { running: { startedAt: st.startedAt ?? prev?.state?.running?.startedAt } };
+    else out.state = { waiting: { reason: st?.waiting?.reason ?? "ContainerCreating", message: st?.waiting?.message } };
+    if (st?.lastExit)
+        out.lastState = {
+            terminated: { exitCode: st.lastExit.exitCode, signal: 0, reason: "Error", finishedAt: st.lastExit.finishedAt, startedAt: null },
+        };
+    return out;
 }
 
 export class PodSync {
@@ -161,7 +173,7 @@ export class PodSync {
         this.announced.delete(uid);
         this.deleting.delete(uid);
         log(`pod ${key(pod.metadata.namespace, pod.metadata.name)}: gone (${why})`);
-        void this.o.programs.stop(uid, `the pod is ${why}`);
+        void this.o.runtime.stop(uid, `the pod is ${why}`);
         this.kick();
     }
 
@@ -178,6 +190,7 @@ export class PodSync {
                     this.upsert(p);
                 }
                 for (const uid of [...this.pods.keys()]) if (!seen.has(uid)) this.remove(uid, "not listed any more");
+                await this.o.runtime.sweep(seen);
                 if (!this.synced) log(`pods: ${seen.size} bound to ${this.o.nodeName}; watching`);
                 this.synced = true;
                 this.kick();
@@ -271,16 +284,14 @@ export class PodSync {
         if (pod.metadata.deletionTimestamp) {
             if (this.deleting.has(uid)) return;
             this.deleting.add(uid);
-            if (this.o.programs.wants(pod)) {
-                log(`pod ${key(ns, name)}: deletion asked for; stopping its programs, then deleting it with grace period 0`);
-                await this.o.programs.stop(uid, "the pod is being deleted");
-            } else log(`pod ${key(ns, name)}: deletion asked for; deleting it with grace period 0 (no container to stop)`);
+            log(`pod ${key(ns, name)}: deletion asked for; stopping its containers, then deleting it with grace period 0`);
+            await this.o.runtime.stop(uid, "the pod is being deleted");
             await this.deleteNow(ns, name, uid);
             return;
         }
         const phase = pod.status?.phase;
         if (phase === "Succeeded" || phase === "Failed") {
-            await this.o.programs.stop(uid, `the pod is ${phase}`);
+            await this.o.runtime.stop(uid, `the pod is ${phase}`);
             return;
         }
         const isMirror = !!pod.metadata.annotations?.[MIRROR];
@@ -289,9 +300,6 @@ export class PodSync {
             sp = this.staticFor(pod);
             if (!sp || sp.hash !== pod.metadata.annotations[MIRROR]) return; // syncMirrors replaces or deletes it
         }
-        const hostNetwork = !!pod.spec?.hostNetwork;
-        const podIP = hostNetwork ? this.o.nodeIP : this.ips.get(uid);
-        if (!podIP) return; // no pod CIDR yet (or it is full): the pod stays Pending
         const t = now();
         const prev = pod.status ?? {};
         const prevCond = (type: string) => ((prev.conditions ?? []) as any[]).find((c) => c.type === type);
@@ -303,78 +311,100 @@ export class PodSync {
             return c;
         };
         const startTime = prev.startTime ?? t;
-        // the states of the processes run for its containers: a static pod's, or a known image's
-        const procs: ContainerState[] | undefined = sp ? sp.containers : await this.o.programs.ensure(pod, this.client!, podIP);
-        const prevCs = (n: string) => ((prev.containerStatuses ?? []) as any[]).find((c) => c.name === n);
-        const containerStatuses: any[] = ((pod.spec?.containers ?? []) as any[]).map((c) => {
-            const st = procs?.find((x) => x.name === c.name);
-            if (!st && !sp)
-                return {
-                    name: c.name,
-                    image: c.image,
-                    imageID: "",
-                    ready: true,
-                    restartCount: 0,
-                    state: { running: { startedAt: prevCs(c.name)?.state?.running?.startedAt ?? t } },
-                };
-            const out: any = { name: c.name, image: c.image, imageID: "", ready: !!st?.running, restartCount: st?.restarts ?? 0 };
-            if (st?.running) out.state = { running: { startedAt: st.startedAt } };
-            else out.state = { waiting: { reason: st?.waiting?.reason ?? "ContainerCreating", message: st?.waiting?.message } };
-            if (st?.lastExit)
-                out.lastState = {
-                    terminated: {
-                        exitCode: st.lastExit.exitCode,
-                        signal: 0,
-                        reason: "Error",
-                        finishedAt: st.lastExit.finishedAt,
-                        startedAt: null,
-                    },
-                };
-            return out;
-        });
+        const prevCs = (list: any[] | undefined, n: string) => ((list ?? []) as any[]).find((c) => c.name === n);
+        let podIP: string | undefined;
+        let containerStatuses: any[];
+        let initStatuses: any[] | undefined;
+        let waiting: { reason: string; message: string } | undefined;
+        if (sp) {
+            // a static pod: the processes of its manifest
+            podIP = pod.spec?.hostNetwork ? this.o.nodeIP : undefined;
+            containerStatuses = ((pod.spec?.containers ?? []) as any[]).map((c) => {
+                const st = sp.containers.find((x) => x.name === c.name);
+                return statusOf(c.name, c.image, st, !!st?.running, prevCs(prev.containerStatuses, c.name));
+            });
+        } else {
+            const view = this.o.runtime.ensure(pod, this.client!);
+            if (!view) return;
+            podIP = view.podIP;
+            waiting = view.waiting;
+            const fromView = (v: CtrView, prevList: any[] | undefined, init: boolean) => {
+                const p = prevCs(prevList, v.name);
+                if (init && v.completed)
+                    return {
+                        name: v.name,
+                        image: v.image,
+                        imageID: "",
+                        ready: true,
+                        restartCount: v.state?.restarts ?? 0,
+                        state: {
+                            terminated: {
+                                exitCode: 0,
+                                reason: "Completed",
+                                startedAt: p?.state?.terminated?.startedAt ?? startTime,
+                                finishedAt: p?.state?.terminated?.finishedAt ?? t,
+                            },
+                        },
+                    };
+                if (v.reported && !waiting)
+                    return {
+                        name: v.name,
+                        image: v.image,
+                        imageID: "",
+                        ready: true,
+                        restartCount: 0,
+                        state: { running: { startedAt: p?.state?.running?.startedAt ?? t } },
+                    };
+                const st: ContainerState | undefined = v.state ?? (waiting ? { name: v.name, image: v.image, running: false, restarts: 0, waiting } : undefined);
+                return statusOf(v.name, v.image, st, v.ready, p);
+            };
+            initStatuses = view.inits.length ? view.inits.map((v) => fromView(v, prev.initContainerStatuses, true)) : undefined;
+            const initsDone = view.inits.every((v) => v.completed);
+            containerStatuses = view.containers.map((v) =>
+                initsDone || v.state ? fromView(v, prev.containerStatuses, false) : statusOf(v.name, v.image, { name: v.name, image: v.image, running: false, restarts: 0, waiting: { reason: "PodInitializing", message: "" } }, false, undefined),
+            );
+        }
         const ready = containerStatuses.length > 0 && containerStatuses.every((c) => c.ready);
+        const initialized = !initStatuses || initStatuses.every((c) => c.state.terminated);
         const phaseNew = containerStatuses.some((c) => c.state.running) ? "Running" : "Pending";
         const status: any = {
             ...prev,
             phase: phaseNew,
             conditions: [
-                cond("Initialized", "True"),
+                initialized ? cond("Initialized", "True") : cond("Initialized", "False", "ContainersNotInitialized", "containers with incomplete status"),
                 ready ? cond("Ready", "True") : cond("Ready", "False", "ContainersNotReady", "containers with unready status"),
                 cond("PodScheduled", "True"),
             ],
             hostIP: this.o.nodeIP,
-            podIP,
             startTime,
             containerStatuses,
         };
+        if (podIP) status.podIP = podIP;
+        else delete status.podIP;
         delete status.message;
         delete status.reason;
-        const inits: any[] = pod.spec?.initContainers ?? [];
-        if (inits.length)
-            status.initContainerStatuses = inits.map((c) => ({
-                name: c.name,
-                image: c.image,
-                imageID: "",
-                ready: true,
-                restartCount: 0,
-                state: { terminated: { exitCode: 0, reason: "Completed", startedAt: startTime, finishedAt: startTime } },
-            }));
+        if (initStatuses) status.initContainerStatuses = initStatuses;
+        else delete status.initContainerStatuses;
         if (signature(status) === signature(prev)) return;
         await this.writeStatus(pod, status);
-        const what = procs
-            ? `${phaseNew}${ready ? ", Ready" : ", not Ready"}, IP ${podIP} (${sp ? "static pod processes" : "processes"}: ${procs.map((c) => `${c.name} ${c.running ? "running" : "not running"}`).join(", ")})`
-            : `Running, Ready, IP ${podIP}${hostNetwork ? " (host network)" : ""}`;
-        log(`pod ${key(ns, name)}: status ${what}${procs ? "" : "; no container was run"}`);
-        if (!sp && !this.announced.has(uid)) {
+        const states = containerStatuses.map((c) => `${c.name} ${Object.keys(c.state)[0]}${c.ready ? " ready" : ""}`).join(", ");
+        log(`pod ${key(ns, name)}: status ${phaseNew}${ready ? ", Ready" : ", not Ready"}, IP ${podIP ?? "-"} (${states})`);
+        if (!sp && !this.announced.has(uid) && phaseNew === "Running") {
             this.announced.add(uid);
-            const run = procs?.map((c) => c.name).join(", ");
-            void this.event(
-                pod,
-                procs ? "StandInProgram" : "NoContainerRun",
-                procs
-                    ? `kubelet stand-in on ${this.o.nodeName}: container(s) ${run} run as local programs in place of their images (no container runtime); the others are only reported running`
-                    : `kubelet stand-in on ${this.o.nodeName}: no container was run (there is no container runtime); the pod is reported Running and Ready with IP ${podIP}`,
-            );
+            const reported = this.o.runtime.reportedOnly(pod);
+            const all = ((pod.spec?.containers ?? []) as any[]).length;
+            if (reported.length)
+                void this.event(
+                    pod,
+                    "NoContainerRun",
+                    `kubelet stand-in on ${this.o.nodeName}: container(s) ${reported.join(", ")} of ${all}: their image is not one the lab runs (no container runtime, no registry); only reported running, with IP ${podIP}`,
+                );
+            if (reported.length < all)
+                void this.event(
+                    pod,
+                    "StandInContainers",
+                    `kubelet stand-in on ${this.o.nodeName}: the other containers run their images' programs, built by the lab, as local processes in the pod's namespaces`,
+                );
         }
     }
 

@@ -31,7 +31,19 @@ export interface ProcSpec {
     /** the stand-in's own environment under env (static pods); else env alone */
     inheritEnv: boolean;
     cwd: string;
+    /**
+     * Where its output goes. A plain log file gets it as written (static pods); a CRI log (API
+     * pods) gets one `<RFC3339Nano> <stdout|stderr> F <line>` line a line, as 1.9's CRI runtimes
+     * write `/var/log/pods/<uid>/<container>_<restarts>.log`, one file per start: `kubectl logs`
+     * (through the kubelet API) reads them.
+     */
     logFile: string;
+    /** the CRI log format, with the file of each start named by `criLogFile(restarts)` */
+    criLogFile?: (restarts: number) => string;
+    /** called with the pid once a process started, and with 0 once it ended */
+    onPid?: (pid: number) => void;
+    /** whether an exit (its code; null for a signal) is followed by a start again (default: always) */
+    restart?: (code: number | null) => boolean;
 }
 
 /** One container's process, with its state. */
@@ -105,6 +117,49 @@ function startTimeOf(pid: number): string {
     }
 }
 
+/** RFC 3339 with nanoseconds, as Go's time.RFC3339Nano (the CRI log's timestamps). */
+function rfc3339Nano(d = new Date()): string {
+    const ms = d.getUTCMilliseconds();
+    const base = d.toISOString().slice(0, 19);
+    return ms ? `${base}.${String(ms).padStart(3, "0").replace(/0+$/, "")}Z` : `${base}Z`;
+}
+
+/**
+ * The child's stdout and stderr into fd in the CRI log format, one entry a line (a last line
+ * without its newline is written when the stream ends); fd is closed once both streams ended.
+ */
+function criLog(child: ChildProcess, fd: number): void {
+    let open = 2;
+    const write = (stream: string, line: string) => {
+        try {
+            fs.writeSync(fd, `${rfc3339Nano()} ${stream} F ${line}\n`);
+        } catch {
+            /* a full disk: the line is lost, the container runs on */
+        }
+    };
+    for (const [name, s] of [
+        ["stdout", child.stdout],
+        ["stderr", child.stderr],
+    ] as const) {
+        if (!s) {
+            open--;
+            continue;
+        }
+        let rest = "";
+        s.setEncoding("utf8");
+        s.on("data", (chunk: string) => {
+            const lines = (rest + chunk).split("\n");
+            rest = lines.pop() ?? "";
+            for (const l of lines) write(name, l);
+        });
+        s.on("close", () => {
+            if (rest) write(name, rest);
+            if (--open === 0) fs.closeSync(fd);
+        });
+    }
+    if (open === 0) fs.closeSync(fd);
+}
+
 export interface SupervisorOptions {
     binDir?: string;
     /** pid files of the running processes */
@@ -171,19 +226,22 @@ export class Supervisor {
             return;
         }
         let fd: number | undefined;
+        if (proc.criLogFile) proc.logFile = proc.criLogFile(proc.restarts);
         try {
             fs.mkdirSync(path.dirname(proc.logFile), { recursive: true });
             fd = fs.openSync(proc.logFile, "a");
         } catch (e) {
             log(`${proc.label}: container ${proc.name}: cannot open ${proc.logFile}: ${errText(e)}; output discarded`);
         }
+        const cri = !!proc.criLogFile && fd !== undefined;
         const child = spawn(program, proc.command.slice(1), {
             cwd: fs.existsSync(proc.cwd) ? proc.cwd : "/",
             env: proc.inheritEnv ? { ...process.env, ...proc.env } : proc.env,
-            stdio: ["ignore", fd ?? "ignore", fd ?? "ignore"],
+            stdio: ["ignore", cri ? "pipe" : (fd ?? "ignore"), cri ? "pipe" : (fd ?? "ignore")],
             detached: true,
         });
-        if (fd !== undefined) fs.closeSync(fd);
+        if (cri) criLog(child, fd!);
+        else if (fd !== undefined) fs.closeSync(fd);
         proc.child = child;
         proc.startedAtMs = Date.now();
         proc.startedAt = now();
@@ -210,8 +268,14 @@ export class Supervisor {
             proc.lastExit = { exitCode: code ?? (err ? 127 : 137), signal: signal ?? undefined, finishedAt: now() };
             proc.startedAt = undefined;
             if (pidFile) fs.rmSync(pidFile, { force: true });
+            proc.onPid?.(0);
             resolveExit();
             if (proc.stopped) return;
+            if (proc.restart && !proc.restart(code)) {
+                proc.stopped = true;
+                this.o.onChange();
+                return;
+            }
             if (ranMs > 60_000) proc.backoffMs = MIN_BACKOFF_MS;
             proc.restarts++;
             proc.waiting = {
@@ -224,6 +288,7 @@ export class Supervisor {
         };
         child.on("error", (e) => onEnd(null, null, e));
         child.on("exit", (code, signal) => onEnd(code, signal));
+        if (child.pid) proc.onPid?.(child.pid);
         if (child.pid)
             log(
                 `${proc.label}: started container ${proc.name}: ${program} ${proc.command.slice(1).join(" ")} (pid ${child.pid}, output in ${proc.logFile})`.slice(
