@@ -460,7 +460,7 @@ describe("kubelet stand-in with real kubeadm 1.9.4 (km1 init, kn1 join)", { skip
                 assert.equal(n.metadata.labels["beta.kubernetes.io/os"], "linux");
                 assert.equal(n.metadata.labels["beta.kubernetes.io/arch"], "amd64");
                 assert.equal(n.status.nodeInfo.kubeletVersion, "v1.9.4");
-                assert.match(n.status.nodeInfo.containerRuntimeVersion, /runs-no-containers/);
+                assert.match(n.status.nodeInfo.containerRuntimeVersion, /^standin:\/\/namespaces-no-images$/);
                 assert.match(readyOf(n).message, /runs no containers/);
                 assert.ok(ipInCIDR(n.spec.podCIDR.split("/")[0], POD_NETWORK), `${h}'s pod CIDR ${n.spec.podCIDR} is in ${POD_NETWORK}`);
                 cidrs.add(n.spec.podCIDR);

@@ -99,7 +99,9 @@ async function exec(binDir: string, command: "ADD" | "DEL", conf: Record<string,
                 doc = undefined;
             }
             if (code !== 0) {
-                const msg = doc?.msg ? `${doc.msg}${doc.details ? `: ${doc.details}` : ""}` : (err || out).trim() || `exit ${code ?? signal}`;
+                const msg = doc?.msg
+                    ? `${doc.msg}${doc.details ? `: ${doc.details}` : ""}`
+                    : (err || out).trim() || `exit ${code ?? signal}`;
                 return reject(new CniError(`${command} ${type}: ${msg}`));
             }
             resolve(doc);
@@ -117,7 +119,8 @@ function oneConfig(list: NetworkList, plugin: Record<string, unknown>, prev: unk
 
 /** The pod's IPv4 address from a result of any CNI version (0.1/0.2: ip4.ip; 0.3+: ips[].address). */
 export function resultIP(r: any): string | undefined {
-    const cidr: string | undefined = r?.ip4?.ip ?? ((r?.ips ?? []) as any[]).find((i) => i?.version === "4" || /\./.test(i?.address ?? ""))?.address;
+    const cidr: string | undefined =
+        r?.ip4?.ip ?? ((r?.ips ?? []) as any[]).find((i) => i?.version === "4" || /\./.test(i?.address ?? ""))?.address;
     return cidr?.split("/")[0];
 }
 

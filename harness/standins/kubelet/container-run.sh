@@ -24,7 +24,7 @@
 #   hostname <name>                       the UTS host name (a pod's name, unless on the host network)
 #   privileged <0|1>                      the host's /dev and a writable /sys when 1
 #   bind <source> <path> <ro|rw>          a volume (hostPath, configMap, secret, emptyDir) at <path>
-#   file <source> <path>                  an image's file (a program) at <path>, read-only
+#   file <source> <path>                  an image's file (a program) or directory at <path>, read-only
 #   copy <source> <path>                  a file written into the container (resolv.conf, hosts, hostname)
 #   env <NAME=value>                      one variable of the container's environment
 #   wd <dir>                              the working directory (default /)
@@ -132,10 +132,10 @@ for ((i = 0; i < ${#binds[@]}; i += 3)); do
   mount --rbind "$src" "$ROOT$dst"
   if [[ $mode == ro ]]; then mount -o remount,bind,ro "$ROOT$dst"; fi
 done
-# The image's programs.
+# The image's programs and files.
 for ((i = 0; i < ${#files[@]}; i += 2)); do
-  mkpoint "${files[i + 1]}" file
-  mount --bind "${files[i]}" "$ROOT${files[i + 1]}"
+  if [[ -d ${files[i]} ]]; then mkpoint "${files[i + 1]}" dir; else mkpoint "${files[i + 1]}" file; fi
+  mount --rbind "${files[i]}" "$ROOT${files[i + 1]}"
   mount -o remount,bind,ro "$ROOT${files[i + 1]}"
 done
 

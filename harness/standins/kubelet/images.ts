@@ -23,9 +23,15 @@ export interface ImageDirs {
     k8s?: string;
     /** the post's data plane (harness/dataplane.sh): flanneld, kube-dns, KubeVirt, ... */
     dataplane?: string;
+    /** the repository's harness/ folder (files the lab writes for an image: templates, scripts); always this repository's */
+    harness?: string;
 }
 
+const HARNESS = path.resolve(__dirname, "..", "..");
+
 const dp = (name: string) => ({ dir: "dataplane" as const, name });
+/** a file or folder of the repository's harness/, by its path there */
+export const harnessFile = (name: string) => ({ dir: "harness" as const, name });
 const k8s = (name: string) => ({ dir: "k8s" as const, name });
 
 export const IMAGES: Record<string, Image> = {
@@ -75,7 +81,7 @@ export const IMAGES: Record<string, Image> = {
 export function imageFiles(img: Image, dirs: ImageDirs): { files: Record<string, string> } | { missing: string } {
     const files: Record<string, string> = {};
     for (const [at, f] of Object.entries(img.files)) {
-        const dir = dirs[f.dir];
+        const dir = f.dir === "harness" ? (dirs.harness ?? HARNESS) : dirs[f.dir];
         if (!dir) return { missing: `${f.name} (no ${f.dir === "k8s" ? "--bin-dir" : "--image-bin-dir"})` };
         files[at] = path.join(dir, f.name);
     }

@@ -1,6 +1,6 @@
 // kubelet-standin: the kubelet's place on a simulated lab host, where there is no container
 // runtime. See README.md beside this file for what it stands in for, what it does and what it
-// does not do (it runs no containers).
+// does not do (no container runtime: containers of the images the lab builds run as processes in namespaces).
 //
 //   kubelet-standin --node-name <name> --node-ip <ip> [--kubeconfig /etc/kubernetes/kubelet.conf]
 //     [--bootstrap-kubeconfig /etc/kubernetes/bootstrap-kubelet.conf]
@@ -83,7 +83,7 @@ const FLAGS: Flag[] = [
 
 function usage(): string {
     return [
-        "kubelet-standin: stands in for the kubelet v1.9.4 on a host without a container runtime; it runs no containers.",
+        "kubelet-standin: stands in for the kubelet v1.9.4 on a host without a container runtime: containers of the images the lab builds run as processes in namespaces, the others are only reported running.",
         "usage: kubelet-standin --node-name <name> --node-ip <ip> [flags]",
         ...FLAGS.map((f) => `  --${f.name}${f.bool ? "" : "=" + (f.value === "" ? "''" : f.value)}\t${f.help}`),
         "Other flags of the real kubelet (--allow-privileged, --cluster-dns, --cgroup-driver, ...) are accepted and ignored.",
@@ -165,7 +165,7 @@ async function main(): Promise<number> {
         labels[k] = rest.join("=");
     }
     log(
-        `starting: stands in for the kubelet ${KUBELET_VERSION} of node ${nodeName} (${nodeIP}); it runs no containers (pid ${process.pid})`,
+        `starting: stands in for the kubelet ${KUBELET_VERSION} of node ${nodeName} (${nodeIP}); no container runtime (pid ${process.pid})`,
     );
     if (parsed.ignored.length) log(`ignored kubelet flags (nothing to do without containers): ${parsed.ignored.join(" ")}`);
 

@@ -10,7 +10,8 @@ import * as os from "node:os";
 import { ApiError, Client, errText, eventBody, log, now, sleep } from "./api";
 
 export const KUBELET_VERSION = "v1.9.4";
-export const RUNTIME_VERSION = "standin://runs-no-containers";
+/** no container runtime: containers are processes in namespaces, images are the lab's builds of their programs (runtime.ts) */
+export const RUNTIME_VERSION = "standin://namespaces-no-images";
 
 export interface NodeOptions {
     nodeName: string;
@@ -75,7 +76,11 @@ export class NodeAgent {
                     message: `runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:docker: network plugin is not ready: cni config uninitialized (no network configuration in ${this.o.cniConfDir})`,
                 };
         }
-        return { status: "True", reason: "KubeletReady", message: "kubelet stand-in is posting ready status (it runs no containers)" };
+        return {
+            status: "True",
+            reason: "KubeletReady",
+            message: "kubelet stand-in is posting ready status (containers are processes in namespaces; no container runtime)",
+        };
     }
 
     private cond(type: string, status: string, reason: string, message: string, t: string): any {
@@ -98,6 +103,7 @@ export class NodeAgent {
                 this.cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure", t),
                 this.cond("Ready", r.status, r.reason, r.message, t),
             ],
+            daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
             addresses: [
                 { type: "InternalIP", address: this.o.nodeIP },
                 { type: "Hostname", address: this.o.nodeName },
@@ -152,7 +158,8 @@ export class NodeAgent {
                     annotations: {
                         "node.alpha.kubernetes.io/ttl": "0",
                         "volumes.kubernetes.io/controller-managed-attach-detach": "true",
-                        "kubevirt-lab.dev/kubelet-standin": "this node's kubelet is a stand-in: it runs no containers",
+                        "kubevirt-lab.dev/kubelet-standin":
+                            "this node's kubelet is a stand-in: no container runtime; containers of the images the lab builds run as processes in namespaces, the others only reported running",
                     },
                 },
                 spec: { externalID: name },
@@ -169,7 +176,7 @@ export class NodeAgent {
                 void this.event(
                     node?.metadata?.uid ?? name,
                     "RegisteredNode",
-                    `Node ${name} registered by the kubelet stand-in (it runs no containers)`,
+                    `Node ${name} registered by the kubelet stand-in (no container runtime)`,
                 );
                 return true;
             } catch (e) {

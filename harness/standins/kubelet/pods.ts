@@ -346,6 +346,22 @@ export class PodSync {
                             },
                         },
                     };
+                if (v.terminated)
+                    return {
+                        name: v.name,
+                        image: v.image,
+                        imageID: "",
+                        ready: false,
+                        restartCount: v.state?.restarts ?? 0,
+                        state: {
+                            terminated: {
+                                exitCode: v.terminated.exitCode,
+                                reason: v.terminated.exitCode === 0 ? "Completed" : "Error",
+                                startedAt: p?.state?.running?.startedAt ?? p?.state?.terminated?.startedAt ?? startTime,
+                                finishedAt: v.terminated.finishedAt,
+                            },
+                        },
+                    };
                 if (v.reported && !waiting)
                     return {
                         name: v.name,
@@ -355,23 +371,48 @@ export class PodSync {
                         restartCount: 0,
                         state: { running: { startedAt: p?.state?.running?.startedAt ?? t } },
                     };
-                const st: ContainerState | undefined = v.state ?? (waiting ? { name: v.name, image: v.image, running: false, restarts: 0, waiting } : undefined);
+                const st: ContainerState | undefined =
+                    v.state ?? (waiting ? { name: v.name, image: v.image, running: false, restarts: 0, waiting } : undefined);
                 return statusOf(v.name, v.image, st, v.ready, p);
             };
             initStatuses = view.inits.length ? view.inits.map((v) => fromView(v, prev.initContainerStatuses, true)) : undefined;
             const initsDone = view.inits.every((v) => v.completed);
             containerStatuses = view.containers.map((v) =>
-                initsDone || v.state ? fromView(v, prev.containerStatuses, false) : statusOf(v.name, v.image, { name: v.name, image: v.image, running: false, restarts: 0, waiting: { reason: "PodInitializing", message: "" } }, false, undefined),
+                initsDone || v.state
+                    ? fromView(v, prev.containerStatuses, false)
+                    : statusOf(
+                          v.name,
+                          v.image,
+                          {
+                              name: v.name,
+                              image: v.image,
+                              running: false,
+                              restarts: 0,
+                              waiting: { reason: "PodInitializing", message: "" },
+                          },
+                          false,
+                          undefined,
+                      ),
             );
         }
         const ready = containerStatuses.length > 0 && containerStatuses.every((c) => c.ready);
         const initialized = !initStatuses || initStatuses.every((c) => c.state.terminated);
-        const phaseNew = containerStatuses.some((c) => c.state.running) ? "Running" : "Pending";
+        // every container ended and none will start again: Succeeded when all exited 0, else Failed
+        const ended = containerStatuses.length > 0 && containerStatuses.every((c) => c.state.terminated);
+        const phaseNew = ended
+            ? containerStatuses.every((c) => c.state.terminated.exitCode === 0)
+                ? "Succeeded"
+                : "Failed"
+            : containerStatuses.some((c) => c.state.running || c.state.terminated)
+              ? "Running"
+              : "Pending";
         const status: any = {
             ...prev,
             phase: phaseNew,
             conditions: [
-                initialized ? cond("Initialized", "True") : cond("Initialized", "False", "ContainersNotInitialized", "containers with incomplete status"),
+                initialized
+                    ? cond("Initialized", "True")
+                    : cond("Initialized", "False", "ContainersNotInitialized", "containers with incomplete status"),
                 ready ? cond("Ready", "True") : cond("Ready", "False", "ContainersNotReady", "containers with unready status"),
                 cond("PodScheduled", "True"),
             ],

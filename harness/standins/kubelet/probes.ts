@@ -45,7 +45,9 @@ export async function runProbe(probe: any, t: ProbeTarget): Promise<{ ok: boolea
                 },
             );
             req.on("timeout", () => req.destroy(new Error("timeout")));
-            req.on("error", (e) => resolve({ ok: false, message: `Get ${scheme.toLowerCase()}://${host}:${port}${g.path || "/"}: ${e.message}` }));
+            req.on("error", (e) =>
+                resolve({ ok: false, message: `Get ${scheme.toLowerCase()}://${host}:${port}${g.path || "/"}: ${e.message}` }),
+            );
             req.end();
         });
     }
@@ -68,9 +70,13 @@ export async function runProbe(probe: any, t: ProbeTarget): Promise<{ ok: boolea
         if (!pid) return { ok: false, message: "the container runs no process" };
         const cmd = ((probe.exec.command ?? []) as unknown[]).map(String);
         return new Promise((resolve) => {
-            const child = spawn("nsenter", ["--target", String(pid), "--mount", "--uts", "--ipc", "--net", "--root", "--wd", "--", ...cmd], {
-                stdio: ["ignore", "pipe", "pipe"],
-            });
+            const child = spawn(
+                "nsenter",
+                ["--target", String(pid), "--mount", "--uts", "--ipc", "--net", "--root", "--wd", "--", ...cmd],
+                {
+                    stdio: ["ignore", "pipe", "pipe"],
+                },
+            );
             let out = "";
             child.stdout.on("data", (d) => (out += d));
             child.stderr.on("data", (d) => (out += d));

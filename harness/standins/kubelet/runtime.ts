@@ -66,6 +66,8 @@ export interface CtrView {
     /** an init container that completed */
     completed?: boolean;
     state?: ContainerState;
+    /** a container that ended and will not be started again (restartPolicy Never or OnFailure) */
+    terminated?: { exitCode: number; finishedAt: string };
     ready: boolean;
 }
 
@@ -93,6 +95,7 @@ interface Ctr {
     waiting?: { reason: string; message: string };
     readiness?: Prober;
     liveness?: Prober;
+    terminated?: { exitCode: number; finishedAt: string };
 }
 
 interface PodRt {
@@ -193,7 +196,15 @@ export class PodRuntime {
             const running = !!state?.running;
             const ready = c.reported ? rt.started : running && (c.readiness ? c.readiness.result() : true);
             if (state && !running && !c.proc?.child && c.waiting) state.waiting = c.waiting;
-            return { name: c.spec.name, image: c.spec.image, reported: c.reported, completed: c.completed, state, ready };
+            return {
+                name: c.spec.name,
+                image: c.spec.image,
+                reported: c.reported,
+                completed: c.completed,
+                state,
+                ready,
+                terminated: c.terminated,
+            };
         };
         let waiting = rt.waiting;
         const pendingInit = rt.ctrs.find((c) => c.init && !c.completed);
@@ -254,7 +265,10 @@ export class PodRuntime {
             /* none */
         }
         const net = defaultNetwork(this.o.cniConfDir);
-        if (!net) throw new NetworkError(`network plugin is not ready: cni config uninitialized (no network configuration in ${this.o.cniConfDir})`);
+        if (!net)
+            throw new NetworkError(
+                `network plugin is not ready: cni config uninitialized (no network configuration in ${this.o.cniConfDir})`,
+            );
         const sb: Sandbox = { id: crypto.randomBytes(32).toString("hex"), netns: `cni-${rt.uid}`, ip: "" };
         const cni: CniPod = { namespace, name, id: sb.id, netns: netnsPath(sb.netns) };
         if (fs.existsSync(cni.netns)) ip(["netns", "delete", sb.netns]);
@@ -262,7 +276,8 @@ export class PodRuntime {
         if (!add.ok) throw new Error(`ip netns add ${sb.netns}: ${add.out}`);
         try {
             const r = await addPod(this.o.cniBinDir, net, cni);
-            sb.ip = r.ip ?? /inet (\d+\.\d+\.\d+\.\d+)/.exec(ip(["-n", sb.netns, "-4", "-o", "addr", "show", "dev", "eth0"]).out)?.[1] ?? "";
+            sb.ip =
+                r.ip ?? /inet (\d+\.\d+\.\d+\.\d+)/.exec(ip(["-n", sb.netns, "-4", "-o", "addr", "show", "dev", "eth0"]).out)?.[1] ?? "";
             if (!sb.ip) throw new Error(`network ${net.name} gave eth0 no IPv4 address`);
         } catch (e) {
             await delPod(this.o.cniBinDir, net, cni).catch(() => undefined);
@@ -272,7 +287,16 @@ export class PodRuntime {
         fs.mkdirSync(rt.rtDir, { recursive: true, mode: 0o700 });
         fs.writeFileSync(
             recFile,
-            JSON.stringify({ namespace, name, uid: rt.uid, netns: sb.netns, netnsPath: netnsPath(sb.netns), ip: sb.ip, sandboxID: sb.id, network: net.name }),
+            JSON.stringify({
+                namespace,
+                name,
+                uid: rt.uid,
+                netns: sb.netns,
+                netnsPath: netnsPath(sb.netns),
+                ip: sb.ip,
+                sandboxID: sb.id,
+                network: net.name,
+            }),
         );
         log(`${rt.label}: sandbox ${sb.netns}: network ${net.name} (${path.basename(net.file)}) gave it ${sb.ip}`);
         return sb;
@@ -340,7 +364,9 @@ export class PodRuntime {
                 // any other kind (persistent volumes, ...): an empty directory, said once
                 const d = plugin("unsupported");
                 fs.mkdirSync(d, { recursive: true });
-                log(`${rt.label}: volume ${v.name}: its kind (${Object.keys(v).filter((k) => k !== "name")}) is not supported here; an empty directory`);
+                log(
+                    `${rt.label}: volume ${v.name}: its kind (${Object.keys(v).filter((k) => k !== "name")}) is not supported here; an empty directory`,
+                );
                 out.set(v.name, d);
             }
         }
@@ -364,7 +390,9 @@ export class PodRuntime {
         }
         const d = path.join(rt.dir, "volumes", "kubernetes.io~host-path-missing", v.name);
         fs.mkdirSync(d, { recursive: true });
-        log(`${rt.label}: volume ${v.name}: hostPath ${p} is not on this host and outside its private directories; an empty directory in its place`);
+        log(
+            `${rt.label}: volume ${v.name}: hostPath ${p} is not on this host and outside its private directories; an empty directory in its place`,
+        );
         return d;
     }
 
@@ -403,7 +431,8 @@ export class PodRuntime {
         const fields = podFields(rt.pod, this.o.nodeName, this.o.nodeIP, rt.sandbox?.ip ?? "");
         for (const e of (c.env ?? []) as any[]) {
             if (typeof e?.value === "string") env[e.name] = expand(e.value, env);
-            else if (e?.valueFrom?.fieldRef && fields[e.valueFrom.fieldRef.fieldPath] !== undefined) env[e.name] = fields[e.valueFrom.fieldRef.fieldPath];
+            else if (e?.valueFrom?.fieldRef && fields[e.valueFrom.fieldRef.fieldPath] !== undefined)
+                env[e.name] = fields[e.valueFrom.fieldRef.fieldPath];
             else if (e?.value === undefined && !e?.valueFrom) env[e.name] = "";
         }
         return env;
@@ -474,7 +503,14 @@ export class PodRuntime {
         }
     }
 
-    private procOf(rt: PodRt, c: Ctr, volumes: Map<string, string>, files: ReturnType<PodRuntime["podFiles"]>, services: any[], restart: (code: number | null) => boolean): Proc {
+    private procOf(
+        rt: PodRt,
+        c: Ctr,
+        volumes: Map<string, string>,
+        files: ReturnType<PodRuntime["podFiles"]>,
+        services: any[],
+        restart: (code: number | null) => boolean,
+    ): Proc {
         const { command } = this.command(rt, c, volumes, files, services);
         const grace = Number(rt.pod.spec?.terminationGracePeriodSeconds ?? 30);
         const proc = newProc({
@@ -498,7 +534,13 @@ export class PodRuntime {
     }
 
     /** An init container, to completion (a failed one again with the back-off). */
-    private async runInit(rt: PodRt, c: Ctr, volumes: Map<string, string>, files: ReturnType<PodRuntime["podFiles"]>, services: any[]): Promise<void> {
+    private async runInit(
+        rt: PodRt,
+        c: Ctr,
+        volumes: Map<string, string>,
+        files: ReturnType<PodRuntime["podFiles"]>,
+        services: any[],
+    ): Promise<void> {
         if (c.reported) {
             c.completed = true;
             this.record(rt, c, 0, `image ${c.spec.image} is not one the lab runs: reported completed`);
@@ -519,13 +561,35 @@ export class PodRuntime {
         while (!c.completed && !rt.stopped) await Promise.race([finished, sleep(1000)]);
     }
 
-    private runContainer(rt: PodRt, c: Ctr, volumes: Map<string, string>, files: ReturnType<PodRuntime["podFiles"]>, services: any[]): void {
+    private runContainer(
+        rt: PodRt,
+        c: Ctr,
+        volumes: Map<string, string>,
+        files: ReturnType<PodRuntime["podFiles"]>,
+        services: any[],
+    ): void {
         if (c.reported) {
-            this.record(rt, c, 0, `image ${c.spec.image} is not one the lab runs (no container runtime): the container is only reported running`);
+            this.record(
+                rt,
+                c,
+                0,
+                `image ${c.spec.image} is not one the lab runs (no container runtime): the container is only reported running`,
+            );
             return;
         }
+        // restartPolicy: Always (the default) starts it again whatever its exit; OnFailure unless it
+        // exited 0; Never not at all. A container not started again is terminated.
+        const policy = String(rt.pod.spec?.restartPolicy ?? "Always");
+        const restart = (code: number | null) => {
+            const again = policy === "Always" || (policy === "OnFailure" && code !== 0);
+            if (!again) {
+                c.terminated = { exitCode: code ?? 137, finishedAt: new Date().toISOString().replace(/\.\d+Z$/, "Z") };
+                log(`${rt.label}: container ${c.spec.name} terminated (exit ${c.terminated.exitCode}; restartPolicy ${policy})`);
+            }
+            return again;
+        };
         try {
-            c.proc = this.procOf(rt, c, volumes, files, services, () => true);
+            c.proc = this.procOf(rt, c, volumes, files, services, restart);
         } catch (e) {
             c.waiting = { reason: e instanceof ImageError ? "ErrImagePull" : "CreateContainerConfigError", message: errText(e) };
             this.record(rt, c, 0, errText(e));
@@ -594,7 +658,12 @@ export class PodRuntime {
             const net = defaultNetwork(this.o.cniConfDir);
             if (net && fs.existsSync(netnsPath(rec.netns))) {
                 try {
-                    await delPod(this.o.cniBinDir, net, { namespace: rec.namespace, name: rec.name, id: rec.sandboxID, netns: netnsPath(rec.netns) });
+                    await delPod(this.o.cniBinDir, net, {
+                        namespace: rec.namespace,
+                        name: rec.name,
+                        id: rec.sandboxID,
+                        netns: netnsPath(rec.netns),
+                    });
                 } catch (e) {
                     log(`${label}: CNI DEL: ${errText(e)}`);
                 }
