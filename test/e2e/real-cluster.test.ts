@@ -110,6 +110,21 @@ function kubeProcesses(host: string): string[] {
         .filter((c) => c.includes("harness/standins/kubelet/main.ts") || CONTROL_PLANE.some((b) => c.startsWith(`${HOST_K8S_BIN}/${b} `)));
 }
 
+/** A shell command on a lab host (simlab.sh exec), its stdout; fails on a non-zero exit. */
+async function hostSh(host: string, script: string): Promise<string> {
+    const r = await lab.cli(["exec", host, "bash", "-c", script]);
+    return r.stdout;
+}
+
+/** The first TCP port a pod's containers declare (its probes use it), or undefined. */
+function tcpPort(p: any): number | undefined {
+    for (const c of p.spec.containers ?? [])
+        for (const port of c.ports ?? []) if ((port.protocol ?? "TCP") === "TCP") return port.containerPort;
+    return undefined;
+}
+
+const ready = (o: any) => (o.status?.conditions ?? []).find((c: any) => c.type === "Ready")?.status;
+
 /** A Deployment or DaemonSet rolled out: every replica updated and available (ready), none left behind. */
 function rolledOut(o: any): string | true {
     const st = o.status ?? {};
@@ -312,7 +327,6 @@ describe("the whole post with real Kubernetes 1.9.4 in the simulated lab", () =>
             const version = JSON.parse((await kubectl("version", "-o", "json")).stdout);
             assert.equal(version.serverVersion?.gitVersion, "v1.9.4", `expected the API server v1.9.4, saw ${JSON.stringify(version)}`);
 
-            const ready = (o: any) => (o.status?.conditions ?? []).find((c: any) => c.type === "Ready")?.status;
             const nodes = (await getJSON("nodes")).items;
             assert.deepEqual(nodes.map((n: any) => n.metadata.name).sort(), Object.keys(NODES), "expected exactly the three lab nodes");
             const cidrs: Record<string, string> = {};
@@ -405,6 +419,153 @@ describe("the whole post with real Kubernetes 1.9.4 in the simulated lab", () =>
     );
 
     step(
+        "1b. the pod network, read from the hosts: flannel.1 (VXLAN 1, 8472, MTU 1450), cni0, the routes of the post, the pods' veths, kube-proxy's chains, a pod on kn1 reaching a pod on kn2 over UDP 8472, kube-dns at 10.96.0.10, kubectl exec and logs",
+        async () => {
+            const nodes = (await getJSON("nodes")).items;
+            const cidrOf: Record<string, string> = Object.fromEntries(
+                nodes.map((n: any) => [n.metadata.name.split(".")[0], n.spec.podCIDR]),
+            );
+            const prefix = (h: string) => cidrOf[h].replace(/\.0\/24$/, "");
+            const pods = (await getJSON("pods", "--all-namespaces")).items;
+            for (const h of SHORT) {
+                const link = await hostSh(h, "ip -d link show dev flannel.1");
+                assert.match(link, /mtu 1450 /, `${h}: flannel.1 MTU 1450:\n${link}`);
+                assert.match(
+                    link,
+                    /vxlan id 1 local 172\.31\.50\.\d+ dev eth0 .*dstport 8472 nolearning/,
+                    `${h}: flannel.1 a VXLAN, id 1, port 8472:\n${link}`,
+                );
+                const f1 = await hostSh(h, "ip -4 -o addr show dev flannel.1");
+                assert.match(
+                    f1,
+                    new RegExp(`inet ${prefix(h).replace(/\./g, "\\.")}\\.0/32 `),
+                    `${h}: flannel.1 has ${prefix(h)}.0/32:\n${f1}`,
+                );
+                const local = pods.filter(
+                    (p: any) => p.spec.nodeName.startsWith(`${h}.`) && !p.spec.hostNetwork && p.status.phase === "Running",
+                );
+                if (local.length === 0) continue; // the bridge exists once a pod of the node has a network (km1 may have none)
+                const cni0 = await hostSh(h, "ip -4 -o addr show dev cni0; ip -o link show dev cni0");
+                assert.match(
+                    cni0,
+                    new RegExp(`inet ${prefix(h).replace(/\./g, "\\.")}\\.1/24 `),
+                    `${h}: cni0 has ${prefix(h)}.1/24:\n${cni0}`,
+                );
+                assert.match(cni0, /mtu 1450 /, `${h}: cni0 MTU 1450:\n${cni0}`);
+                const routes = await hostSh(h, "ip route");
+                for (const other of SHORT.filter((x) => x !== h)) {
+                    const want = `${prefix(other)}.0/24 via ${prefix(other)}.0 dev flannel.1 onlink`;
+                    assert.ok(routes.includes(want), `${h}: expected the route "${want}", saw:\n${routes}`);
+                }
+                assert.ok(
+                    routes.includes(`${prefix(h)}.0/24 dev cni0 proto kernel scope link src ${prefix(h)}.1`),
+                    `${h}: its own /24 on cni0:\n${routes}`,
+                );
+                const bridge = await hostSh(h, "bridge link show");
+                const veths = bridge.split("\n").filter((l) => / master cni0 /.test(l) && /: veth/.test(l));
+                assert.equal(
+                    veths.length,
+                    local.length,
+                    `${h}: a veth on cni0 per pod (${local.map((p: any) => p.metadata.name)}), saw:\n${bridge}`,
+                );
+            }
+
+            // kube-proxy's chains on kn1 for the Services of the post, DNAT-ing to their endpoints' pod IPs
+            const nat = await hostSh("kn1", "iptables -t nat -S");
+            for (const [ns, name] of [
+                ["kube-system", "kube-dns"],
+                ["nodejs-ex", "nodejs"],
+                ["nodejs-ex", "mongodb"],
+                ["ingress-nginx", "ingress-nginx"],
+            ]) {
+                const svc = await getJSON("service", name, "-n", ns);
+                assert.ok(
+                    nat.includes(`-d ${svc.spec.clusterIP}/32 -p `) && nat.includes(`--comment "${ns}/${name}`),
+                    `kn1: KUBE-SERVICES rules for ${ns}/${name} (${svc.spec.clusterIP}):\n${nat}`,
+                );
+                const ep = await getJSON("endpoints", name, "-n", ns);
+                for (const a of (ep.subsets ?? []).flatMap((x: any) => x.addresses ?? [])) {
+                    assert.match(
+                        nat,
+                        new RegExp(`--comment "${ns}/${name}[^"]*" .*-j DNAT --to-destination ${a.ip.replace(/\./g, "\\.")}:\\d+`),
+                        `kn1: a DNAT to ${a.ip} for ${ns}/${name}:\n${nat}`,
+                    );
+                }
+            }
+
+            // a pod on kn1 reaches a pod on kn2: its packets leave kn1's eth0 as VXLAN (UDP 8472)
+            const withPort = (h: string) =>
+                pods.find(
+                    (p: any) =>
+                        p.spec.nodeName.startsWith(`${h}.`) &&
+                        !p.spec.hostNetwork &&
+                        p.status.phase === "Running" &&
+                        ready(p) === "True" &&
+                        tcpPort(p),
+                );
+            const from = pods.find((p: any) => p.spec.nodeName.startsWith("kn1.") && !p.spec.hostNetwork && p.status.phase === "Running");
+            const to = withPort("kn2");
+            assert.ok(from && to, "a running pod on kn1 and a ready pod with a TCP port on kn2");
+            const dump = await hostSh(
+                "kn1",
+                `(timeout 10 tcpdump -nni eth0 -c 1 'udp port 8472' 2>/dev/null &) ; sleep 1; ` +
+                    `nsenter --net=/run/netns/cni-${from.metadata.uid} timeout 5 bash -c 'exec 3<>/dev/tcp/${to.status.podIP}/${tcpPort(to)}' && echo CONNECTED; sleep 1; wait`,
+            );
+            assert.match(
+                dump,
+                /CONNECTED/,
+                `${from.metadata.name} on kn1 connects to ${to.metadata.name} (${to.status.podIP}:${tcpPort(to)}) on kn2:\n${dump}`,
+            );
+            assert.match(
+                dump,
+                /IP 172\.31\.50\.231\.\d+ > 172\.31\.50\.232\.8472: .*VXLAN/,
+                `tcpdump on kn1's eth0 sees the VXLAN packet to kn2:\n${dump}`,
+            );
+
+            // kube-dns at its ClusterIP, from a pod: the Service names of the post
+            const mongodb = await getJSON("service", "mongodb", "-n", "nodejs-ex");
+            const dig = await hostSh(
+                "kn1",
+                `nsenter --net=/run/netns/cni-${from.metadata.uid} dig +short +time=2 +tries=3 @10.96.0.10 mongodb.nodejs-ex.svc.cluster.local kubernetes.default.svc.cluster.local`,
+            );
+            assert.equal(dig.trim(), `${mongodb.spec.clusterIP}\n10.96.0.1`, `kube-dns answers the Services' ClusterIPs:\n${dig}`);
+
+            // kubectl exec and logs on a flannel pod, through the API server and the kubelet API
+            const fl = pods.find((p: any) => p.metadata.labels?.app === "flannel" && p.spec.nodeName.startsWith("kn1."));
+            const ex = await kubectl(
+                "exec",
+                "-n",
+                "kube-system",
+                "-c",
+                "kube-flannel",
+                fl.metadata.name,
+                "--",
+                "ip",
+                "-o",
+                "-4",
+                "addr",
+                "show",
+                "dev",
+                "flannel.1",
+            );
+            assert.equal(ex.code, 0, `kubectl exec: ${ex.stderr}`);
+            assert.match(
+                ex.stdout,
+                new RegExp(`inet ${prefix("kn1").replace(/\./g, "\\.")}\\.0/32`),
+                `kubectl exec shows flannel.1 of kn1:\n${ex.stdout}`,
+            );
+            const logs = await kubectl("logs", "-n", "kube-system", "-c", "kube-flannel", fl.metadata.name);
+            assert.equal(logs.code, 0, `kubectl logs: ${logs.stderr}`);
+            assert.match(
+                logs.stdout,
+                /Using interface with name eth0 and address 172\.31\.50\.231/,
+                `flanneld's own log:\n${logs.stdout.slice(0, 2000)}`,
+            );
+        },
+        180_000,
+    );
+
+    step(
         "2. the add-ons, read from the API: KubeVirt, Skydive and ingress-nginx rolled out, the post's NodePorts, vts on",
         async () => {
             for (const ns of ["skydive", "ingress-nginx", "nodejs-ex"]) {
@@ -419,7 +580,6 @@ describe("the whole post with real Kubernetes 1.9.4 in the simulated lab", () =>
             const workloads = await waitRolledOut(
                 [
                     ["deployment", "kube-system", "virt-api"],
-                    ["deployment", "kube-system", "virt-controller"],
                     ["daemonset", "kube-system", "virt-handler"],
                     ["deployment", "skydive", "skydive-analyzer"],
                     ["daemonset", "skydive", "skydive-agent"],
@@ -463,6 +623,18 @@ describe("the whole post with real Kubernetes 1.9.4 in the simulated lab", () =>
             assert.ok(
                 vcPods.some((p: any) => p.metadata.name === leader),
                 `expected a virt-controller pod to hold the lock, saw ${leader} and pods ${vcPods.map((p: any) => p.metadata.name)}`,
+            );
+            // as the post shows them: both Running, only the leader Ready (its readiness probe is GET /leader)
+            await waitFor(
+                "the two virt-controller pods Running, the leader alone Ready (0/1 and 1/1)",
+                async () => {
+                    const now = (await getJSON("pods", "-n", "kube-system", "-l", "kubevirt.io=virt-controller")).items;
+                    const seen = now.map((p: any) => `${p.metadata.name} ${p.status.phase} ${ready(p)}`).sort();
+                    const want = now.map((p: any) => `${p.metadata.name} Running ${p.metadata.name === leader ? "True" : "False"}`).sort();
+                    if (now.length === 2 && JSON.stringify(seen) === JSON.stringify(want)) return true;
+                    throw new Error(seen.join(", "));
+                },
+                60_000,
             );
         },
         120_000,
@@ -845,6 +1017,16 @@ describe("the whole post with real Kubernetes 1.9.4 in the simulated lab", () =>
                 assert.deepEqual(kubeProcesses(h), [], `expected no kubelet stand-in or control-plane process left on ${h}`);
                 const active = await lab.cli(["exec", h, "sh", "-c", "systemctl is-active kubelet; true"]);
                 assert.equal(active.stdout, "inactive\n", `expected kubelet inactive on ${h}, saw ${active.stdout}`);
+                const net = await hostSh(
+                    h,
+                    "ip -o link show; ip netns list; iptables-save | grep -c -e KUBE- -e 'FLANNEL' || true; ls /var/lib/cni /run/flannel 2>&1 || true",
+                );
+                assert.doesNotMatch(
+                    net,
+                    /flannel\.1|cni0|veth|cni-[0-9a-f-]{36}/,
+                    `expected no flannel.1, cni0, veth or pod namespace left on ${h}:\n${net}`,
+                );
+                assert.match(net, /^0$/m, `expected no KUBE-* chain or rule left on ${h}:\n${net}`);
             }
         },
         300_000,
