@@ -61,7 +61,13 @@ done <"$PLAN"
 
 [[ -n $hostname_ ]] && hostname "$hostname_"
 
-# mkpoint PATH KIND: the mount point PATH inside the root, a directory or (KIND=file) an empty file.
+# inroot PATH: PATH with the root's symbolic links resolved inside the root (/var/run is /run
+# there), so that a mount lands where the container sees it.
+inroot() {
+  unshare --root="$ROOT" realpath -m -- "$1"
+}
+
+# mkpoint PATH KIND: the mount point PATH inside the root (PATH resolved), a directory or (KIND=file) an empty file.
 mkpoint() {
   if [[ $2 == file ]]; then
     mkdir -p "$(dirname "$ROOT$1")"
@@ -122,21 +128,23 @@ fi
 
 # Files written into the container (resolv.conf, hosts, hostname), before the volumes.
 for ((i = 0; i < ${#copies[@]}; i += 2)); do
-  mkpoint "${copies[i + 1]}" file
-  cp -- "${copies[i]}" "$ROOT${copies[i + 1]}"
+  dst=$(inroot "${copies[i + 1]}")
+  mkpoint "$dst" file
+  cp -- "${copies[i]}" "$ROOT$dst"
 done
 # The volumes, in the order of the container's volumeMounts.
 for ((i = 0; i < ${#binds[@]}; i += 3)); do
-  src=${binds[i]} dst=${binds[i + 1]} mode=${binds[i + 2]}
+  src=${binds[i]} dst=$(inroot "${binds[i + 1]}") mode=${binds[i + 2]}
   if [[ -d $src ]]; then mkpoint "$dst" dir; else mkpoint "$dst" file; fi
   mount --rbind "$src" "$ROOT$dst"
   if [[ $mode == ro ]]; then mount -o remount,bind,ro "$ROOT$dst"; fi
 done
 # The image's programs and files.
 for ((i = 0; i < ${#files[@]}; i += 2)); do
-  if [[ -d ${files[i]} ]]; then mkpoint "${files[i + 1]}" dir; else mkpoint "${files[i + 1]}" file; fi
-  mount --rbind "${files[i]}" "$ROOT${files[i + 1]}"
-  mount -o remount,bind,ro "$ROOT${files[i + 1]}"
+  dst=$(inroot "${files[i + 1]}")
+  if [[ -d ${files[i]} ]]; then mkpoint "$dst" dir; else mkpoint "$dst" file; fi
+  mount --rbind "${files[i]}" "$ROOT$dst"
+  mount -o remount,bind,ro "$ROOT$dst"
 done
 
 exec env -i "${envs[@]}" unshare --root="$ROOT" --wd="$wd" -- "${args[@]}"
