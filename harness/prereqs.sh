@@ -8,8 +8,10 @@
 # (saying what and why), else it stops at once with one line naming what is missing and the
 # command that installs it. Then node_modules (npm ci), and where the command needs them, the
 # Pulumi engine (harness/engine.sh), Kubernetes 1.9.4's binaries (harness/kubernetes.sh: the
-# e2e and the lab of real Kubernetes run them) and actionlint (harness/dev-tools.sh). A machine
-# that has everything passes in well under a second, silently.
+# e2e and the lab of real Kubernetes run them), the post's data-plane binaries
+# (harness/dataplane.sh: CNI plugins, flanneld, kube-dns, KubeVirt, ingress-nginx and its VTS
+# module) and actionlint (harness/dev-tools.sh). A machine that has everything passes in about a
+# second, silently.
 #
 # Environment: KUBEVIRT_LAB_PREREQS=packages checks the Debian packages only;
 # KUBEVIRT_LAB_APT (default apt-get) is the installer (the tests put a recording one there).
@@ -31,7 +33,10 @@ dig|dnsutils|the lab's names are checked with dig
 curl|curl|the lab's pages are fetched
 sudo|sudo|the host scripts run through sudo -n for a non-root SSH user
 iptables|iptables|real kubeadm's preflight in a lab of real Kubernetes needs iptables in PATH, and the VM hosts' NodePorts are iptables DNAT
-ansible-playbook|ansible|the app stage runs the Ansible roles for real, into the VM hosts"
+ansible-playbook|ansible|the app stage runs the Ansible roles for real, into the VM hosts
+tcpdump|tcpdump|a learner looks at the lab's packets with it
+conntrack|conntrack|a learner looks at the lab's conntrack table with it
+nginx|nginx|ingress-nginx's controller runs Debian's nginx with the VTS module"
 readonly TEST_TOOLS="shellcheck|shellcheck|every host script is checked by shellcheck
 ansible-lint|ansible-lint|the Ansible roles are linted"
 
@@ -66,10 +71,13 @@ if ((${#missing_tools[@]} > 0)); then
     exit 1
   fi
 fi
-# The distribution's dnsmasq service is not wanted: the tests and the simulated lab start their own.
-if [[ " ${packages[*]} " == *" dnsmasq "* ]] && command -v systemctl >/dev/null && systemctl is-enabled dnsmasq >/dev/null 2>&1; then
-  systemctl disable --now dnsmasq >/dev/null 2>&1 || true
-fi
+# The distribution's dnsmasq and nginx services are not wanted: the tests and the simulated lab
+# start their own.
+for service in dnsmasq nginx; do
+  if [[ " ${packages[*]} " == *" $service "* ]] && command -v systemctl >/dev/null && systemctl is-enabled "$service" >/dev/null 2>&1; then
+    systemctl disable --now "$service" >/dev/null 2>&1 || true
+  fi
+done
 [[ ${KUBEVIRT_LAB_PREREQS:-all} == packages ]] && exit 0
 
 if [[ ! -d $REPO/node_modules/@pulumi/pulumi ]]; then
@@ -84,6 +92,7 @@ esac
 case $what in
   lab | e2e | bench)
     bash "$HARNESS/kubernetes.sh" --check >/dev/null 2>&1 || bash "$HARNESS/kubernetes.sh" >&2
+    bash "$HARNESS/dataplane.sh" --check >/dev/null 2>&1 || bash "$HARNESS/dataplane.sh" >&2
     ;;
   test) bash "$HARNESS/dev-tools.sh" ;;
 esac
