@@ -7,6 +7,8 @@
 #   flanneld                                    flannel v0.9.1, flannel-0.9.1.tar.gz
 #   kube-dns, dnsmasq-nanny, sidecar            kube-dns 1.14.7, kube-dns-1.14.7.tar.gz
 #   virt-controller, virt-api, virt-handler     KubeVirt v0.4.1, kubevirt-0.4.1.tar.gz
+#   virt-launcher (+ virt-launcher-driver)      the lab's virt-launcher (harness/standins/
+#                                               virt-launcher), built in the KubeVirt v0.4.1 tree
 #   nginx-ingress-controller                    ingress-nginx 0.13.0, ingress-nginx-0.13.0.tar.gz
 #   nginx-modules/ngx_http_vhost_traffic_status_module.so
 #                                               nginx-module-vts 0.1.15 (what ingress-nginx
@@ -40,8 +42,9 @@
 #   - flanneld and kube-dns vendor github.com/ugorji/go, whose code-generator base64 alphabet ends
 #     in a duplicate "_" that Go >= 1.22 rejects at start (every binary panics "encoding alphabet
 #     includes duplicate symbols"): the last "_" becomes "." in the work tree, as for Kubernetes.
-#   - virt-handler builds with CGO_ENABLED=0 (it does not import libvirt-go; virt-launcher, not
-#     provided here, does).
+#   - virt-handler builds with CGO_ENABLED=0 (it does not import libvirt-go). The lab's
+#     virt-launcher builds with CGO_ENABLED=1 against Debian's libvirt-dev (installed with apt
+#     when missing, as root): KubeVirt's cmd server imports virtwrap, which imports libvirt-go.
 #   - VTS 0.1.15, not 0.2.2 (which the upstream notes measured): 0.1.15 is what ingress-nginx
 #     0.13.0's image built in, and it builds against nginx-dev 1.22.1 and works with Debian's
 #     nginx (checked: `nginx -t` loads it, and a server with vhost_traffic_status_zone served
@@ -89,7 +92,7 @@ readonly VTS_VERSION=0.1.15
 readonly DOWNLOAD_HOST=github.com
 readonly VTS_MODULE=ngx_http_vhost_traffic_status_module.so
 readonly NAMES=(cni/bridge cni/host-local cni/loopback cni/portmap cni/flannel flanneld
-  kube-dns dnsmasq-nanny sidecar virt-controller virt-api virt-handler nginx-ingress-controller
+  kube-dns dnsmasq-nanny sidecar virt-controller virt-api virt-handler virt-launcher nginx-ingress-controller
   "nginx-modules/$VTS_MODULE")
 # Bumped when a work tree's preparation changes, so that an older tree is laid anew.
 readonly TREE_FORMAT=1
@@ -199,6 +202,7 @@ answers() {
     nginx-ingress-controller) out=$("$file" --version 2>/dev/null) || return 1
       [[ $out == *"Release:    $INGRESS_VERSION"$'\n'*"Build:      $INGRESS_COMMIT"* ]] ;;
     nginx-modules/*) nginx_accepts "$file" ;;
+    virt-launcher) virt_launcher check ;; # and its record: built from the repository's sources
     *) return 0 ;; # dnsmasq-nanny and KubeVirt's binaries print no version: their record says it
   esac
 }
@@ -567,6 +571,49 @@ ensure_nginx_dev() {
   fi
 }
 
+# --- the lab's virt-launcher ---------------------------------------------------------------------
+
+# virt_launcher check|libvirt|build: the lab's virt-launcher (harness/standins/virt-launcher, the
+# "compute" container's /entrypoint.sh of the kubevirt/virt-launcher:v0.4.1 image in
+# harness/standins/kubelet/images.ts), built in the KubeVirt v0.4.1 work tree as
+# cmd/virt-launcher-lab with cgo (KubeVirt's cmd server imports virtwrap, which imports
+# libvirt-go: Debian's libvirt-dev, linked and never connected to), and beside it
+# virt-launcher-driver (its driver/, cmd/virt-launcher-lab-driver: KubeVirt's cmd client and
+# notify server, for test/virt-launcher.test.ts). The sha256 of the Go sources is recorded beside
+# the binary (.versions/virt-launcher.sources): when the repository's differ, it counts as missing.
+#   check    the record of the sources matches and the driver is there
+#   libvirt  Debian's libvirt-dev installed (apt, as root), else stop naming it
+#   build    both built from the repository's sources, then recorded
+virt_launcher() {
+  local src=$HARNESS/standins/virt-launcher tree sum
+  sum=$(cd "$src" && find . -name '*.go' -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)
+  case $1 in
+    check)
+      [[ -x $BIN/virt-launcher-driver && -f $VERSIONS/virt-launcher.sources && $(<"$VERSIONS/virt-launcher.sources") == "$sum" ]] ;;
+    libvirt)
+      command -v cc >/dev/null 2>&1 || die "the lab's virt-launcher is built with cgo: 'cc' is not on PATH (sudo apt-get install -y gcc)"
+      pkg-config --exists libvirt 2>/dev/null && return 0
+      if [[ $(id -u) != 0 ]] || ! command -v "$APT" >/dev/null 2>&1; then
+        die "the lab's virt-launcher is built with Debian's libvirt-dev (libvirt-go, cgo): sudo apt-get install -y libvirt-dev pkg-config"
+      fi
+      progress::run "installing libvirt-dev with $APT (the lab's virt-launcher links libvirt-go)" 30 apt_install libvirt-dev pkg-config
+      ;;
+    build)
+      tree=$(tree_of kubevirt)
+      rm -rf "$tree/cmd/virt-launcher-lab" "$tree/cmd/virt-launcher-lab-driver"
+      mkdir -p "$tree/cmd/virt-launcher-lab" "$tree/cmd/virt-launcher-lab-driver" "$VERSIONS"
+      cp "$src"/*.go "$tree/cmd/virt-launcher-lab/"
+      cp "$src"/driver/*.go "$tree/cmd/virt-launcher-lab-driver/"
+      CGO_ENABLED=1 gopath_go "$tree" build -trimpath -ldflags "-s -w" -o "$BIN/.virt-launcher.build" ./cmd/virt-launcher-lab || return
+      CGO_ENABLED=0 gopath_go "$tree" build -trimpath -ldflags "-s -w" -o "$BIN/.virt-launcher-driver.build" ./cmd/virt-launcher-lab-driver || return
+      mv -f "$BIN/.virt-launcher-driver.build" "$BIN/virt-launcher-driver"
+      mv -f "$BIN/.virt-launcher.build" "$BIN/virt-launcher"
+      record virt-launcher "$BIN/virt-launcher"
+      echo "$sum" >"$VERSIONS/virt-launcher.sources"
+      ;;
+  esac
+}
+
 # usual_seconds NAME: how long building NAME usually takes on a 2-core machine, in this order
 # (each later one sharing the build cache of the ones before); measured cold (harness/README.md).
 usual_seconds() {
@@ -578,6 +625,7 @@ usual_seconds() {
     dnsmasq-nanny | sidecar) echo 3 ;;
     virt-controller) echo 60 ;;
     virt-api | virt-handler) echo 10 ;;
+    virt-launcher) echo 200 ;; # libvirt-go's cgo, once; then about 10 s
     nginx-ingress-controller) echo 150 ;;
     nginx-modules/*) echo 45 ;;
   esac
@@ -609,6 +657,8 @@ build_missing() {
       [[ ${GROUP[$name]} == "$group" ]] || continue
       if [[ $group == vts ]]; then
         progress::run "building $VTS_MODULE $VTS_VERSION against Debian's nginx-dev" "$(usual_seconds "$name")" build_vts
+      elif [[ $name == virt-launcher ]]; then
+        progress::run "building the lab's virt-launcher in the KubeVirt $KUBEVIRT_VERSION tree" "$(usual_seconds "$name")" virt_launcher build
       else
         progress::run "building $name ${VERSION[$name]}" "$(usual_seconds "$name")" build_go "$name"
       fi
@@ -672,6 +722,7 @@ if ((${#missing[@]})); then
   fi
   # Debian's nginx and nginx-dev before any build (installed here, or named if we cannot).
   [[ " ${missing[*]} " != *" nginx-modules/"* ]] || ensure_nginx_dev
+  [[ " ${missing[*]} " != *" virt-launcher "* ]] || virt_launcher libvirt
   build_missing "${missing[@]}"
 fi
 
