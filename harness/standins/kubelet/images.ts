@@ -75,6 +75,18 @@ export const IMAGES: Record<string, Image> = {
         entrypoint: ["/virt-api"],
         files: { "/virt-api": dp("virt-api") },
     },
+    // virt-controller 0.4.1's virt-launcher-<vm>-xxxxx pods: container "compute" runs /entrypoint.sh
+    // with 0.4.1's flags. The lab's launcher (harness/standins/virt-launcher): KubeVirt's own code
+    // with a guest made of namespaces in place of libvirt, QEMU and the Fedora cloud image, whose
+    // files (root script, sshd_config, units) are the repository's.
+    "kubevirt/virt-launcher:v0.4.1": {
+        what: "KubeVirt v0.4.1 virt-launcher (the lab's: a guest of namespaces in place of libvirt and QEMU)",
+        entrypoint: ["/entrypoint.sh"],
+        files: {
+            "/entrypoint.sh": dp("virt-launcher"),
+            "/usr/local/libexec/virt-launcher-lab": harnessFile("standins/virt-launcher/guest"),
+        },
+    },
 };
 
 /** The image's files on this machine (image path → local file), or the first one missing. */
