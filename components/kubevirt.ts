@@ -2,7 +2,7 @@
 // then a wait until virt-api, virt-controller and a virt-handler per worker are ready.
 import * as pulumi from "@pulumi/pulumi";
 import { Cluster } from "./cluster";
-import { K8sObject } from "./manifests";
+import { K8sObject, clone } from "./manifests";
 import { PodStatus, applyObjects } from "./k8s";
 import { TYPES } from "./types";
 
@@ -25,6 +25,19 @@ export function kubevirtReadiness(workerCount: number): Array<[string, number]> 
     ];
 }
 
+/**
+ * virt-controller's Deployment gets `pulumi.com/skipAwait: "true"`: v0.4.1's virt-controller pods
+ * are Ready only while they lead (readiness probe GET /leader; the post shows 0/1 and 1/1), so the
+ * Deployment never has its two replicas available and the provider's Deployment await would
+ * time out. The wait below (one ready virt-controller) is its readiness. A copy; the input is not changed.
+ */
+export function leaderOnlyReady(obj: K8sObject): K8sObject {
+    if (obj.kind !== "Deployment" || obj.metadata.name !== "virt-controller") return obj;
+    const c = clone(obj);
+    c.metadata.annotations = { ...(c.metadata.annotations ?? {}), "pulumi.com/skipAwait": "true" };
+    return c;
+}
+
 export class KubeVirt extends pulumi.ComponentResource {
     /** Done when KubeVirt's pods are ready. */
     public readonly ready: pulumi.Resource[];
@@ -35,7 +48,7 @@ export class KubeVirt extends pulumi.ComponentResource {
 
     constructor(name: string, args: KubeVirtArgs, opts?: pulumi.ComponentResourceOptions) {
         super(TYPES.kubevirt, name, {}, opts);
-        const objects = applyObjects(name, args.objs, { parent: this, provider: args.cluster.provider }, args.cluster);
+        const objects = applyObjects(name, args.objs.map(leaderOnlyReady), { parent: this, provider: args.cluster.provider }, args.cluster);
         const waits = kubevirtReadiness(args.workerCount).map(([selector, count]) =>
             args.cluster.waitForPods(
                 `${name}-ready-${selector.split("=")[1]}`,

@@ -14,7 +14,7 @@
 # `nsenter --target <pid> --mount --net --uts --ipc --root --wd` enters the container (kubectl exec).
 #
 # The root is a tmpfs at /mnt (in this private mount namespace only) holding the image's view:
-# the host's /usr (read-only; /bin, /sbin, /lib* are the host's links into it), a private
+# the host's /usr (under a private writable layer; /bin, /sbin, /lib* are the host's links into it), a private
 # /usr/local, a writable overlay of the host's /etc, empty /var, /tmp, /run, /root, /home, a new
 # /proc and /sys (sysfs of the pod's own network namespace), /dev (the host's for a privileged
 # container, else the usual device nodes), then the pod's volumes and the image's own files
@@ -80,14 +80,14 @@ mkpoint() {
 mount -t tmpfs -o mode=0755 kvl-container "$BASE"
 mkdir -p "$ROOT" "$SCRATCH"
 
-# The image's view of the system: the host's /usr read-only, links as the host has them.
+# The image's view of the system: the host's /usr under a private writable layer (a volume may
+# need a mount point there: kube-proxy's /lib/modules), links as the host has them.
 for d in usr bin sbin lib lib32 lib64 libx32; do
   if [[ -L /$d ]]; then
     ln -s "$(readlink "/$d")" "$ROOT/$d"
   elif [[ -d /$d ]]; then
-    mkdir "$ROOT/$d"
-    mount --rbind "/$d" "$ROOT/$d"
-    mount -o remount,bind,ro "$ROOT/$d"
+    mkdir -p "$ROOT/$d" "$SCRATCH/$d/upper" "$SCRATCH/$d/work"
+    mount -t overlay "kvl-$d" -o "lowerdir=/$d,upperdir=$SCRATCH/$d/upper,workdir=$SCRATCH/$d/work" "$ROOT/$d"
   fi
 done
 # /usr/local is the image's, not the host's (a simulated host has its stand-ins there).
