@@ -56,9 +56,10 @@ for d in usr bin sbin lib lib32 lib64 libx32; do
 done
 mount -t tmpfs -o mode=0755 kvl-guest-usr-local "$R/usr/local"
 mkdir -p "$R"/usr/local/{bin,sbin,lib,libexec,share,etc,src}
-# A simulated lab host guards systemctl with a stand-in bound over it (harness/simlab): the
-# guest's systemctl is the real one, talking to the guest's systemd.
-for ((i = 0; i < 4; i++)); do
+# A simulated lab host guards systemctl with stand-ins bound over it (harness/simlab; reboot,
+# shutdown, poweroff and halt are links to it, their guards land on it too): the guest's
+# systemctl is the real one, talking to the guest's systemd. The other guards stay.
+for ((i = 0; i < 8; i++)); do
   mountpoint -q "$R/usr/bin/systemctl" || break
   umount "$R/usr/bin/systemctl"
 done
