@@ -3,15 +3,19 @@
 # simulated lab host that has no container runtime.
 #
 # The kubelet stand-in (runtime.ts) starts it already inside the pod's network namespace (for a
-# pod on the host network: the host's) and in a new mount, UTS and IPC namespace:
+# pod on the host network: the host's) and in a new mount, UTS, IPC and PID namespace (not the
+# PID one for a hostPID pod), as PID 1 of that namespace:
 #
-#   nsenter --net=/run/netns/<pod> -- unshare --mount --uts --ipc --propagation private -- \
-#     bash container-run.sh <pod dir>/containers/<name>.plan
+#   nsenter --net=/run/netns/<pod> -- unshare --mount --uts --ipc --pid --fork --kill-child \
+#     --propagation private -- bash container-run.sh <pod dir>/containers/<name>.plan
 #
-# It builds the container's root filesystem from the plan, then execs the container's command
-# with its environment, chrooted there: the pid the kubelet stand-in spawned is the container's
-# main process (nsenter and unshare exec without forking; so does this script), so
-# `nsenter --target <pid> --mount --net --uts --ipc --root --wd` enters the container (kubectl exec).
+# It builds the container's root filesystem from the plan, writes its pid as the machine sees it
+# to the plan's pidfile, then execs the container's command with its environment, chrooted there:
+# the container's main process keeps that pid (this script execs; so do env and unshare), so
+# `nsenter --target <pid> --mount --net --uts --ipc --pid --root --wd` enters the container
+# (kubectl exec). Like a container's, every process it starts ends with it: when PID 1 of the
+# namespace ends, the kernel kills the others; when the stand-in kills the unshare above it,
+# --kill-child kills PID 1.
 #
 # The root is a tmpfs at /mnt (in this private mount namespace only) holding the image's view:
 # the host's /usr (under a private writable layer; /bin, /sbin, /lib* are the host's links into it), a private
@@ -21,6 +25,7 @@
 # (the programs the image would carry, from the lab's builds) at their paths.
 #
 # PLAN: one step a line, fields separated by tabs (paths and values hold no tab or newline):
+#   pidfile <path>                        where the container's pid (as the machine sees it) is written
 #   hostname <name>                       the UTS host name (a pod's name, unless on the host network)
 #   privileged <0|1>                      the host's /dev and a writable /sys when 1
 #   bind <source> <path> <ro|rw>          a volume (hostPath, configMap, secret, emptyDir) at <path>
@@ -41,10 +46,11 @@ die() {
   exit 127
 }
 
-hostname_="" privileged=0 wd=/
+hostname_="" privileged=0 wd=/ pidfile=""
 envs=() args=() binds=() files=() copies=()
 while IFS=$'\t' read -r op a b c || [[ -n ${op:-} ]]; do
   case $op in
+    pidfile) pidfile=$a ;;
     hostname) hostname_=$a ;;
     privileged) privileged=$a ;;
     bind) binds+=("$a" "$b" "$c") ;;
@@ -147,4 +153,10 @@ for ((i = 0; i < ${#files[@]}; i += 2)); do
   mount -o remount,bind,ro "$ROOT$dst"
 done
 
+# The machine's /proc is still mounted at /proc here: its "self" is this shell as the machine sees
+# it (read by a redirection of bash itself, not by a child process).
+if [[ -n $pidfile ]]; then
+  read -r stat </proc/self/stat
+  printf '%s\n' "${stat%% *}" >"$pidfile.tmp" && mv -f "$pidfile.tmp" "$pidfile"
+fi
 exec env -i "${envs[@]}" unshare --root="$ROOT" --wd="$wd" -- "${args[@]}"

@@ -72,7 +72,7 @@ export async function runProbe(probe: any, t: ProbeTarget): Promise<{ ok: boolea
         return new Promise((resolve) => {
             const child = spawn(
                 "nsenter",
-                ["--target", String(pid), "--mount", "--uts", "--ipc", "--net", "--root", "--wd", "--", ...cmd],
+                ["--target", String(pid), "--mount", "--uts", "--ipc", "--net", "--pid", "--root", "--wd", "--", ...cmd],
                 {
                     stdio: ["ignore", "pipe", "pipe"],
                 },

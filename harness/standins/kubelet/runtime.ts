@@ -455,6 +455,7 @@ export class PodRuntime {
         const argv = commandLine(c.image!, spec).map((a) => expand(a, env));
         const lines: string[][] = [];
         if (!rt.hostNetwork) lines.push(["hostname", rt.pod.spec?.hostname ?? rt.pod.metadata.name]);
+        lines.push(["pidfile", this.pidFile(rt, c)]);
         lines.push(["privileged", spec.securityContext?.privileged ? "1" : "0"]);
         lines.push(["copy", files.resolv, "/etc/resolv.conf"]);
         if (files.hosts) lines.push(["copy", files.hosts, "/etc/hosts"]);
@@ -476,8 +477,29 @@ export class PodRuntime {
         fs.mkdirSync(path.dirname(plan), { recursive: true, mode: 0o700 });
         fs.writeFileSync(plan, lines.map((l) => l.map(field).join("\t")).join("\n") + "\n", { mode: 0o600 });
         const ns = rt.sandbox?.netns ? ["/usr/bin/nsenter", `--net=${netnsPath(rt.sandbox.netns)}`, "--"] : [];
-        const unshare = ["/usr/bin/unshare", "--mount", ...(rt.hostNetwork ? [] : ["--uts"]), "--ipc", "--propagation", "private", "--"];
+        const pid = rt.pod.spec?.hostPID ? [] : ["--pid", "--fork", "--kill-child"];
+        const unshare = ["/usr/bin/unshare", "--mount", ...(rt.hostNetwork ? [] : ["--uts"]), "--ipc", ...pid, "--propagation", "private", "--"];
         return { command: [...ns, ...unshare, "/bin/bash", RUNNER, plan], env, argv };
+    }
+
+    /** Where container-run.sh writes the container's main pid (PID 1 of its namespace, as the machine sees it). */
+    private pidFile(rt: PodRt, c: Ctr): string {
+        return path.join(rt.rtDir, "containers", `${c.spec.name}.pid`);
+    }
+
+    /** The container's main process (not the unshare the supervisor started it with), 0 when it does not run. */
+    containerPid(rt: PodRt, c: Ctr): number {
+        const started = c.proc?.child?.pid;
+        if (!started || c.proc?.child?.exitCode !== null) return 0;
+        try {
+            const pid = Number(fs.readFileSync(this.pidFile(rt, c), "utf8").trim());
+            const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+            // the container's PID 1 is the unshare's child (or, for a hostPID pod, the started process itself)
+            const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+            return pid === started || ppid === started ? pid : 0;
+        } catch {
+            return 0;
+        }
     }
 
     private record(rt: PodRt, c: Ctr, pid: number, why = ""): void {
@@ -524,8 +546,26 @@ export class PodRuntime {
             logFile: path.join("/var/log/pods", rt.uid, `${c.spec.name}_0.log`),
             criLogFile: (n) => path.join("/var/log/pods", rt.uid, `${c.spec.name}_${n}.log`),
             onPid: (pid) => {
-                this.record(rt, c, pid, pid ? "" : "the container's process has exited");
-                this.o.onChange();
+                if (!pid) {
+                    fs.rmSync(this.pidFile(rt, c), { force: true });
+                    this.record(rt, c, 0, "the container's process has exited");
+                    this.o.onChange();
+                    return;
+                }
+                // the container's own pid, once container-run.sh has written it (bounded: 10 s)
+                void (async () => {
+                    for (let i = 0; i < 100; i++) {
+                        const p = this.containerPid(rt, c);
+                        if (p) {
+                            this.record(rt, c, p);
+                            this.o.onChange();
+                            return;
+                        }
+                        if (c.proc?.child?.pid !== pid || c.proc?.child?.exitCode !== null) return;
+                        await sleep(100);
+                    }
+                    log(`${rt.label}: container ${c.spec.name}: no pid written by container-run.sh within 10 s`);
+                })();
             },
             restart,
             graceSeconds: grace,
@@ -598,7 +638,7 @@ export class PodRuntime {
         const target = {
             podIP: rt.sandbox?.ip ?? this.o.nodeIP,
             ports: (c.spec.ports ?? []) as any[],
-            pid: () => c.proc?.child?.pid ?? 0,
+            pid: () => this.containerPid(rt, c),
         };
         const probesWork = !!rt.sandbox?.netns || rt.hostNetwork;
         if (c.spec.readinessProbe && probesWork)
