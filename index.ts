@@ -2,6 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { loadConfig } from "./components/config";
 import { fetchUpstreamManifests } from "./components/upstream";
+import { pinHostKeys } from "./components/hostKeys";
 import { Cluster } from "./components/cluster";
 import { KubeVirt } from "./components/kubevirt";
 import { Skydive } from "./components/skydive";
@@ -12,9 +13,13 @@ import { Dns } from "./components/dns";
 
 export = async () => {
     // The lab as Pulumi.<stack>.yaml says, validated, and the add-ons' upstream manifests: all before anything is touched.
-    const cfg = loadConfig();
-    const upstream = cfg.stages.addons ? await fetchUpstreamManifests(cfg.addons) : undefined;
-    const timeoutSeconds = cfg.addons.readyTimeoutSeconds;
+    const settings = loadConfig();
+    const upstream = settings.stages.addons ? await fetchUpstreamManifests(settings.addons) : undefined;
+    const timeoutSeconds = settings.addons.readyTimeoutSeconds;
+
+    // 0. Each host's SSH key, pinned or recorded by the first up: a host offering another stops the program here.
+    const hostKeys = await pinHostKeys(settings);
+    const cfg = { ...settings, ssh: { ...settings.ssh, hostKeys: hostKeys.keys } };
 
     // 1. Hosts and cluster: every host prepared in parallel, kubeadm init, Flannel, the workers joined, all nodes Ready.
     const cluster = new Cluster("cluster", cfg);

@@ -6,15 +6,18 @@
 // feed it any stack file; `loadConfig` reads the running stack's config.
 import * as pulumi from "@pulumi/pulumi";
 import {
+    DEFAULT_SNAPSHOT_DIR,
     HostSpec,
     POST_MONGODB_PASSWORD,
     PROJECT,
+    RawConfig,
     Resolved,
     STAGES,
     SettingKey,
     Settings,
     Stage,
     crossCheck,
+    expandHome,
     readSettings,
 } from "./settings";
 import { dnsConfigPath, ingressNginxControllerImage, ingressNginxManifestBaseUrl, kubevirtManifestUrl } from "./settings";
@@ -27,7 +30,7 @@ export {
     ingressNginxManifestBaseUrl,
     ingressNginxControllerImage,
 } from "./settings";
-export { isDnsName, parseIPv4, parseCidr, cidrContains, cidrsOverlap, isHttpUrl, isManifestUrl, isPositiveDuration } from "./settings";
+export { isDnsName, parseIPv4, parseCidr, cidrContains, cidrsOverlap, parseGoDuration, parsePublicKey, shortName } from "./settings";
 export type { Cidr, HostSpec, SelinuxMode, Stage } from "./settings";
 
 export interface SshSettings {
@@ -37,8 +40,12 @@ export interface SshSettings {
     privateKey: pulumi.Output<string>;
     /** The key file when given as sshPrivateKeyPath (Ansible uses it to reach the VMs). */
     privateKeyPath?: string;
-    /** Host key to expect (OpenSSH public key line), or undefined to accept any. */
-    hostKey?: string;
+    /**
+     * The host key each host's steps expect, by address (`<type> <base64>`): the host object's
+     * hostKey, else the one the first `up` recorded (components/hostKeys.ts). Filled in by
+     * index.ts before any step is registered; a host missing here is a bug, not "any key".
+     */
+    hostKeys?: ReadonlyMap<string, pulumi.Input<string>>;
     dialErrorLimit: number;
     perDialTimeout: number;
 }
@@ -61,6 +68,7 @@ const CLUSTER = [
     "joinTokenTtl",
     "kubeadmIgnorePreflightErrors",
     "nodeReadyTimeoutSeconds",
+    "protect",
 ] as const;
 const ADDONS = [
     "kubevirtVersion",
@@ -78,7 +86,10 @@ type Filled<K extends SettingKey> = { [P in K]-?: Exclude<Settings[P], undefined
 /** dockerStorageDevice is "" when the setting is `none`. */
 export type HostPrepSettings = Pick<Settings, (typeof HOST_PREP)[number]>;
 
-export type ClusterSettings = Pick<Settings, (typeof CLUSTER)[number]>;
+export interface ClusterSettings extends Pick<Settings, (typeof CLUSTER)[number]> {
+    /** Where a destroy keeps the master's etcd snapshot on this machine, `~` expanded. */
+    etcdSnapshotDir: string;
+}
 
 export interface AddonSettings
     extends
@@ -133,10 +144,8 @@ export function nodeAddress(nodes: HostSpec[], name: string, what: string): stri
     return n.address;
 }
 
-/** Where raw values come from: the stack's config map (keys without the project prefix). */
-export interface ConfigSource {
-    get(key: string): string | undefined;
-}
+/** Where raw values come from: the stack's config map (keys without the project prefix), which of them are secrets. */
+export type ConfigSource = RawConfig;
 
 /** Raised with every problem found, one per line, each naming the key, the value and what is expected. */
 export class LabConfigError extends Error {
@@ -154,7 +163,7 @@ export class LabConfigError extends Error {
  * nothing is registered before this returns.
  */
 export function parseConfig(source: ConfigSource): LabConfig {
-    const reading = readSettings((key) => source.get(key));
+    const reading = readSettings(source);
     const resolved = crossCheck(reading);
     if (reading.problems.length > 0) throw new LabConfigError(reading.problems);
     return toLabConfig(reading.values as Settings, resolved);
@@ -176,12 +185,11 @@ function toLabConfig(s: Settings, r: Resolved): LabConfig {
             port: s.sshPort,
             privateKey: pulumi.secret(r.privateKey),
             privateKeyPath: r.privateKeyPath,
-            hostKey: s.sshHostKey,
             dialErrorLimit: s.sshDialErrorLimit,
             perDialTimeout: s.sshPerDialTimeout,
         },
         hostPrep: { ...pick(s, HOST_PREP), dockerStorageDevice: s.dockerStorageDevice === "none" ? "" : s.dockerStorageDevice },
-        cluster: pick(s, CLUSTER),
+        cluster: { ...pick(s, CLUSTER), etcdSnapshotDir: expandHome(s.etcdSnapshotDir ?? DEFAULT_SNAPSHOT_DIR) },
         stages,
         addons: {
             ...pick(s, ADDONS),
@@ -211,9 +219,20 @@ function toLabConfig(s: Settings, r: Resolved): LabConfig {
     };
 }
 
+/** pulumi.runtime.isConfigSecret: exported by @pulumi/pulumi's runtime, marked internal in its typings. */
+const isConfigSecret = (pulumi.runtime as unknown as { isConfigSecret(key: string): boolean }).isConfigSecret;
+
 /** The running stack's config, without the `kubevirt-lab:` prefix. */
 export function stackConfigSource(): ConfigSource {
-    return { get: (key) => pulumi.runtime.getConfig(`${PROJECT}:${key}`) };
+    const prefix = `${PROJECT}:`;
+    return {
+        get: (key) => pulumi.runtime.getConfig(`${prefix}${key}`),
+        keys: () =>
+            Object.keys(pulumi.runtime.allConfig())
+                .filter((k) => k.startsWith(prefix))
+                .map((k) => k.slice(prefix.length)),
+        isSecret: (key) => isConfigSecret(`${prefix}${key}`),
+    };
 }
 
 /** Reads the running stack's config; a bad value stops the program with every problem listed. */
@@ -224,9 +243,4 @@ export function loadConfig(): LabConfig {
         if (e instanceof LabConfigError) throw new pulumi.RunError(e.message);
         throw e;
     }
-}
-
-/** Short resource names: km1.virtomation.com → km1. */
-export function shortName(fqdn: string): string {
-    return fqdn.split(".")[0];
 }

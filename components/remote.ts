@@ -171,14 +171,19 @@ export function namedArgv(args: ResolvedArgs): string[] {
     return out;
 }
 
-/** The SSH connection of a host, with the key as a secret and bounded dialing so that a dead host fails fast. */
+/**
+ * The SSH connection of a host: the key as a secret, the host's own host key pinned (the command
+ * provider refuses any other: components/hostKeys.ts), bounded dialing so that a dead host fails fast.
+ */
 export function connection(host: HostSpec, ssh: SshSettings): command.types.input.remote.ConnectionArgs {
+    const hostKey = ssh.hostKeys?.get(host.address);
+    if (hostKey === undefined) throw new Error(`${host.name}: no host key to pin (index.ts pins every host's key before its steps)`);
     return {
         host: host.address,
         port: ssh.port,
         user: ssh.user,
         privateKey: ssh.privateKey,
-        hostKey: ssh.hostKey,
+        hostKey,
         dialErrorLimit: ssh.dialErrorLimit,
         perDialTimeout: ssh.perDialTimeout,
     };

@@ -3,6 +3,7 @@
 export const TYPES = {
     cluster: "kubevirt-lab:cluster:Cluster",
     hostPrep: "kubevirt-lab:hosts:HostPrep",
+    hostKeys: "kubevirt-lab:hosts:HostKeys",
     master: "kubevirt-lab:cluster:Master",
     worker: "kubevirt-lab:cluster:Worker",
     dns: "kubevirt-lab:dns:Dnsmasq",

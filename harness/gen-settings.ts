@@ -21,10 +21,15 @@ const entries = () => Object.entries(SETTINGS) as Array<[string, Setting<unknown
 const HEADER = [
     "Generated from components/settings.ts by `npm run gen:settings`: edit there, not here.",
     'Every setting, with the post\'s value as default. An empty default ("" or {})',
-    "means unset: derived from other settings or not used (see README). Secrets are",
-    "set with `pulumi config set --secret` and always handled as secrets; they are",
-    "not declared `secret: true`, which the engine allows only without a default.",
+    "means unset: derived from other settings or not used (see README). Secrets",
+    "(sshPrivateKey, mongodbPassword, mongodbAdminPassword) are not declared here:",
+    "the engine takes a declared key without default as required, and a default of",
+    "a declared secret not at all; set them with `pulumi config set --secret`",
+    '(the program refuses them in plain text, and "" as a value).',
 ];
+
+/** The settings Pulumi.yaml declares: every one but the secrets (see HEADER). */
+export const declared = () => entries().filter(([, s]) => !s.secret);
 
 /** What Pulumi.yaml declares for one setting. The engine requires a key declared without default. */
 export function pulumiDeclaration(s: Setting<unknown>): Record<string, unknown> {
@@ -32,8 +37,9 @@ export function pulumiDeclaration(s: Setting<unknown>): Record<string, unknown> 
     if (s.pulumiType) d.type = s.pulumiType;
     if (s.pulumiType === "array") d.items = { type: "string" };
     d.description = s.description + (s.unset ? ` Unset: ${s.unset}.` : s.required ? " Required." : "");
+    if (s.secret) throw new Error("a secret is not declared in Pulumi.yaml");
     if (s.required) {
-        if (s.secret) d.secret = true;
+        // declared without a default: the engine requires it
     } else if (s.unset) {
         if (s.pulumiType !== undefined && s.pulumiType !== "string") throw new Error(`an unset ${s.pulumiType} has no empty default`);
         d.default = s.pulumiType === "string" ? "" : {};
@@ -45,7 +51,7 @@ export function pulumiDeclaration(s: Setting<unknown>): Record<string, unknown> 
 
 /** The `config:` block, with the comment above it, as YAML text. */
 export function configBlock(): string {
-    const doc = new YAML.Document({ config: Object.fromEntries(entries().map(([k, s]) => [k, pulumiDeclaration(s)])) });
+    const doc = new YAML.Document({ config: Object.fromEntries(declared().map(([k, s]) => [k, pulumiDeclaration(s)])) });
     const config = doc.get("config") as YAML.YAMLMap;
     let group = "";
     for (const pair of config.items) {

@@ -36,7 +36,7 @@ describe("a bad setting", () => {
             (e: Error) => e.message,
         );
         for (const problem of [
-            "kubevirt-lab:ingressHttpNodePort: got 8080, expected a NodePort from 30000 to 32767",
+            'kubevirt-lab:ingressHttpNodePort: got "8080", expected a NodePort from 30000 to 32767',
             "kubevirt-lab:mongodbSshNodePort: got 30022, expected a NodePort not already used by nodejsSshNodePort",
             'kubevirt-lab:nodejsVmNode: got "kn9", expected one of the workers (kn1.virtomation.com, kn2.virtomation.com)',
             'kubevirt-lab:domain: got "virtomation_com", expected a DNS domain such as virtomation.com',

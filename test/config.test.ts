@@ -101,7 +101,7 @@ describe("validation", () => {
     it("names the key, the value and what is expected", () => {
         rejects(
             { master: { name: "km1.virtomation.com", address: "172.31.50.300" } },
-            'kubevirt-lab:master.address: got "172.31.50.300", expected an IPv4 address such as 172.31.50.221',
+            'kubevirt-lab:master.address: got "172.31.50.300", expected a unicast IPv4 address such as 172.31.50.221',
         );
         rejects(
             { workers: [{ name: "KN1_bad", address: "172.31.50.231" }] },
@@ -112,8 +112,8 @@ describe("validation", () => {
     it("reports every problem at once", () => {
         const p = problems({ sshPort: "0", selinux: "off", kubernetesVersion: "v1.9.4", joinTokenTtl: "0s" });
         assert.deepEqual(p.sort(), [
-            'kubevirt-lab:joinTokenTtl: got "0s", expected a positive duration like 15m or 1h',
-            'kubevirt-lab:kubernetesVersion: got "v1.9.4", expected a version like 1.9.4 (no leading v)',
+            'kubevirt-lab:joinTokenTtl: got "0s", expected a Go duration from 1m to 24h such as 15m, 1h or 1.5h',
+            "kubevirt-lab:kubernetesVersion: got \"v1.9.4\", expected a Kubernetes 1.9 release like 1.9.4 (no leading v; the lab's kubeadm steps are 1.9's)",
             'kubevirt-lab:selinux: got "off", expected disabled, permissive or enforcing',
             'kubevirt-lab:sshPort: got "0", expected a whole number from 1 to 65535',
         ]);
@@ -166,16 +166,19 @@ describe("validation", () => {
     it("refuses bad URLs, versions, packages, devices and sysctl lines", () => {
         rejects(
             { yumRepoBaseUrl: "ftp://mirror/k8s" },
-            /^kubevirt-lab:yumRepoBaseUrl: got "ftp:\/\/mirror\/k8s", expected an http\(s\) URL/,
+            'kubevirt-lab:yumRepoBaseUrl: got "ftp://mirror/k8s", expected an https or file:// URL of a yum repository',
         );
         rejects(
             { yumRepoGpgKeys: ["https://ok/key.gpg", "nope"] },
-            'kubevirt-lab:yumRepoGpgKeys[1]: got "nope", expected http(s) URLs of GPG keys',
+            'kubevirt-lab:yumRepoGpgKeys[1]: got "nope", expected an https or file:// URL of a GPG key',
         );
         rejects({ yumRepoGpgKeys: [] }, /^kubevirt-lab:yumRepoGpgKeys: got \[\], expected at least one GPG key URL/);
         rejects({ flannelManifestUrl: "kube-flannel.yml" }, /^kubevirt-lab:flannelManifestUrl: /);
         rejects({ kubevirtVersion: "0.4.1" }, 'kubevirt-lab:kubevirtVersion: got "0.4.1", expected a release tag like v0.4.1');
-        rejects({ extraPackages: ["docker", "rm -rf"] }, 'kubevirt-lab:extraPackages[1]: got "rm -rf", expected yum package names');
+        rejects(
+            { extraPackages: ["docker", "rm -rf"] },
+            'kubevirt-lab:extraPackages[1]: got "rm -rf", expected yum package names other than kubelet, kubeadm and kubectl (installed at kubernetesVersion)',
+        );
         rejects({ dockerStorageDevice: "vdb" }, /^kubevirt-lab:dockerStorageDevice: got "vdb", expected a block device path/);
         rejects(
             { sysctl: ["net.ipv4.ip_forward=1"] },
@@ -210,15 +213,15 @@ describe("validation", () => {
         // --ingress-ip and --record <fqdn>=<ip>: the nodes' addresses and names (the ingress node is one of them).
         rejects(
             { workers: kn1({ address: "172.31.50.256" }) },
-            'kubevirt-lab:workers[0].address: got "172.31.50.256", expected an IPv4 address such as 172.31.50.221',
+            'kubevirt-lab:workers[0].address: got "172.31.50.256", expected a unicast IPv4 address such as 172.31.50.221',
         );
         rejects(
             { workers: kn1({ address: "172.31.050.231" }) },
-            'kubevirt-lab:workers[0].address: got "172.31.050.231", expected an IPv4 address such as 172.31.50.221',
+            'kubevirt-lab:workers[0].address: got "172.31.050.231", expected a unicast IPv4 address such as 172.31.50.221',
         );
         rejects(
             { workers: kn1({ address: "172.31.50" }) },
-            'kubevirt-lab:workers[0].address: got "172.31.50", expected an IPv4 address such as 172.31.50.221',
+            'kubevirt-lab:workers[0].address: got "172.31.50", expected a unicast IPv4 address such as 172.31.50.221',
         );
         rejects(
             { master: { name: "km1..virtomation.com", address: "172.31.50.221" } },
@@ -243,15 +246,26 @@ describe("validation", () => {
             { domain: long },
             `kubevirt-lab:domain: got "${long}", expected a domain of at most 237 characters (so that skydive.ingress.<domain>, the longest name the lab makes of it, fits in 253)`,
         );
-        assert.deepEqual(problems({ domain: long.slice(3) }), [], "237 characters are enough");
+        const short = long.slice(3);
+        const under = (n: string, a: string) => ({ name: `${n}.${short}`, address: a });
+        assert.deepEqual(
+            problems({
+                domain: short,
+                master: under("km1", "172.31.50.221"),
+                workers: [under("kn1", "172.31.50.231"), under("kn2", "172.31.50.232")],
+                dnsHost: under("dns1", "172.31.50.10"),
+            }),
+            [],
+            "237 characters are enough",
+        );
         // --conf-path: an absolute path of a file.
         rejects(
             { dnsConfigPath: "virtomation.conf" },
-            'kubevirt-lab:dnsConfigPath: got "virtomation.conf", expected an absolute path ending in .conf',
+            'kubevirt-lab:dnsConfigPath: got "virtomation.conf", expected a file directly in /etc/dnsmasq.d/ named <name>.conf (letters, digits, _, - and single dots; dnsmasq reads that folder)',
         );
         rejects(
             { dnsConfigPath: "/etc/dnsmasq.d/" },
-            'kubevirt-lab:dnsConfigPath: got "/etc/dnsmasq.d/", expected an absolute path ending in .conf',
+            'kubevirt-lab:dnsConfigPath: got "/etc/dnsmasq.d/", expected a file directly in /etc/dnsmasq.d/ named <name>.conf (letters, digits, _, - and single dots; dnsmasq reads that folder)',
         );
         assert.equal(
             parseConfig(sourceOf(stackConfig("dev", { dnsConfigPath: "/etc/dnsmasq.d/lab.conf" }))).dns?.configPath,
@@ -299,7 +313,7 @@ describe("validation", () => {
     });
 
     it("checks NodePorts: inside 30000-32767 and distinct", () => {
-        rejects({ ingressHttpNodePort: 8080 }, "kubevirt-lab:ingressHttpNodePort: got 8080, expected a NodePort from 30000 to 32767");
+        rejects({ ingressHttpNodePort: 8080 }, 'kubevirt-lab:ingressHttpNodePort: got "8080", expected a NodePort from 30000 to 32767');
         rejects(
             { ingressMgmtNodePort: 30000 },
             "kubevirt-lab:ingressMgmtNodePort: got 30000, expected a NodePort not already used by ingressHttpNodePort",
@@ -308,7 +322,7 @@ describe("validation", () => {
             { mongodbSshNodePort: 30022 },
             "kubevirt-lab:mongodbSshNodePort: got 30022, expected a NodePort not already used by nodejsSshNodePort",
         );
-        rejects({ ingressHttpsNodePort: "http" }, 'kubevirt-lab:ingressHttpsNodePort: got "http", expected a whole number from 1 to 65535');
+        rejects({ ingressHttpsNodePort: "http" }, 'kubevirt-lab:ingressHttpsNodePort: got "http", expected a NodePort from 30000 to 32767');
     });
 
     it("pins VMs only to configured workers", () => {

@@ -21,6 +21,7 @@ import {
     TYPES,
     UsageError,
     configFromJson,
+    expectedHostKeys,
     fileDrift,
     formatReport,
     hostChecks,
@@ -29,6 +30,7 @@ import {
     judgePrep,
     parseCliArgs,
     parseProbe,
+    probeHost,
     repairFor,
     sshArgs,
     urn,
@@ -291,19 +293,54 @@ describe("the report and the repairs", () => {
         });
     });
 
-    it("SSH as the stack says: user, port, key, bounded dialing; its host key when it sets one", () => {
-        const keys = { key: "/k", knownHosts: "/kh" };
-        const words = sshArgs(cfg, km1, keys);
+    it("SSH as the stack says: user, port, key, bounded dialing; the host's expected key and no other", () => {
+        const access = { identity: ["-i", "/k"], knownHosts: "/kh" };
+        const words = sshArgs(cfg, km1, access);
         assert.deepEqual(words.slice(-7), ["-i", "/k", "-p", "22", "-l", "root", "172.31.50.221"]);
-        assert.ok(words.includes("BatchMode=yes") && words.includes("StrictHostKeyChecking=no"), words.join(" "));
-        const pinned = parseConfig(sourceOf(stackConfig("dev", { sshHostKey: "ssh-ed25519 AAAAC3Nz", sshPort: "2222" })));
-        const w2 = sshArgs(pinned, km1, keys, "/cfg");
+        assert.ok(words.includes("BatchMode=yes") && words.includes("StrictHostKeyChecking=yes"), words.join(" "));
+        assert.ok(!words.some((w) => w.includes("/dev/null") && w.startsWith("UserKnownHostsFile")), "never a /dev/null known_hosts");
+        const other = parseConfig(sourceOf(stackConfig("dev", { sshPort: "2222" })));
+        const w2 = sshArgs(other, km1, { identity: ["-o", "IdentityAgent=/a.sock"], knownHosts: "/kh" }, "/cfg");
         assert.deepEqual(w2.slice(0, 2), ["-F", "/cfg"]);
-        assert.ok(w2.includes("UserKnownHostsFile=/kh") && w2.includes("StrictHostKeyChecking=yes") && w2.includes("2222"), w2.join(" "));
+        assert.ok(w2.includes("UserKnownHostsFile=/kh") && w2.includes("IdentityAgent=/a.sock") && w2.includes("2222"), w2.join(" "));
+    });
+
+    it("expects each host's pinned key, else the one the first up recorded in the state; a host with neither is not contacted", async () => {
+        const line = (n: number) =>
+            `ssh-ed25519 ${Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from("ssh-ed25519"), Buffer.alloc(36, n)]).toString("base64")}`;
+        const pinnedKm1 = parseConfig(
+            sourceOf(
+                stackConfig("dev", { master: { name: "km1.virtomation.com", address: "172.31.50.221", hostKey: `${line(1)} root@km1` } }),
+            ),
+        );
+        const state = JSON.stringify({
+            deployment: {
+                resources: [
+                    {
+                        urn: "urn:pulumi:dev::kubevirt-lab::kubevirt-lab:hosts:HostKeys$command:local:Command::kn1-host-key",
+                        outputs: { stdout: `172.31.50.231 ${line(2)}\n172.31.50.231 ssh-rsa AAAAB3NzaC1yc2EAAAADAQAB\n` },
+                    },
+                    {
+                        urn: "urn:pulumi:dev::kubevirt-lab::kubevirt-lab:hosts:HostKeys$command:local:Command::km1-host-key",
+                        outputs: { stdout: `172.31.50.221 ${line(3)}\n` },
+                    },
+                ],
+            },
+        });
+        const keys = expectedHostKeys(pinnedKm1, state);
+        assert.equal(keys.get("172.31.50.221"), line(1), "the pinned key wins over a record");
+        assert.equal(keys.get("172.31.50.231"), line(2), "kn1's record, its preferred key");
+        assert.equal(keys.has("172.31.50.232"), false, "kn2: nothing recorded, nothing pinned");
+        await assert.rejects(
+            probeHost(pinnedKm1, pinnedKm1.workers[1], { identity: [], knownHosts: "/kh", hostKeys: keys }, { timeoutMs: 1000 }),
+            /^Error: kn2 \(root@172\.31\.50\.232:22\): no host key to expect: .*run pulumi up first/,
+        );
     });
 
     it("the settings come from `pulumi config --json` as the program reads them; bad usage is a UsageError", () => {
-        const json = JSON.stringify(Object.fromEntries(Object.entries(config).map(([k, v]) => [k, { value: v, secret: false }])));
+        const json = JSON.stringify(
+            Object.fromEntries(Object.entries(config).map(([k, v]) => [k, { value: v, secret: k === "kubevirt-lab:sshPrivateKey" }])),
+        );
         assert.deepEqual(configFromJson(json).hostPrep, cfg.hostPrep);
         assert.throws(() => parseCliArgs(["--bogus"]), UsageError);
         assert.throws(() => parseCliArgs(["--timeout-ms", "5"]), UsageError);

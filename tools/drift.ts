@@ -18,7 +18,7 @@
 // `pulumi up --replace` that brings it back, destructive ones marked. Exit
 // status: 0 nothing drifted, 1 drift, 2 bad usage, an unreachable host (named)
 // or a probe that failed.
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import * as dns from "node:dns/promises";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -28,6 +28,8 @@ import { HostSpec, LabConfig, PROJECT, nodeAddress, parseConfig, shortName } fro
 import { TYPES as COMPONENT_TYPES } from "../components/types";
 import { PREP_STEPS } from "../components/hostPrep";
 import { hostScript, shQuote } from "../components/remote";
+import { keyLine, parseKeyscan, preferredKey, sshHosts } from "../components/hostKeys";
+import { parsePublicKey } from "../components/values";
 import { runCli } from "./cli";
 
 export type PrepStep = (typeof PREP_STEPS)[number];
@@ -513,10 +515,18 @@ export async function pulumi(a: Pick<ParsedArgs, "cwd">, args: string[]): Promis
     return r;
 }
 
-/** The stack's settings as the program reads them. */
+/** The stack's settings as the program reads them (`pulumi config --json --show-secrets`: each value, and whether it is a secret). */
 export function configFromJson(json: string): LabConfig {
-    const raw = JSON.parse(json) as Record<string, { value?: string }>;
-    return parseConfig({ get: (key) => raw[`${PROJECT}:${key}`]?.value });
+    const raw = JSON.parse(json) as Record<string, { value?: string; secret?: boolean }>;
+    const prefix = `${PROJECT}:`;
+    return parseConfig({
+        get: (key) => raw[`${prefix}${key}`]?.value,
+        keys: () =>
+            Object.keys(raw)
+                .filter((k) => k.startsWith(prefix))
+                .map((k) => k.slice(prefix.length)),
+        isSecret: (key) => raw[`${prefix}${key}`]?.secret === true,
+    });
 }
 
 /** URNs of the stack's state by resource name (the last part of a URN), from `pulumi stack export`. */
@@ -541,37 +551,108 @@ export async function readStack(a: Pick<ParsedArgs, "stack" | "cwd">): Promise<{
 /** harness/prereqs.sh verify checks nothing on PATH: ssh is the one program besides pulumi. */
 export const hasSsh = async (): Promise<boolean> => (await exec("ssh", ["-V"], 10_000)).code !== 127;
 
-/** The key file (the stack's sshPrivateKeyPath, else its key written in `dir`) and the known_hosts of `nodes`. */
-export async function sshKeys(cfg: LabConfig, nodes: HostSpec[], dir: string): Promise<{ key: string; knownHosts: string }> {
-    const key = cfg.ssh.privateKeyPath ?? path.join(dir, "key");
-    if (!cfg.ssh.privateKeyPath) fs.writeFileSync(key, `${(await secretText(cfg.ssh.privateKey)).trim()}\n`, { mode: 0o600 });
+/**
+ * The host key each host's steps expect, by address (`<type> <base64>`), as the program pins them
+ * (components/hostKeys.ts): the host object's hostKey, else the record the first `up` left in the
+ * state (`pulumi stack export`: the stdout of `<host>-host-key`). A host with neither has none.
+ */
+export function expectedHostKeys(cfg: LabConfig, exportJson: string | undefined): Map<string, string> {
+    const recorded = new Map<string, string>();
+    const dep = exportJson
+        ? (JSON.parse(exportJson) as { deployment?: { resources?: Array<{ urn: string; outputs?: { stdout?: string } }> } })
+        : {};
+    for (const r of dep.deployment?.resources ?? []) {
+        const name = r.urn.split("::").pop()!;
+        const k = name.endsWith("-host-key") ? preferredKey(parseKeyscan(r.outputs?.stdout ?? "")) : undefined;
+        if (k) recorded.set(name.slice(0, -"-host-key".length), keyLine(k));
+    }
+    const out = new Map<string, string>();
+    for (const h of sshHosts(cfg)) {
+        const pinned = h.hostKey === undefined ? undefined : parsePublicKey(h.hostKey);
+        const key = pinned ? keyLine(pinned) : recorded.get(shortName(h.name));
+        if (key) out.set(h.address, key);
+    }
+    return out;
+}
+
+/** How ssh reaches the hosts: its identity options, the known_hosts of the expected keys; close() ends what it started. */
+export interface SshAccess {
+    identity: string[];
+    knownHosts: string;
+    /** address → expected key: a host without one is not contacted. */
+    hostKeys: ReadonlyMap<string, string>;
+    close(): Promise<void>;
+}
+
+/**
+ * The SSH access of the tools, in `dir` (a private temporary directory): known_hosts with each
+ * host's expected key (no other key is accepted), and the key: the stack's key file when it gives
+ * sshPrivateKeyPath, else its secret key held in memory only, by an ssh-agent of this process
+ * (never written to a file). The agent ends with close(), and also when this process is killed by
+ * any signal, SIGKILL included: a guard shell holds the read end of a pipe from this process and
+ * kills the agent at end of file; its key lives at most `lifetimeSeconds` there anyway.
+ */
+export async function openSshAccess(
+    cfg: LabConfig,
+    hostKeys: ReadonlyMap<string, string>,
+    dir: string,
+    lifetimeSeconds: number,
+): Promise<SshAccess> {
     const knownHosts = path.join(dir, "known_hosts");
-    if (cfg.ssh.hostKey) fs.writeFileSync(knownHosts, nodes.map((h) => `${h.address} ${cfg.ssh.hostKey}\n`).join(""));
-    return { key, knownHosts };
+    const port = cfg.ssh.port;
+    fs.writeFileSync(knownHosts, [...hostKeys].map(([a, k]) => `${port === 22 ? a : `[${a}]:${port}`} ${k}\n`).join(""));
+    if (cfg.ssh.privateKeyPath) return { identity: ["-i", cfg.ssh.privateKeyPath], knownHosts, hostKeys, close: async () => undefined };
+    const sock = path.join(dir, "agent.sock");
+    const guard = spawn(
+        "sh",
+        ["-c", 'ssh-agent -D -a "$1" >/dev/null 2>&1 & a=$!; trap \'kill "$a" 2>/dev/null\' EXIT; read -r _ || :', "kvl-agent-guard", sock],
+        {
+            stdio: ["pipe", "ignore", "ignore"],
+        },
+    );
+    const close = () =>
+        new Promise<void>((resolve) => {
+            if (guard.exitCode !== null || guard.signalCode !== null) return resolve();
+            guard.once("exit", () => resolve());
+            guard.stdin!.end();
+        });
+    for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+    const added = await new Promise<Exec>((resolve) => {
+        const p = execFile(
+            "ssh-add",
+            ["-q", "-t", String(lifetimeSeconds), "-"],
+            { env: { ...process.env, SSH_AUTH_SOCK: sock }, timeout: 10_000 },
+            (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr }),
+        );
+        void secretText(cfg.ssh.privateKey).then((key) => p.stdin!.end(`${key.trim()}\n`));
+    });
+    if (added.code !== 0) {
+        await close();
+        throw new Error(`ssh-add could not hold the stack's sshPrivateKey in memory: ${added.stderr.trim()}`);
+    }
+    return { identity: ["-o", `IdentityAgent=${sock}`], knownHosts, hostKeys, close };
 }
 
 /**
  * OpenSSH's words for a host, as the components connect (components/remote.ts connection): the
- * stack's user, port and key, its sshHostKey when it sets one (else any host key), bounded dialing.
+ * stack's user, port and key, the host's expected key and no other, bounded dialing.
  */
-export function sshArgs(cfg: LabConfig, host: HostSpec, keys: { key: string; knownHosts: string }, sshConfig?: string): string[] {
+export function sshArgs(cfg: LabConfig, host: HostSpec, access: Pick<SshAccess, "identity" | "knownHosts">, sshConfig?: string): string[] {
     const s = cfg.ssh;
-    const hostKey = s.hostKey
-        ? [`UserKnownHostsFile=${keys.knownHosts}`, "StrictHostKeyChecking=yes"]
-        : ["UserKnownHostsFile=/dev/null", "StrictHostKeyChecking=no"];
     const options = [
         "BatchMode=yes",
         `ConnectTimeout=${s.perDialTimeout}`,
         `ConnectionAttempts=${Math.min(s.dialErrorLimit, 10)}`,
         "ServerAliveInterval=10",
         "LogLevel=ERROR",
-        ...hostKey,
+        `UserKnownHostsFile=${access.knownHosts}`,
+        "GlobalKnownHostsFile=/dev/null",
+        "StrictHostKeyChecking=yes",
     ];
     return [
         ...(sshConfig ? ["-F", sshConfig] : []),
         ...options.flatMap((o) => ["-o", o]),
-        "-i",
-        keys.key,
+        ...access.identity,
         "-p",
         String(s.port),
         "-l",
@@ -584,15 +665,19 @@ export function sshArgs(cfg: LabConfig, host: HostSpec, keys: { key: string; kno
 export async function probeHost(
     cfg: LabConfig,
     host: HostSpec,
-    keys: { key: string; knownHosts: string },
+    access: Pick<SshAccess, "identity" | "knownHosts" | "hostKeys">,
     a: Pick<ParsedArgs, "sshConfig" | "timeoutMs">,
     checks: string[] = hostChecks(cfg, host),
 ): Promise<Facts> {
+    const where = `${cfg.ssh.user}@${host.address}:${cfg.ssh.port}`;
+    if (!access.hostKeys.has(host.address))
+        throw new Error(
+            `${shortName(host.name)} (${where}): no host key to expect: neither a hostKey in its host object nor one recorded by pulumi up (run pulumi up first)`,
+        );
     const argv = checks.flatMap((c) => ["--check", c]);
-    const r = await exec("ssh", [...sshArgs(cfg, host, keys, a.sshConfig), hostScript("probe.sh", argv, cfg.ssh.user)], a.timeoutMs);
+    const r = await exec("ssh", [...sshArgs(cfg, host, access, a.sshConfig), hostScript("probe.sh", argv, cfg.ssh.user)], a.timeoutMs);
     if (r.code !== 0) {
         const why = r.code === 255 ? "cannot reach it over SSH" : `probe.sh failed there (exit ${r.code})`;
-        const where = `${cfg.ssh.user}@${host.address}:${cfg.ssh.port}`;
         throw new Error(`${shortName(host.name)} (${where}): ${why}: ${r.stderr.trim().split("\n").slice(-3).join(" / ")}`);
     }
     return parseProbe(r.stdout);
@@ -638,11 +723,16 @@ export async function main(argv: string[], print: (line: string) => void = (l) =
         if (out.code === 0) ingressAddress = (JSON.parse(out.stdout) as { ingressAddress?: string }).ingressAddress;
     }
 
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-drift-"));
+    const tmp = privateTempDir("drift");
+    const access = await openSshAccess(
+        cfg,
+        expectedHostKeys(cfg, exported.code === 0 ? exported.stdout : undefined),
+        tmp,
+        a.timeoutMs / 1000 + 60,
+    );
     try {
         const nodes = [cfg.master, ...cfg.workers];
-        const keys = await sshKeys(cfg, nodes, tmp);
-        const probes = await Promise.allSettled(nodes.map((h) => probeHost(cfg, h, keys, a)));
+        const probes = await Promise.allSettled(nodes.map((h) => probeHost(cfg, h, access, a)));
         const results: StepResult[] = [];
         const unreachable: string[] = [];
         probes.forEach((p, i) => {
@@ -655,8 +745,28 @@ export async function main(argv: string[], print: (line: string) => void = (l) =
         if (unreachable.length > 0) return 2;
         return results.some((r) => r.drift) ? 1 : 0;
     } finally {
+        await access.close();
         fs.rmSync(tmp, { recursive: true, force: true });
     }
+}
+
+/**
+ * A private (0700) temporary directory for a tool's run, `kvl-<tool>-<pid>-...`; the ones an
+ * earlier run left (killed before it could remove its own) are removed first, when their pid is
+ * gone. They hold nothing secret (known_hosts, an agent's socket), but nothing of ours stays.
+ */
+export function privateTempDir(tool: string): string {
+    const base = os.tmpdir();
+    for (const e of fs.readdirSync(base)) {
+        const m = new RegExp(`^kvl-${tool}-(\\d+)-`).exec(e);
+        if (!m || Number(m[1]) === process.pid) continue;
+        try {
+            process.kill(Number(m[1]), 0);
+        } catch {
+            fs.rmSync(path.join(base, e), { recursive: true, force: true });
+        }
+    }
+    return fs.mkdtempSync(path.join(base, `kvl-${tool}-${process.pid}-`));
 }
 
 if (require.main === module) runCli("drift", main);

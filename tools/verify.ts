@@ -20,8 +20,6 @@ import * as dns from "node:dns/promises";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as net from "node:net";
-import * as os from "node:os";
-import * as path from "node:path";
 import { parseArgs } from "node:util";
 import type { HostSpec, LabConfig } from "../components/config";
 import * as drift from "./drift";
@@ -476,6 +474,7 @@ export async function main(argv: string[], print: (line: string) => void = (l) =
     let args: ParsedArgs;
     let checks: CheckName[];
     let cfg: LabConfig | undefined;
+    let stack: string | undefined;
     try {
         args = parseCliArgs(argv);
         checks = selectedChecks(args);
@@ -493,7 +492,7 @@ export async function main(argv: string[], print: (line: string) => void = (l) =
             o = resolveOptions(args, outputs);
         }
         if (checks.includes("swap")) {
-            ({ cfg } = await drift.readStack(args));
+            ({ cfg, stack } = await drift.readStack(args));
             if (!(await drift.hasSsh())) throw new Error("ssh is missing: install it with: sudo apt-get install -y openssh-client");
         }
     } catch (err) {
@@ -501,18 +500,22 @@ export async function main(argv: string[], print: (line: string) => void = (l) =
         if (err instanceof UsageError || err instanceof drift.UsageError) print(USAGE);
         return 2;
     }
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-verify-"));
+    const tmp = drift.privateTempDir("verify");
+    let access: drift.SshAccess | undefined;
     try {
         const swap = async (): Promise<CheckResult[]> => {
             const hosts = [cfg!.master, ...cfg!.workers];
-            const keys = await drift.sshKeys(cfg!, hosts, tmp);
             const a = { sshConfig: args.sshConfig, timeoutMs: Math.max(args.timeoutMs ?? 0, SWAP_PROBE_MS) };
-            return checkSwap(hosts, (h) => drift.probeHost(cfg!, h, keys, a, ["swap"]));
+            const exported = await drift.pulumi(args, ["stack", "export", ...(stack ? ["--stack", stack] : [])]);
+            const hostKeys = drift.expectedHostKeys(cfg!, exported.code === 0 ? exported.stdout : undefined);
+            access = await drift.openSshAccess(cfg!, hostKeys, tmp, a.timeoutMs / 1000 + 60);
+            return checkSwap(hosts, (h) => drift.probeHost(cfg!, h, access!, a, ["swap"]));
         };
         const results = await runChecks(o, checks, swap);
         for (const r of results) print(r.line);
         return results.every((r) => r.ok) ? 0 : 1;
     } finally {
+        await access?.close();
         fs.rmSync(tmp, { recursive: true, force: true });
     }
 }

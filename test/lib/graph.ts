@@ -37,6 +37,18 @@ export const FAKE_ADMIN_CONF = [
     "  user: {client-certificate-data: Q0VSVA==, client-key-data: S0VZLXNlY3JldA==}",
     "",
 ].join("\n");
+/** An ed25519 host key line (`<type> <base64>`) of a fake host, different per address. */
+export function fakeHostKey(address: string): string {
+    const seed = Buffer.alloc(32, Number(address.split(".").pop() ?? 0));
+    return `ssh-ed25519 ${Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from("ssh-ed25519"), Buffer.from([0, 0, 0, 32]), seed]).toString("base64")}`;
+}
+
+/** What ssh-keyscan prints for a host of the command line `create` (components/hostKeys.ts keyscanCommand). */
+function fakeKeyscan(create: string): string {
+    const address = /-t \S+ (\S+) /.exec(create)?.[1] ?? "0.0.0.0";
+    return `${address} ${fakeHostKey(address)}\n`;
+}
+
 export const FAKE_JOIN_LINE =
     "kubeadm join --token abcdef.0123456789abcdef 172.31.50.221:6443 --discovery-token-ca-cert-hash sha256:" + "ab".repeat(32);
 
@@ -113,9 +125,13 @@ export async function runProgram(
                             : "";
                     state.stderr = "";
                 }
+                if (args.type === "command:local:Command" && args.name.endsWith("-host-key") && state.stdout === undefined)
+                    state.stdout = fakeKeyscan(String(args.inputs.create));
                 return { id: `${args.name}-id`, state };
             },
-            call: (args) => args.inputs,
+            // local.run is the host key check of every run (components/hostKeys.ts): the hosts offer their recorded keys.
+            call: (args) =>
+                args.token === "command:local:run" ? { ...args.inputs, stdout: fakeKeyscan(String(args.inputs.command)) } : args.inputs,
         },
         "kubevirt-lab",
         "test",

@@ -4,20 +4,29 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
+import type { ConfigSource } from "../../components/config";
+import { SETTINGS, Setting } from "../../components/settings";
 
 export const REPO = path.join(__dirname, "..", "..");
 
 /** A syntactically valid stand-in key: parsed by nobody, only checked for its PEM frame. */
 export const TEST_PRIVATE_KEY =
     "-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0LXRlc3Qta2V5LW5vdC1yZWFs\n-----END OPENSSH PRIVATE KEY-----\n";
-export const TEST_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKvlabtestkeyonly operator@kubevirt-lab";
+export const TEST_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILd030Ykq49QxBdCLTvfR19kgFgpFmAytBtTWRHs3L6K operator@kubevirt-lab";
 
 function asString(v: unknown): string {
     return typeof v === "string" ? v : JSON.stringify(v);
 }
 
+/** The YAML of a file of the repo, parsed once per process (the tests build hundreds of stacks). */
+const parsed = new Map<string, any>();
+function yamlOf(file: string): any {
+    if (!parsed.has(file)) parsed.set(file, YAML.parse(fs.readFileSync(path.join(REPO, file), "utf8")));
+    return structuredClone(parsed.get(file));
+}
+
 export function projectDefaults(): Record<string, string> {
-    const project = YAML.parse(fs.readFileSync(path.join(REPO, "Pulumi.yaml"), "utf8"));
+    const project = yamlOf("Pulumi.yaml");
     const out: Record<string, string> = {};
     for (const [key, decl] of Object.entries<any>(project.config ?? {})) {
         if (decl && decl.default !== undefined) out[`kubevirt-lab:${key}`] = asString(decl.default);
@@ -37,7 +46,7 @@ export const FIXTURE_URLS = {
 };
 
 export function stackConfig(stack: string, overrides: Record<string, unknown> = {}): Record<string, string> {
-    const file = YAML.parse(fs.readFileSync(path.join(REPO, `Pulumi.${stack}.yaml`), "utf8"));
+    const file = yamlOf(`Pulumi.${stack}.yaml`);
     const out = projectDefaults();
     for (const [key, v] of Object.entries<unknown>(file.config ?? {})) out[key] = asString(v);
     delete out["kubevirt-lab:sshPrivateKeyPath"];
@@ -51,7 +60,25 @@ export function stackConfig(stack: string, overrides: Record<string, unknown> = 
     return out;
 }
 
-/** A ConfigSource over such a map, for parseConfig. */
-export function sourceOf(map: Record<string, string>) {
-    return { get: (key: string) => map[`kubevirt-lab:${key}`] };
+/** The settings the stack must hold as secrets (components/settings.ts: secret). */
+const SECRET_SETTINGS = new Set(
+    Object.entries(SETTINGS)
+        .filter(([, s]) => (s as Setting<unknown>).secret)
+        .map(([k]) => k),
+);
+
+/**
+ * A ConfigSource over such a map, for parseConfig: its keys, and the secret settings held as
+ * secrets (`pulumi config set --secret`), unless `plain` names keys set without --secret.
+ */
+export function sourceOf(map: Record<string, string>, plain: readonly string[] = []): ConfigSource {
+    const prefix = "kubevirt-lab:";
+    return {
+        get: (key: string) => map[`${prefix}${key}`],
+        keys: () =>
+            Object.keys(map)
+                .filter((k) => k.startsWith(prefix))
+                .map((k) => k.slice(prefix.length)),
+        isSecret: (key: string) => SECRET_SETTINGS.has(key) && !plain.includes(key),
+    };
 }
