@@ -44,7 +44,8 @@
 #     includes duplicate symbols"): the last "_" becomes "." in the work tree, as for Kubernetes.
 #   - virt-handler builds with CGO_ENABLED=0 (it does not import libvirt-go). The lab's
 #     virt-launcher builds with CGO_ENABLED=1 against Debian's libvirt-dev (installed with apt
-#     when missing, as root): KubeVirt's cmd server imports virtwrap, which imports libvirt-go.
+#     when missing, as root, with isc-dhcp-client, its guest's DHCP client): KubeVirt's cmd
+#     server imports virtwrap, which imports libvirt-go.
 #   - VTS 0.1.15, not 0.2.2 (which the upstream notes measured): 0.1.15 is what ingress-nginx
 #     0.13.0's image built in, and it builds against nginx-dev 1.22.1 and works with Debian's
 #     nginx (checked: `nginx -t` loads it, and a server with vhost_traffic_status_zone served
@@ -573,7 +574,7 @@ ensure_nginx_dev() {
 
 # --- the lab's virt-launcher ---------------------------------------------------------------------
 
-# virt_launcher check|libvirt|build: the lab's virt-launcher (harness/standins/virt-launcher, the
+# virt_launcher check|deps|build: the lab's virt-launcher (harness/standins/virt-launcher, the
 # "compute" container's /entrypoint.sh of the kubevirt/virt-launcher:v0.4.1 image in
 # harness/standins/kubelet/images.ts), built in the KubeVirt v0.4.1 work tree as
 # cmd/virt-launcher-lab with cgo (KubeVirt's cmd server imports virtwrap, which imports
@@ -581,22 +582,28 @@ ensure_nginx_dev() {
 # virt-launcher-driver (its driver/, cmd/virt-launcher-lab-driver: KubeVirt's cmd client and
 # notify server, for test/virt-launcher.test.ts). The sha256 of the Go sources is recorded beside
 # the binary (.versions/virt-launcher.sources): when the repository's differ, it counts as missing.
-#   check    the record of the sources matches and the driver is there
-#   libvirt  Debian's libvirt-dev installed (apt, as root), else stop naming it
+#   check    the record of the sources matches, the driver is there, and so is the node's
+#            /usr/sbin/dhclient (isc-dhcp-client), which the guest runs
+#   deps     Debian's libvirt-dev (the build) and isc-dhcp-client installed (apt, as root), else
+#            stop naming them
 #   build    both built from the repository's sources, then recorded
 virt_launcher() {
   local src=$HARNESS/standins/virt-launcher tree sum
   sum=$(cd "$src" && find . -name '*.go' -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)
   case $1 in
     check)
-      [[ -x $BIN/virt-launcher-driver && -f $VERSIONS/virt-launcher.sources && $(<"$VERSIONS/virt-launcher.sources") == "$sum" ]] ;;
-    libvirt)
+      [[ -x $BIN/virt-launcher-driver && -x /usr/sbin/dhclient && -f $VERSIONS/virt-launcher.sources &&
+        $(<"$VERSIONS/virt-launcher.sources") == "$sum" ]] ;;
+    deps)
       command -v cc >/dev/null 2>&1 || die "the lab's virt-launcher is built with cgo: 'cc' is not on PATH (sudo apt-get install -y gcc)"
-      pkg-config --exists libvirt 2>/dev/null && return 0
+      local packages=()
+      pkg-config --exists libvirt 2>/dev/null || packages+=(libvirt-dev pkg-config)
+      [[ -x /usr/sbin/dhclient ]] || packages+=(isc-dhcp-client)
+      ((${#packages[@]})) || return 0
       if [[ $(id -u) != 0 ]] || ! command -v "$APT" >/dev/null 2>&1; then
-        die "the lab's virt-launcher is built with Debian's libvirt-dev (libvirt-go, cgo): sudo apt-get install -y libvirt-dev pkg-config"
+        die "the lab's virt-launcher is built with Debian's libvirt-dev (libvirt-go, cgo) and its guest runs isc-dhcp-client: sudo apt-get install -y ${packages[*]}"
       fi
-      progress::run "installing libvirt-dev with $APT (the lab's virt-launcher links libvirt-go)" 30 apt_install libvirt-dev pkg-config
+      progress::run "installing ${packages[*]} with $APT (the lab's virt-launcher and its guest)" 30 apt_install "${packages[@]}"
       ;;
     build)
       tree=$(tree_of kubevirt)
@@ -722,7 +729,7 @@ if ((${#missing[@]})); then
   fi
   # Debian's nginx and nginx-dev before any build (installed here, or named if we cannot).
   [[ " ${missing[*]} " != *" nginx-modules/"* ]] || ensure_nginx_dev
-  [[ " ${missing[*]} " != *" virt-launcher "* ]] || virt_launcher libvirt
+  [[ " ${missing[*]} " != *" virt-launcher "* ]] || virt_launcher deps
   build_missing "${missing[@]}"
 fi
 
