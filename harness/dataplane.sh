@@ -673,6 +673,67 @@ build_missing() {
   done
 }
 
+# --- the lab's images of ingress-nginx 0.13.0 and its default backend ------------------------------
+
+# ingress_image check|build: what the lab's images of the ingress-nginx 0.13.0 controller and of
+# defaultbackend 1.4 need beside nginx-ingress-controller and the VTS module (harness/images/
+# README.md; their IMAGES entries in harness/standins/kubelet/images.ts), in $BIN:
+#   ingress-nginx-image/   0.13.0's rootfs/etc/nginx/{nginx.conf,lua/,template/nginx.tmpl} and
+#                          rootfs/ingress-controller/*.sh, taken from the release source, the
+#                          template fitted to Debian's nginx by harness/images/ingress-nginx/
+#                          nginx.tmpl.patch; etc/nginx/geoip/GeoIP.dat, Debian's geoip-database
+#   404-server             images/404-server of the 0.13.0 tree (defaultbackend:1.4), built as
+#                          its Makefile does (CGO_ENABLED=0, -w -s) with its own vendor/
+#   ingress-nginx-offline  harness/images/ingress-nginx/offline (the controller's nginx steps
+#                          without an API server), built in the tree as cmd/kubevirt-lab-offline
+# `check` is a record (.versions/ingress-nginx-image: the archive's and the inputs' sha256) and
+# the files being there; `build` lays them anew (each through a temporary name) and checks that
+# the patched template renders the post's configuration (ingress-nginx-offline -print).
+ingress_image() {
+  local image=$BIN/ingress-nginx-image rec=$VERSIONS/ingress-nginx-image
+  local patch=$HARNESS/images/ingress-nginx/nginx.tmpl.patch offline=$HARNESS/images/ingress-nginx/offline/main.go
+  local geoip=/usr/share/GeoIP/GeoIP.dat stamp tree tmp out
+  stamp="$INGRESS_SHA $(cat "$patch" "$offline" "$geoip" 2>/dev/null | sha256sum | cut -d' ' -f1)"
+  if [[ $1 == check ]]; then
+    [[ -f $rec && $(<"$rec") == "$stamp" && -f $image/etc/nginx/template/nginx.tmpl && -d $image/etc/nginx/lua &&
+      -f $image/etc/nginx/geoip/GeoIP.dat && -x $BIN/404-server && -x $BIN/ingress-nginx-offline ]]
+    return
+  fi
+  [[ -f $geoip ]] || die "the ingress-nginx image needs Debian's GeoIP country database $geoip: sudo apt-get install -y geoip-database"
+  command -v patch >/dev/null 2>&1 || die "the ingress-nginx image's template is patched with 'patch': sudo apt-get install -y patch"
+  command -v go >/dev/null 2>&1 || die "the ingress-nginx image's 404-server and ingress-nginx-offline are built with 'go', not on PATH"
+  check_archive "$INGRESS_ARCHIVE" "$INGRESS_SHA"
+  go_env
+  tree=$(tree_of ingress-nginx)
+  tree_ready ingress-nginx || progress::run "unpacking $INGRESS_ARCHIVE into $tree" 2 unpack_tree ingress-nginx
+  # the image's rootfs files, from the archive (not the work tree, whose files a build may touch)
+  tmp=$DP_DIR/src/ingress-nginx-image.tmp
+  rm -rf "$tmp" "$image.tmp"
+  mkdir -p "$tmp" "$image.tmp/etc/nginx/geoip" "$(dirname "$rec")"
+  tar -xzf "$UPSTREAM/$INGRESS_ARCHIVE" -C "$tmp" --strip-components=1 --wildcards '*/rootfs/etc/nginx/*' '*/rootfs/ingress-controller/*'
+  (cd "$tmp" && patch -p1 --forward --no-backup-if-mismatch --quiet <"$patch") || die "$patch does not apply to $INGRESS_ARCHIVE's rootfs/etc/nginx/template/nginx.tmpl"
+  cp -R "$tmp/rootfs/etc/nginx/nginx.conf" "$tmp/rootfs/etc/nginx/lua" "$tmp/rootfs/etc/nginx/template" "$image.tmp/etc/nginx/"
+  cp -R "$tmp/rootfs/ingress-controller" "$image.tmp/"
+  cp "$geoip" "$image.tmp/etc/nginx/geoip/GeoIP.dat"
+  rm -rf "$tmp"
+  mkdir -p "$tree/cmd/kubevirt-lab-offline"
+  cp "$offline" "$tree/cmd/kubevirt-lab-offline/main.go"
+  progress::run "building 404-server (defaultbackend 1.4) from $INGRESS_ARCHIVE" 15 \
+    gopath_go "$tree" build -trimpath -ldflags "-w -s" -o "$BIN/.404-server.build" ./images/404-server
+  progress::run "building ingress-nginx-offline in the ingress-nginx $INGRESS_VERSION tree" 20 \
+    gopath_go "$tree" build -trimpath -ldflags "-s -w" -o "$BIN/.ingress-nginx-offline.build" ./cmd/kubevirt-lab-offline
+  out=$("$BIN/.ingress-nginx-offline.build" -print -template "$image.tmp/etc/nginx/template/nginx.tmpl" \
+    -configmap enable-vts-status=true -rule "nodejs-ex nodejs nodejs.ingress.virtomation.com / nodejs 8080 127.0.0.1:8080" 2>&1) ||
+    die "the patched template does not render: $out"
+  [[ $out == *"load_module /etc/nginx/modules/$VTS_MODULE;"* && $out == *"vhost_traffic_status_zone shared:"* ]] ||
+    die "the patched template renders without the VTS module or its zone"
+  rm -rf "$image"
+  mv "$image.tmp" "$image"
+  mv -f "$BIN/.404-server.build" "$BIN/404-server"
+  mv -f "$BIN/.ingress-nginx-offline.build" "$BIN/ingress-nginx-offline"
+  echo "$stamp" >"$rec"
+}
+
 # --- main ----------------------------------------------------------------------------------------
 
 export_line() { echo "export KUBEVIRT_LAB_DATAPLANE_BIN=$BIN"; }
@@ -682,6 +743,10 @@ read -r -a missing <<<"$(missing_binaries)"
 if [[ $mode == check ]]; then
   if ((${#missing[@]})); then
     echo "dataplane: missing or not at their versions in $BIN: ${missing[*]}" >&2
+    exit 1
+  fi
+  if [[ " ${wanted[*]} " == *" nginx-ingress-controller "* ]] && ! ingress_image check; then
+    echo "dataplane: missing or not current in $BIN: ingress-nginx-image (the ingress-nginx images' files)" >&2
     exit 1
   fi
   info "all of ${wanted[*]} in $BIN"
@@ -731,6 +796,10 @@ if ((${#missing[@]})); then
   [[ " ${missing[*]} " != *" nginx-modules/"* ]] || ensure_nginx_dev
   [[ " ${missing[*]} " != *" virt-launcher "* ]] || virt_launcher deps
   build_missing "${missing[@]}"
+fi
+# The ingress-nginx images' files come with the controller (the group ingress-nginx).
+if [[ " ${wanted[*]} " == *" nginx-ingress-controller "* ]] && ! ingress_image check; then
+  ingress_image build
 fi
 
 if [[ $mode == setup ]]; then

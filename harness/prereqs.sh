@@ -36,7 +36,15 @@ iptables|iptables|real kubeadm's preflight in a lab of real Kubernetes needs ipt
 ansible-playbook|ansible|the app stage runs the Ansible roles for real, into the VM hosts
 tcpdump|tcpdump|a learner looks at the lab's packets with it
 conntrack|conntrack|a learner looks at the lab's conntrack table with it
-nginx|nginx|ingress-nginx's controller runs Debian's nginx with the VTS module"
+nginx|nginx|ingress-nginx's controller runs Debian's nginx with the VTS module
+dumb-init|dumb-init|the lab's ingress-nginx 0.13.0 image runs its controller under dumb-init, the image's entrypoint
+setpriv|util-linux|the lab's defaultbackend 1.4 image runs its server as the image's user 65534
+/usr/lib/nginx/modules/ndk_http_module.so|libnginx-mod-http-ndk|the ingress-nginx 0.13.0 template loads ngx_devel_kit, which its Lua module needs (built into the image's nginx)
+/usr/lib/nginx/modules/ngx_http_lua_module.so|libnginx-mod-http-lua|the ingress-nginx 0.13.0 template runs Lua (init_by_lua_block, a log_by_lua_block in every location)
+/usr/lib/nginx/modules/ngx_http_headers_more_filter_module.so|libnginx-mod-http-headers-more-filter|the ingress-nginx 0.13.0 template sets headers with more_set_headers
+/usr/lib/nginx/modules/ngx_http_geoip_module.so|libnginx-mod-http-geoip|the ingress-nginx 0.13.0 template's geoip_country (use-geoip is on by default)
+/usr/lib/nginx/modules/ngx_stream_module.so|libnginx-mod-stream|the ingress-nginx 0.13.0 template's stream block (TCP and UDP services)
+/usr/share/GeoIP/GeoIP.dat|geoip-database|the ingress-nginx image's /etc/nginx/geoip/GeoIP.dat (the country database)"
 readonly TEST_TOOLS="shellcheck|shellcheck|every host script is checked by shellcheck
 ansible-lint|ansible-lint|the Ansible roles are linted"
 
@@ -48,10 +56,13 @@ case ${1:-} in
 esac
 what=$1
 
+# have TOOL: a program on PATH, or (an absolute path: a module or a data file) a file there.
+have() { if [[ $1 == /* ]]; then [[ -e $1 ]]; else command -v "$1" >/dev/null 2>&1; fi; }
+
 missing_tools=() packages=() reasons=()
 while IFS='|' read -r tool package why; do
   [[ -n $tool ]] || continue
-  command -v "$tool" >/dev/null 2>&1 && continue
+  have "$tool" && continue
   missing_tools+=("$tool")
   reasons+=("$tool ($package: $why)")
   [[ " ${packages[*]} " == *" $package "* ]] || packages+=("$package")
@@ -63,7 +74,7 @@ if ((${#missing_tools[@]} > 0)); then
     "$APT" update -qq >&2
     DEBIAN_FRONTEND=noninteractive "$APT" install -y -qq --no-install-recommends "${packages[@]}" >&2
     for t in "${missing_tools[@]}"; do
-      command -v "$t" >/dev/null 2>&1 || { echo "prereqs: $t is still missing after installing ${packages[*]}" >&2; exit 1; }
+      have "$t" || { echo "prereqs: $t is still missing after installing ${packages[*]}" >&2; exit 1; }
     done
   else
     printf -v list '%s, ' "${reasons[@]}"

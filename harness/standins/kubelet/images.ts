@@ -87,6 +87,34 @@ export const IMAGES: Record<string, Image> = {
             "/usr/local/libexec/virt-launcher-lab": harnessFile("standins/virt-launcher/guest"),
         },
     },
+    // ingress-nginx 0.13.0 (with-rbac.yaml: args only, starting with /nginx-ingress-controller).
+    // The image's ENTRYPOINT is dumb-init (Debian's, from the host's /usr); /kubevirt-lab/init
+    // runs before it and lays what the image's writable layers had (harness/images/README.md).
+    // Its nginx is Debian's /usr/sbin/nginx with Debian's modules and the lab's VTS; the
+    // template is 0.13.0's, fitted to Debian's nginx (harness/images/ingress-nginx/).
+    "quay.io/kubernetes-ingress-controller/nginx-ingress-controller:0.13.0": {
+        what: "ingress-nginx 0.13.0 controller (with Debian's nginx 1.22.1 and the lab's VTS module)",
+        entrypoint: ["/kubevirt-lab/init", "/usr/bin/dumb-init"],
+        files: {
+            "/nginx-ingress-controller": dp("nginx-ingress-controller"),
+            "/etc/nginx/template": dp("ingress-nginx-image/etc/nginx/template"),
+            "/etc/nginx/lua": dp("ingress-nginx-image/etc/nginx/lua"),
+            "/etc/nginx/geoip": dp("ingress-nginx-image/etc/nginx/geoip"),
+            "/etc/nginx/modules/ngx_http_vhost_traffic_status_module.so": dp("nginx-modules/ngx_http_vhost_traffic_status_module.so"),
+            "/ingress-controller/clean-nginx-conf.sh": dp("ingress-nginx-image/ingress-controller/clean-nginx-conf.sh"),
+            "/ingress-controller/indent.sh": dp("ingress-nginx-image/ingress-controller/indent.sh"),
+            "/kubevirt-lab/nginx.conf": dp("ingress-nginx-image/etc/nginx/nginx.conf"),
+            "/kubevirt-lab/init": harnessFile("images/ingress-nginx/init.sh"),
+        },
+    },
+    // default-backend.yaml: no command nor args. The image (images/404-server of ingress-nginx
+    // 0.13.0's tree, TAG 1.4) is FROM scratch with USER 65534:65534: setpriv (util-linux, the
+    // host's) gives the server that user and group, as the runtime would.
+    "gcr.io/google_containers/defaultbackend:1.4": {
+        what: "defaultbackend 1.4 (404-server of ingress-nginx 0.13.0)",
+        entrypoint: ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/server"],
+        files: { "/server": dp("404-server") },
+    },
 };
 
 /** The image's files on this machine (image path → local file), or the first one missing. */
