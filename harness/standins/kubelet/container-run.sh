@@ -130,6 +130,9 @@ else
   ln -s pts/ptmx "$ROOT/dev/ptmx"
   mount -t tmpfs -o mode=1777,nosuid,nodev kvl-shm "$ROOT/dev/shm"
   ln -s /proc/self/fd "$ROOT/dev/fd"
+  ln -s /proc/self/fd/0 "$ROOT/dev/stdin"
+  ln -s /proc/self/fd/1 "$ROOT/dev/stdout"
+  ln -s /proc/self/fd/2 "$ROOT/dev/stderr"
 fi
 
 # Files written into the container (resolv.conf, hosts, hostname), before the volumes.
