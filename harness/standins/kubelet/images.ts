@@ -45,7 +45,12 @@ export const IMAGES: Record<string, Image> = {
     "gcr.io/google_containers/kube-proxy-amd64:v1.9.4": {
         what: "kube-proxy v1.9.4",
         entrypoint: ["/usr/local/bin/kube-proxy"],
-        files: { "/usr/local/bin/kube-proxy": k8s("kube-proxy") },
+        // its iptables-restore: the host's, through a wrapper that spells kube-proxy 1.9's wait flag
+        // as iptables 1.8 takes it (harness/images/kube-proxy/iptables-restore says why)
+        files: {
+            "/usr/local/bin/kube-proxy": k8s("kube-proxy"),
+            "/usr/local/sbin/iptables-restore": harnessFile("images/kube-proxy/iptables-restore"),
+        },
     },
     // kubeadm 1.9.4's kube-dns Deployment: three containers, args only (the images' entrypoints).
     "gcr.io/google_containers/k8s-dns-kube-dns-amd64:1.14.7": {
