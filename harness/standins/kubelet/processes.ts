@@ -4,7 +4,7 @@
 // running) when it exits, and gets SIGTERM, then SIGKILL after its grace period, when stopped. Its
 // pid (and start time) is kept in a state folder, so that a stand-in killed with SIGKILL has its
 // leftovers stopped by the next one.
-import { ChildProcess, spawn } from "node:child_process";
+import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { errText, log, now, sleep } from "./api";
@@ -125,39 +125,54 @@ function rfc3339Nano(d = new Date()): string {
 }
 
 /**
- * The child's stdout and stderr into fd in the CRI log format, one entry a line (a last line
+ * The container's stdout and stderr as pipes (FIFOs, as docker gives them: Node's own "pipe"
+ * stdio are socket pairs, and a program that opens /dev/stdout, as nginx's log links do, gets
+ * ENXIO from a socket), read into fd in the CRI log format, one entry a line (a last line
  * without its newline is written when the stream ends); fd is closed once both streams ended.
+ * Returns the two write ends for the child's stdio; the caller closes them once it is spawned.
  */
-function criLog(child: ChildProcess, fd: number): void {
-    let open = 2;
-    const write = (stream: string, line: string) => {
-        try {
-            fs.writeSync(fd, `${rfc3339Nano()} ${stream} F ${line}\n`);
-        } catch {
-            /* a full disk: the line is lost, the container runs on */
+function criPipes(logFile: string, fd: number): { stdout: number; stderr: number; start: () => void } {
+    const ends: Record<string, { w: number; path: string }> = {};
+    for (const name of ["stdout", "stderr"]) {
+        const fifo = `${path.dirname(logFile)}/.${path.basename(logFile)}.${name}`;
+        fs.rmSync(fifo, { force: true });
+        const r = spawnSync("mkfifo", ["-m", "0600", fifo]);
+        if (r.status !== 0) throw new Error(`mkfifo ${fifo}: ${String(r.stderr).trim()}`);
+        // read-write: opening a FIFO so never waits for the other end
+        ends[name] = { w: fs.openSync(fifo, "r+"), path: fifo };
+    }
+    const start = () => {
+        let open = 2;
+        const write = (stream: string, line: string) => {
+            try {
+                fs.writeSync(fd, `${rfc3339Nano()} ${stream} F ${line}\n`);
+            } catch {
+                /* a full disk: the line is lost, the container runs on */
+            }
+        };
+        for (const name of ["stdout", "stderr"]) {
+            const s = fs.createReadStream(ends[name].path, { encoding: "utf8" });
+            let rest = "";
+            s.on("open", () => {
+                // our write end goes once the child has its copy and we read: EOF when the child's copies close
+                fs.closeSync(ends[name].w);
+                fs.rmSync(ends[name].path, { force: true });
+            });
+            s.on("data", (chunk) => {
+                const lines = (rest + String(chunk)).split("\n");
+                rest = lines.pop() ?? "";
+                for (const l of lines) write(name, l);
+            });
+            const done = () => {
+                if (rest) write(name, rest);
+                rest = "";
+                if (--open === 0) fs.closeSync(fd);
+            };
+            s.on("close", done);
+            s.on("error", () => undefined);
         }
     };
-    for (const [name, s] of [
-        ["stdout", child.stdout],
-        ["stderr", child.stderr],
-    ] as const) {
-        if (!s) {
-            open--;
-            continue;
-        }
-        let rest = "";
-        s.setEncoding("utf8");
-        s.on("data", (chunk: string) => {
-            const lines = (rest + chunk).split("\n");
-            rest = lines.pop() ?? "";
-            for (const l of lines) write(name, l);
-        });
-        s.on("close", () => {
-            if (rest) write(name, rest);
-            if (--open === 0) fs.closeSync(fd);
-        });
-    }
-    if (open === 0) fs.closeSync(fd);
+    return { stdout: ends.stdout.w, stderr: ends.stderr.w, start };
 }
 
 export interface SupervisorOptions {
@@ -233,14 +248,21 @@ export class Supervisor {
         } catch (e) {
             log(`${proc.label}: container ${proc.name}: cannot open ${proc.logFile}: ${errText(e)}; output discarded`);
         }
-        const cri = !!proc.criLogFile && fd !== undefined;
+        let pipes: ReturnType<typeof criPipes> | undefined;
+        if (proc.criLogFile && fd !== undefined) {
+            try {
+                pipes = criPipes(proc.logFile, fd);
+            } catch (e) {
+                log(`${proc.label}: container ${proc.name}: ${errText(e)}; output straight to ${proc.logFile}`);
+            }
+        }
         const child = spawn(program, proc.command.slice(1), {
             cwd: fs.existsSync(proc.cwd) ? proc.cwd : "/",
             env: proc.inheritEnv ? { ...process.env, ...proc.env } : proc.env,
-            stdio: ["ignore", cri ? "pipe" : (fd ?? "ignore"), cri ? "pipe" : (fd ?? "ignore")],
+            stdio: ["ignore", pipes?.stdout ?? fd ?? "ignore", pipes?.stderr ?? fd ?? "ignore"],
             detached: true,
         });
-        if (cri) criLog(child, fd!);
+        if (pipes) pipes.start();
         else if (fd !== undefined) fs.closeSync(fd);
         proc.child = child;
         proc.startedAtMs = Date.now();
