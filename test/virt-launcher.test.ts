@@ -234,7 +234,11 @@ class Lab {
         await waitFor("the notify server's socket", () => fs.existsSync(path.join(this.share, "domain-notify.sock")), 10_000, 50);
     }
 
-    /** The launcher, as the kubelet stand-in starts the virt-launcher pod's "compute" container. */
+    /**
+     * The launcher, as the kubelet stand-in starts the virt-launcher pod's "compute" container
+     * (runtime.ts): PID 1 of its own PID namespace under `unshare --pid --fork --kill-child`, the
+     * process started being that unshare, in a process group of its own.
+     */
     startLauncher(grace = 25): void {
         const libvirt = path.join(this.dir, "libvirt-runtime");
         fs.mkdirSync(libvirt);
@@ -246,6 +250,7 @@ class Lab {
         args.push("--kubevirt-share-dir", "/var/run/kubevirt", "--readiness-file", "/tmp/healthy", "--grace-period-seconds", String(grace));
         const plan = [
             ["hostname", `virt-launcher-${VM.name}-x7k2q`],
+            ["pidfile", this.pidFile],
             ["privileged", "1"],
             ["copy", resolv, "/etc/resolv.conf"],
             ["bind", this.share, "/var/run/kubevirt", "rw"],
@@ -269,6 +274,9 @@ class Lab {
                 "--mount",
                 "--uts",
                 "--ipc",
+                "--pid",
+                "--fork",
+                "--kill-child",
                 "--propagation",
                 "private",
                 "--",
@@ -285,16 +293,34 @@ class Lab {
     }
 
     async ready(): Promise<void> {
-        await waitFor(
-            "the launcher's cmd socket answers Ping",
-            () => fs.existsSync(this.socket) && this.driver(["ping", this.socket], 5000).code === 0,
-            20_000,
-        );
+        try {
+            await waitFor(
+                "the launcher's cmd socket answers Ping",
+                () => fs.existsSync(this.socket) && this.driver(["ping", this.socket], 5000).code === 0,
+                30_000,
+            );
+        } catch (e) {
+            throw new Error(`${e instanceof Error ? e.message : String(e)}\n${this.tail()}`);
+        }
     }
 
     sync(): void {
         const r = this.driver(["sync", this.socket, this.vmFile]);
         assert.equal(r.code, 0, `Sync: ${r.err}\n${this.tail()}`);
+    }
+
+    get pidFile(): string {
+        return path.join(this.dir, "compute.pid");
+    }
+
+    /** The container's main process, the launcher (its pid as the machine sees it). */
+    launcherPid(): number {
+        return Number(fs.readFileSync(this.pidFile, "utf8").trim());
+    }
+
+    /** A signal to the container's process group, as the kubelet stand-in's stop sends it. */
+    signalContainer(sig: NodeJS.Signals): void {
+        process.kill(-this.launcher!.pid!, sig);
     }
 
     ssh(command: string, timeout = 10_000) {
@@ -362,12 +388,15 @@ class Lab {
     }
 }
 
-/** Nothing of the guest left: no holder, no process in its network namespace, no cgroup, no vnet0. */
-async function assertNothingLeft(lab: Lab, guestNet: string): Promise<void> {
+/** Nothing of the guest left: no holder, no process in its network namespace, no vnet0, and no cgroup (or, after a SIGKILL, an empty one). */
+async function assertNothingLeft(lab: Lab, guestNet: string, cgroup: "removed" | "empty" = "removed"): Promise<void> {
     await waitFor("no guest holder process", () => holders().length === 0, 10_000, 100);
     await waitFor("no process in the guest's network namespace", () => !netnsInodes().has(guestNet), 10_000, 100);
-    assert.deepEqual(guestCgroups(), [], "the guest's cgroup was removed");
-    assert.doesNotMatch(run("ip", ["-n", lab.pod, "-o", "link"]).out, /vnet0/, "vnet0 is gone from the pod");
+    await waitFor("vnet0 gone from the pod", () => !/vnet0/.test(run("ip", ["-n", lab.pod, "-o", "link"]).out), 5000, 100);
+    if (cgroup === "removed") assert.deepEqual(guestCgroups(), [], "the guest's cgroup was removed");
+    else
+        for (const cg of guestCgroups())
+            assert.match(fs.readFileSync(`/sys/fs/cgroup/unified/${cg}/cgroup.events`, "utf8"), /^populated 0$/m, `${cg} is empty`);
 }
 
 describe(
@@ -375,6 +404,8 @@ describe(
     { skip },
     () => {
         const labs: Lab[] = [];
+        /** the empty cgroups the SIGKILL test leaves, which the next guest's start removes */
+        const killedCgroups: string[] = [];
         after(async () => {
             for (const lab of labs) await lab.cleanup();
             const left = run("ip", ["netns", "list"])
@@ -382,6 +413,29 @@ describe(
                 .filter((l) => l.startsWith(NS_PREFIX));
             assert.deepEqual(left, [], "every network namespace of the test was deleted");
         });
+
+        test(
+            "SIGKILL of the container (the kubelet's, once the pod's grace period is over): the guest ends with its PID namespace, nothing left but an empty cgroup",
+            { timeout: 45_000 },
+            async () => {
+                const lab = new Lab(dataplaneBin() as string, "c");
+                labs.push(lab);
+                lab.network();
+                lab.vm();
+                await lab.startNotifyServer();
+                lab.startLauncher();
+                await lab.ready();
+                lab.sync();
+                await lab.waitEvent("Modified Running", (e) => e.type === "MODIFIED" && e.status === "Running");
+                const guestNet = fs.readlinkSync(`/proc/${lab.guestInit()}/ns/net`);
+                const at = Date.now();
+                lab.signalContainer("SIGKILL");
+                await lab.launcherExited(5000);
+                await assertNothingLeft(lab, guestNet, "empty");
+                killedCgroups.push(...guestCgroups());
+                console.log(`virt-launcher: SIGKILL of the container to nothing left ${Date.now() - at} ms`);
+            },
+        );
 
         test(
             "Sync: the post's pod network and VM network, ssh as fedora with sudo, the domain events; Kill ends everything",
@@ -408,6 +462,10 @@ describe(
                 );
                 const sshMs = Date.now() - lab.startedAt;
                 assert.equal(answer, `0\n${VM.name}\n`, "ssh fedora@10.244.1.5 'sudo -n id -u; hostname'");
+                const cgroups = guestCgroups();
+                assert.equal(cgroups.length, 1, `one guest cgroup, this guest's: ${cgroups.join(" ")}`);
+                for (const cg of killedCgroups)
+                    assert.ok(!cgroups.includes(cg), `the killed guest's empty cgroup ${cg} was removed by this guest's start`);
 
                 // The pod (the post's Pod-level section): br1 with eth0 and vnet0, 169.254.75.86/32 on br1,
                 // eth0 without its IPv4 address, the DHCP server on 0.0.0.0%br1:67.
@@ -515,7 +573,7 @@ describe(
         );
 
         test(
-            "SIGTERM of the launcher: the guest destroyed once the grace period is over (as 0.4.1's monitor does), the launcher gone, nothing left",
+            "SIGTERM of the container: the graceful-shutdown trigger, Shutdown as virt-handler then calls it, the guest powers off, the launcher gone, nothing left",
             { timeout: 45_000 },
             async () => {
                 const lab = new Lab(dataplaneBin() as string, "b");
@@ -523,39 +581,35 @@ describe(
                 lab.network();
                 lab.vm();
                 await lab.startNotifyServer();
-                lab.startLauncher(2);
+                lab.startLauncher(20);
                 await lab.ready();
                 lab.sync();
                 await lab.waitEvent("Modified Running", (e) => e.type === "MODIFIED" && e.status === "Running");
                 const guestNet = fs.readlinkSync(`/proc/${lab.guestInit()}/ns/net`);
                 const at = Date.now();
-                process.kill(lab.launcher!.pid!, "SIGTERM");
-                const exit = await lab.launcherExited(20_000);
+                lab.signalContainer("SIGTERM");
+                // virt-handler watches the trigger files and then signals the shutdown (processVmShutdown)
+                const trigger = path.join(lab.share, "graceful-shutdown-trigger", `${VM.namespace}_${VM.name}`);
+                await waitFor("the graceful-shutdown trigger file", () => fs.existsSync(trigger), 5000, 100);
+                const r = lab.driver(["shutdown", lab.socket, lab.vmFile]);
+                assert.equal(r.code, 0, r.err);
+                await lab.waitEvent(
+                    "Modified with the grace period's start",
+                    (e) => e.type === "MODIFIED" && !!e.spec?.Metadata?.KubeVirt?.GracePeriod?.DeletionTimestamp,
+                );
+                await lab.waitEvent(
+                    "Modified Shutoff/Shutdown",
+                    (e) => e.type === "MODIFIED" && e.status === "Shutoff" && e.reason === "Shutdown",
+                );
+                await lab.waitEvent("Deleted", (e) => e.type === "DELETED");
+                const exit = await lab.launcherExited(15_000);
                 const ms = Date.now() - at;
                 assert.deepEqual(exit, { code: 0, signal: null }, lab.tail());
-                assert.match(lab.launcherLog, /Grace Period expired, shutting down/);
-                await lab.waitEvent("Deleted", (e) => e.type === "DELETED");
                 await assertNothingLeft(lab, guestNet);
-                console.log(`virt-launcher: SIGTERM to the launcher's exit (grace period 2 s) ${ms} ms`);
+                console.log(
+                    `virt-launcher: SIGTERM to the launcher's exit, the guest powered off by Shutdown (grace period 20 s) ${ms} ms`,
+                );
             },
         );
-
-        test("SIGKILL of the launcher: its guest holder ends the guest and cleans up", { timeout: 45_000 }, async () => {
-            const lab = new Lab(dataplaneBin() as string, "c");
-            labs.push(lab);
-            lab.network();
-            lab.vm();
-            await lab.startNotifyServer();
-            lab.startLauncher();
-            await lab.ready();
-            lab.sync();
-            await lab.waitEvent("Modified Running", (e) => e.type === "MODIFIED" && e.status === "Running");
-            const guestNet = fs.readlinkSync(`/proc/${lab.guestInit()}/ns/net`);
-            const at = Date.now();
-            process.kill(lab.launcher!.pid!, "SIGKILL");
-            await lab.launcherExited(5000);
-            await assertNothingLeft(lab, guestNet);
-            console.log(`virt-launcher: SIGKILL to nothing left ${Date.now() - at} ms`);
-        });
     },
 );

@@ -269,17 +269,24 @@ func (m *labDomainManager) SignalShutdownVM(vm *v1.VirtualMachine) error {
 	now := k8sv1.Now()
 	gp.DeletionTimestamp = &now
 	m.emit(watch.Modified)
-	// A guest that ignores the power button is pulled after the grace period (virt-handler's
-	// KillVM would come then too).
+	// The button is pressed again every second while the guest is up (a press during its early
+	// boot, before systemd runs, is lost: a PID namespace's init gets only the signals it
+	// handles); a guest still up after the grace period is pulled (virt-handler's KillVM would
+	// come then too).
 	grace := time.Duration(gp.DeletionGracePeriodSeconds) * time.Second
 	if grace <= 0 {
 		grace = m.cfg.gracePeriod
 	}
 	go func() {
-		if !g.wait(grace) {
-			log.Log.Object(vm).Infof("the guest is still up %s after the power button: pulling the plug", grace)
-			g.kill()
+		deadline := time.Now().Add(grace)
+		for time.Now().Before(deadline) {
+			if g.wait(time.Second) {
+				return
+			}
+			g.shutdown()
 		}
+		log.Log.Object(vm).Infof("the guest is still up %s after the power button: pulling the plug", grace)
+		g.kill()
 	}()
 	return nil
 }

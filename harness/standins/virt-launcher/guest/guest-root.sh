@@ -27,6 +27,7 @@
 #   user-script  a user-data script (optional), run once when the guest is up
 # and this script writes there:
 #   cgroup       the guest's cgroup (v2 path), which the holder removes when the guest has ended
+#                (or, when the holder could not, the next guest's start: see below)
 set -euo pipefail
 
 PLAN=${1:?usage: guest-root.sh PLAN_DIR}
@@ -179,6 +180,17 @@ fi
 mkdir -p "$BASE/cgroup"
 mount -t cgroup2 kvl-guest-cgroup "$BASE/cgroup"
 parent=$(sed -n 's/^0:://p' /proc/self/cgroup)
+# A guest whose holder could not clean up (the launcher killed with SIGKILL: its container's PID
+# namespace ends with every process in it, the holder too) leaves its cgroup, empty: removed here,
+# with what its systemd made in it. Only empty ones that have such children or are older than a
+# minute (not one another guest is just moving into).
+for old in "$BASE/cgroup${parent%/}"/kubevirt-lab-guest.*; do
+  if [[ ! -d $old ]] || ! grep -qx 'populated 0' "$old/cgroup.events" 2>/dev/null; then continue; fi
+  if [[ -n $(find "$old" -mindepth 1 -maxdepth 1 -type d -print -quit) || -n $(find "$old" -maxdepth 0 -mmin +1) ]]; then
+    find "$old" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    [[ -d $old ]] || say "removed the cgroup of an earlier guest: ${old#"$BASE/cgroup"}"
+  fi
+done
 cg=${parent%/}/kubevirt-lab-guest.$GUEST_NAMESPACE.$GUEST_NAME.$RANDOM
 mkdir "$BASE/cgroup$cg"
 echo "$cg" >"$PLAN/cgroup"
