@@ -75,6 +75,13 @@ export const IMAGES: Record<string, Image> = {
         entrypoint: ["/virt-controller"],
         files: { "/virt-controller": dp("virt-controller") },
     },
+    // the DaemonSet's /virt-handler -v 3 --hostname-override $(NODE_NAME): privileged, hostPID, the
+    // launchers' sockets in /var/run/kubevirt (a hostPath)
+    "kubevirt/virt-handler:v0.4.1": {
+        what: "KubeVirt v0.4.1 virt-handler",
+        entrypoint: ["/virt-handler"],
+        files: { "/virt-handler": dp("virt-handler") },
+    },
     "kubevirt/virt-api:v0.4.1": {
         what: "KubeVirt v0.4.1 virt-api",
         entrypoint: ["/virt-api"],
