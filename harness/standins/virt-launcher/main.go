@@ -212,8 +212,8 @@ func main() {
 		}
 	}
 	// KubeVirt's own monitor, watching the guest's holder process (its command name is unique to
-	// this VM on the node: the lab's pods share their node's PID namespace, where 0.4.1's "qemu"
-	// prefix would find another pod's guest).
+	// this VM on the node, so that it is found only in its own pod even where containers share a
+	// PID namespace, where 0.4.1's "qemu" prefix would find another pod's guest).
 	mon := virtlauncher.NewProcessMonitor(guestCommandName(*namespace, *name), gracefulShutdownTriggerFile, *gracePeriodSeconds, shutdownCallback)
 
 	// Domain events go to virt-handler's notify socket as they happen (manager.go).
