@@ -2,11 +2,11 @@
 # npm run lab: the whole post on this one machine, with no hardware: every stage of kubevirt-lab
 # (hosts, cluster, add-ons, workload, app, DNS) against a simulated lab of real Kubernetes 1.9.4.
 #
-#   harness/lab.sh [up]     set up the engine and the Kubernetes binaries, start the simulated lab
-#                         (real kubeadm/kubectl/control plane, the kubelet stand-in, the mirror of
-#                         the upstream manifests, two hosts standing in for the VMs), `pulumi up`
-#                         the lab stack (Pulumi.lab.yaml), print what exists per stage and how to
-#                         run kubectl against the lab
+#   harness/lab.sh [up]     set up the engine, the Kubernetes and data-plane binaries, start the
+#                         simulated lab (real kubeadm/kubectl/control plane, the kubelet stand-in
+#                         running the pods' real programs, the mirror of the upstream manifests),
+#                         `pulumi up` the lab stack (Pulumi.lab.yaml), print what exists per stage,
+#                         the app's page count and where to look next
 #   harness/lab.sh destroy  `pulumi destroy` the lab stack: the lab's objects deleted through the
 #                         API, the workers drained and reset, the master reset last
 #   harness/lab.sh down     destroy, then tear the simulated lab down
@@ -32,8 +32,8 @@ lab=${SIMLAB_NAME:-kvl}
 run=/tmp/kubevirt-lab-sim/$lab
 state=${KUBEVIRT_LAB_STATE:-$HOME/.kubevirt-lab/state}
 stack=lab
-# the simulated lab of Pulumi.lab.yaml: its mirror host and the two hosts standing in for the VMs
-lab_args=(--kubernetes real --mirror mirror=172.31.50.5 --vms "nodejs=172.31.50.241,mongodb=172.31.50.242")
+# the simulated lab of Pulumi.lab.yaml: its mirror host (the VMs are guests in their virt-launcher pods)
+lab_args=(--kubernetes real --mirror mirror=172.31.50.5)
 
 export PULUMI_BACKEND_URL=file://$state
 export PULUMI_CONFIG_PASSPHRASE=${PULUMI_CONFIG_PASSPHRASE:-kubevirt-lab-sim}
@@ -73,14 +73,20 @@ recover() {
   if [[ -n $out ]]; then mapfile -t replace <<<"$out"; fi
 }
 
+# lab_up: the simulated lab, started anew unless it is up and the whole post's (an older stand-in
+# lab is not). A lab started anew has new hosts (new SSH host keys, nothing installed): a state
+# left by the lab before describes hosts that are gone, so the stack is started anew too.
 lab_up() {
-  # a lab of this name that is up but not the whole post's (an older stand-in lab) is started anew
   if simlab status >/dev/null 2>&1 && simlab info 2>/dev/null | grep -qx 'SIMLAB_KUBERNETES=real'; then
     return 0
   fi
-  say "starting the simulated lab $lab (km1 kn1 kn2 of real Kubernetes 1.9.4, dns1, the mirror, the VM hosts nodejs and mongodb)"
+  say "starting the simulated lab $lab (km1 kn1 kn2 of real Kubernetes 1.9.4, dns1, the mirror)"
   simlab down >/dev/null 2>&1 || true
   simlab up "${lab_args[@]}"
+  if local_pulumi stack select "$stack" >/dev/null 2>&1; then
+    echo "lab: the stack's state described the hosts of the lab before this one (gone): removed"
+    local_pulumi stack rm --force --yes --preserve-config "$stack" >/dev/null
+  fi
 }
 
 select_stack() {
@@ -90,6 +96,18 @@ select_stack() {
 
 # kubectl 1.9.4 on km1, with the cluster's admin.conf (where kubeadm put it)
 km1_kubectl() { simlab exec km1 kubectl --kubeconfig /etc/kubernetes/admin.conf "$@"; }
+
+# guest_ssh PORT COMMAND: COMMAND in a VM's guest as fedora, through a node's NodePort PORT (kube-proxy
+# to the virt-launcher pod, then KubeVirt's bridge to the guest), from the operator namespace.
+guest_ssh() {
+  local kh
+  kh=$(mktemp)
+  simlab op ssh -q -i "$run/id_ed25519" -o BatchMode=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=accept-new \
+    -o UserKnownHostsFile="$kh" -p "$1" fedora@172.31.50.231 "$2"
+  local rc=$?
+  rm -f "$kh"
+  return $rc
+}
 
 report() {
   say "hosts: what each host did (recorded by its stand-ins; kubeadm and kubectl are the real ones)"
@@ -107,13 +125,23 @@ report() {
   say "add-ons and workload: Services, Ingresses, OfflineVirtualMachines and VMs"
   km1_kubectl get services,ingresses --all-namespaces || true
   km1_kubectl get offlinevirtualmachines,virtualmachines --all-namespaces 2>/dev/null || true
-  say "app: the files Ansible wrote in the VM hosts"
-  for h in mongodb nodejs; do
-    simlab exec "$h" sh -c 'ls -l /etc/mongod.conf /etc/sysconfig/nodejs /etc/skydive/skydive.yml 2>/dev/null' | sed "s/^/$h: /" || true
+  say "VMs: the guests in their virt-launcher pods, as Ansible reaches them (ssh -p <NodePort> fedora@<node>, through kube-proxy)"
+  local vm port
+  for vm in nodejs:30022 mongodb:30122; do
+    port=${vm#*:} vm=${vm%%:*}
+    # shellcheck disable=SC2016 # expanded in the guest
+    guest_ssh "$port" 'echo "$(hostname): $(ip -4 -o addr show dev eth0 | awk "{print \$4}") mtu $(cat /sys/class/net/eth0/mtu); $(systemctl is-active mongod nodejs 2>/dev/null | paste -sd" " -)"' |
+      sed "s/^/$vm (NodePort $port): /" || true
   done
   say "DNS: dnsmasq on dns1"
   for n in km1 kn1 kn2 nodejs.ingress mgmt.ingress; do
     printf '%-40s %s\n' "$n.virtomation.com" "$(simlab op dig @172.31.50.10 +short +time=2 +tries=1 "$n.virtomation.com" | tr '\n' ' ')"
+  done
+  say "the post's check: curl http://nodejs.ingress.virtomation.com:30000/ (twice: the count grows)"
+  local _
+  for _ in 1 2; do
+    simlab op curl -s --max-time 10 http://nodejs.ingress.virtomation.com:30000/ | grep -o '<span class="code" id="count-value">[0-9]*</span>' ||
+      echo "no page view count in the answer (see npm run lab -- verify)"
   done
   say "stack outputs"
   local_pulumi stack output
@@ -129,11 +157,12 @@ or from the operator namespace with the stack's kubeconfig and kubectl 1.9.4:
 Next:
   npm run lab -- pulumi preview    # nothing to do: the lab matches the stack file
   npm run lab -- drift             # npm run drift: every host step, node, DNS record and object still as made
-  npm run lab -- verify            # npm run verify: DNS and swap pass; page and vts fail (no container runs here)
+  npm run lab -- verify            # npm run verify: DNS, the page count growing, vts and swap
   npm run lab -- destroy           # pulumi destroy: the lab's objects, then the workers drained and reset, master last
   npm run lab -- down              # destroy, then remove the simulated hosts
   harness/simlab.sh exec km1 cat /etc/yum.repos.d/kubernetes.repo
-No container and no VM runs here: README, "The simulated lab", says what is real and what stands in.
+  README, "Following a VM's packets": the deep dive's commands, run against this lab
+No container runtime and no hardware virtualization here: README, "The simulated lab", says what is real and what stands in.
 Real hosts: a Pulumi.<stack>.yaml with their addresses (see README, "Point a stack at real hosts").
 EOT
 }
@@ -144,6 +173,7 @@ case $cmd in
   up)
     bash "$repo/harness/prereqs.sh" lab
     engine
+    mkdir -p "$state"
     lab_up
     select_stack
     recover up
