@@ -23,7 +23,6 @@ import { Steps } from "../lib/steps";
 const LAB = "kvlreal";
 const HOSTS = "km1=172.31.50.221,kn1=172.31.50.231,kn2=172.31.50.232";
 const MIRROR = "mirror=172.31.50.5";
-const VMS = "nodejs=172.31.50.241,mongodb=172.31.50.242";
 const FLANNEL_PATH = "/raw.githubusercontent.com/coreos/flannel/v0.9.1/Documentation/kube-flannel.yml";
 const MONGODB_PASSWORD = "Sim-Lab.Mongo_7f3a9c21";
 const NODES: Record<string, string> = {
@@ -108,6 +107,46 @@ function kubeProcesses(host: string): string[] {
     return processes(host)
         .map((p) => p.cmd)
         .filter((c) => c.includes("harness/standins/kubelet/main.ts") || CONTROL_PLANE.some((b) => c.startsWith(`${HOST_K8S_BIN}/${b} `)));
+}
+
+/** The SSH NodePort of each VM (the post's nodejs-ssh and mongodb-ssh Services). */
+const VM_PORT: Record<string, number> = { nodejs: 30022, mongodb: 30122 };
+
+/**
+ * A command in a VM's guest as fedora, as Ansible reaches it: ssh to kn2's address on the VM's
+ * NodePort (kube-proxy, then KubeVirt's bridge in the virt-launcher pod), from the operator namespace.
+ */
+async function guest(vm: string, command: string): Promise<RunResult> {
+    const kh = path.join(tmp, `known_hosts-${vm}`);
+    return lab.op(
+        [
+            "ssh",
+            "-q",
+            "-i",
+            lab.keyPath,
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=10",
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "-o",
+            `UserKnownHostsFile=${kh}`,
+            "-p",
+            String(VM_PORT[vm]),
+            "fedora@172.31.50.232",
+            command,
+        ],
+        {},
+        30_000,
+    );
+}
+
+/** A file of a VM's guest (read with sudo), or undefined when it is not there. */
+async function guestFile(vm: string, file: string): Promise<string | undefined> {
+    const r = await guest(vm, `sudo -n cat '${file}' 2>/dev/null || echo '<absent>'`);
+    assert.equal(r.code, 0, `ssh to the ${vm} guest: ${r.stderr}`);
+    return r.stdout === "<absent>\n" ? undefined : r.stdout;
 }
 
 /** A shell command on a lab host (simlab.sh exec), its stdout; fails on a non-zero exit. */
@@ -271,7 +310,7 @@ before(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-real-"));
     kubeconfig = path.join(tmp, "kubeconfig");
     await lab.down();
-    await lab.up(HOSTS, "dns1=172.31.50.10", { kubernetes: "real", mirror: MIRROR, vms: VMS });
+    await lab.up(HOSTS, "dns1=172.31.50.10", { kubernetes: "real", mirror: MIRROR });
     project = new Project(lab, "real", engine);
     // the stack of `npm run lab` (Pulumi.lab.yaml): every stage, the manifests from the mirror
     project.configure({}, "lab");
@@ -698,7 +737,7 @@ describe("the whole post with real Kubernetes 1.9.4 in the simulated lab", () =>
     );
 
     step(
-        "4. the app: Ansible through <node>:30022 and <node>:30122 rendered its files in the two VM hosts",
+        "4. the app: Ansible through <node>:30022 and <node>:30122 rendered its files in the two VMs' guests",
         async () => {
             // the inventory the program wrote: each VM reached through the node its pod runs on
             const playbook = ((await project.exportState()).resources ?? []).find((r) => /::app-playbook$/.test(r.urn));
@@ -710,30 +749,30 @@ describe("the whole post with real Kubernetes 1.9.4 in the simulated lab", () =>
             assert.deepEqual(children.mongodb.hosts["mongodb-1"], { ansible_host: "172.31.50.232", ansible_port: 30122 });
             assert.match(create, /--skip-tags packages,source,users,service/);
 
-            const mongod = (await lab.file("mongodb", "/etc/mongod.conf")) ?? "";
+            const mongod = (await guestFile("mongodb", "/etc/mongod.conf")) ?? "";
             assert.match(
                 mongod,
                 /^ {2}bindIp: 0\.0\.0\.0$/m,
                 `expected bindIp 0.0.0.0 in the mongodb VM's /etc/mongod.conf, saw:\n${mongod}`,
             );
-            const sysconfig = await lab.cli(["exec", "nodejs", "stat", "-c", "%a %U", "/etc/sysconfig/nodejs"]);
+            const sysconfig = await guest("nodejs", "sudo -n stat -c '%a %U' /etc/sysconfig/nodejs");
             assert.equal(sysconfig.stdout.trim(), "600 root", "expected /etc/sysconfig/nodejs 0600 root in the nodejs VM");
             assert.equal(
-                await lab.file("nodejs", "/etc/sysconfig/nodejs"),
+                await guestFile("nodejs", "/etc/sysconfig/nodejs"),
                 `MONGO_URL=mongodb://nodejs:${MONGODB_PASSWORD}@mongodb/nodejs\n`,
                 "expected MONGO_URL with the stack's mongodbPassword",
             );
             const analyzer = (await getJSON("pods", "-n", "skydive", "-l", "app=skydive,tier=analyzer")).items[0];
             assert.ok(analyzer?.status?.podIP, "expected the Skydive analyzer's pod IP");
             for (const vm of ["nodejs", "mongodb"]) {
-                const conf = (await lab.file(vm, "/etc/skydive/skydive.yml")) ?? "";
+                const conf = (await guestFile(vm, "/etc/skydive/skydive.yml")) ?? "";
                 assert.match(
                     conf,
                     new RegExp(`${analyzer.status.podIP.replace(/\./g, "\\.")}:8082`),
                     `expected the analyzer ${analyzer.status.podIP}:8082 in ${vm}'s skydive.yml, saw:\n${conf}`,
                 );
             }
-            assert.equal(await lab.file("nodejs", "/etc/mongod.conf"), undefined, "mongod.conf only in the mongodb VM");
+            assert.equal(await guestFile("nodejs", "/etc/mongod.conf"), undefined, "mongod.conf only in the mongodb VM");
         },
         60_000,
     );
@@ -935,9 +974,14 @@ describe("the whole post with real Kubernetes 1.9.4 in the simulated lab", () =>
                 assert.equal(o.status?.phase, "Running", `expected VM ${vm} Running again, saw ${JSON.stringify(o.status)}`);
             }
             assert.match(
-                (await lab.file("mongodb", "/etc/mongod.conf")) ?? "",
+                await waitFor(
+                    "the mongodb guest answering ssh again",
+                    async () => (await guestFile("mongodb", "/etc/mongod.conf")) ?? false,
+                    120_000,
+                    3000,
+                ),
                 /bindIp: 0\.0\.0\.0/,
-                "the app's files still in the VM hosts",
+                "the app's files still in the VMs' guests",
             );
         },
         600_000,
