@@ -2,27 +2,34 @@
 # harness/kubernetes.sh: real Kubernetes v1.9.4 binaries for the harness (the release of the post):
 #
 #   etcd (3.1.11, the etcd vendored by Kubernetes 1.9.4), kube-apiserver, kube-controller-manager,
-#   kube-scheduler, kubectl, kubeadm, kubelet, kube-proxy
+#   kube-scheduler, kubectl, kubeadm, kubelet, kube-proxy, and kubelet-standin-server (the kubelet
+#   API of the kubelet stand-in: harness/standins/kubelet-server, with its self-test
+#   kubelet-standin-server-selftest beside it)
 #
 # in $KUBEVIRT_LAB_CACHE/kubernetes/v1.9.4/bin (default cache ~/.cache/kubevirt-lab), never in the
 # repository. For each binary, in this order:
 #   1. the one already in that folder, when it answers the right version (quiet, well under 1 s);
 #   2. the official download, https://dl.k8s.io/v1.9.4/bin/linux/amd64/<name>, only when
-#      dl.k8s.io resolves (`getent hosts`) and KUBEVIRT_LAB_OFFLINE is not 1 (not for etcd: the
-#      Kubernetes release has no etcd binary);
+#      dl.k8s.io resolves (`getent hosts`) and KUBEVIRT_LAB_OFFLINE is not 1 (not for etcd and
+#      kubelet-standin-server: the Kubernetes release has neither);
 #   3. a build from the Go module proxy (GOPROXY as the machine has it): k8s.io/kubernetes@v1.9.4 in
 #      GOPATH mode, its Godeps roots filled in from the module cache (the table below), two patches
 #      (ugorji/go's base64 alphabet, the hawkular-backed InitialResources admission plugin), the
 #      OpenAPI definitions generated as 1.9's Makefile.generated_files does, and the version
 #      stamped into pkg/version and client-go's pkg/version. The GOPATH work tree stays in
 #      $KUBEVIRT_LAB_CACHE/kubernetes/v1.9.4/src (with the Go build cache, a warm rebuild is quick).
+#      kubelet-standin-server is built there too, from a copy of the repository's
+#      harness/standins/kubelet-server in cmd/kubelet-standin-server (GOPATH mode: only a package
+#      inside the tree sees its vendor/); a sha256 of its Go sources, kept beside the binary
+#      (kubelet-standin-server.sha256), makes a changed source count as missing: copied and rebuilt.
 #
 # usage: harness/kubernetes.sh [-v] [--print-env | --check]
-#   (none)       provide all eight; print where they are, the last line being
+#   (none)       provide all nine; print where they are, the last line being
 #                `export KUBEVIRT_LAB_K8S_BIN=<dir>`
 #   --print-env  the same, but print only that export line
-#   --check      exit 0 if all eight are there at the right version, else 1 naming the missing
-#                ones; never downloads nor builds
+#   --check      exit 0 if all nine are there at the right version (kubelet-standin-server: and
+#                built from the repository's current sources), else 1 naming the missing ones;
+#                never downloads nor builds
 #   -v           say what is reused (a warm run prints nothing without it)
 # Progress and everything else goes to stderr; build logs to $KUBEVIRT_LAB_CACHE/logs/.
 #
@@ -41,7 +48,10 @@ readonly K8S_COMMIT=bee2d1505c4fe820744d26d41ecd3fdd4a3d6546
 readonly K8S_BUILD_DATE=2018-03-12T16:03:13Z # the tag's commit time, as the module proxy has it
 readonly ETCD_VERSION=3.1.11
 readonly DOWNLOAD_HOST=dl.k8s.io
-readonly BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubeadm kubelet kube-proxy)
+readonly BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubeadm kubelet kube-proxy kubelet-standin-server)
+# The kubelet stand-in's API server: its sources in the repository, its package in the work tree.
+readonly STANDIN_SERVER=kubelet-standin-server
+readonly STANDIN_SERVER_SRC=$HARNESS/standins/kubelet-server
 # Bumped when the work tree's preparation changes, so that an older tree is laid anew.
 readonly TREE_FORMAT=2
 
@@ -58,7 +68,7 @@ for arg in "$@"; do
     --print-env) mode=print-env ;;
     --check) mode=check ;;
     -v | --verbose) verbose=1 ;;
-    -h | --help) sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
+    -h | --help) sed -n '2,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
     *) echo "kubernetes: unknown option '$arg' (use --print-env, --check or -v)" >&2; exit 2 ;;
   esac
 done
@@ -242,11 +252,23 @@ EOF
 
 # --- what is there -------------------------------------------------------------------------------
 
-# version_ok NAME FILE: FILE is an executable that answers NAME's expected version.
+# version_ok NAME FILE: FILE is an executable that answers NAME's expected version;
+# kubelet-standin-server: also with its self-test beside it, built from the repository's current
+# sources (the sum kept beside it).
 version_ok() {
+  local name=$1 file=$2
+  answers_version "$name" "$file" || return 1
+  [[ $name == "$STANDIN_SERVER" ]] || return 0
+  [[ -x $file-selftest && -f $file.sha256 && $(<"$file.sha256") == "$(standin_server_sum)" ]]
+}
+
+# answers_version NAME FILE: FILE is an executable that answers NAME's expected version.
+answers_version() {
   local name=$1 file=$2 out
   [[ -f $file && -x $file ]] || return 1
   case $name in
+    "$STANDIN_SERVER") out=$("$file" --version 2>/dev/null) || return 1
+      [[ $out == "$STANDIN_SERVER Kubernetes $K8S_VERSION" ]] ;;
     etcd) out=$("$file" --version 2>/dev/null) || return 1
       [[ $out == *"etcd Version: $ETCD_VERSION"* ]] ;;
     kubectl) out=$("$file" version --client --short 2>/dev/null) || return 1
@@ -258,8 +280,14 @@ version_ok() {
   esac
 }
 
+# standin_server_sum: the sha256 of kubelet-standin-server's Go sources in the repository (their
+# paths and contents).
+standin_server_sum() {
+  (cd "$STANDIN_SERVER_SRC" && find . -type f -name '*.go' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+}
+
 # missing_binaries: prints the names (space-separated) of those not in $BIN at the right version.
-# The eight checks run at once (each is a process start of a large binary).
+# The nine checks run at once (each is a process start of a large binary).
 missing_binaries() {
   local name pids=() missing=()
   for name in "${BINARIES[@]}"; do
@@ -446,15 +474,32 @@ package_of() {
   case $1 in
     etcd) echo ./vendor/github.com/coreos/etcd ;;
     kube-scheduler) echo ./plugin/cmd/kube-scheduler ;;
+    "$STANDIN_SERVER") echo "./cmd/$STANDIN_SERVER" ;;
     *) echo "./cmd/$1" ;;
   esac
 }
 
+# copy_standin_server: the repository's harness/standins/kubelet-server as the work tree's
+# cmd/kubelet-standin-server (laid anew; its selftest/ inside). Prints the sources' sum.
+copy_standin_server() {
+  local dest=$TREE/cmd/$STANDIN_SERVER
+  rm -rf "$dest"
+  mkdir -p "$dest"
+  cp -R "$STANDIN_SERVER_SRC/." "$dest/"
+  standin_server_sum
+}
+
 build_one() {
-  local name=$1 tmp=$BIN/.$1.build
+  local name=$1 tmp=$BIN/.$1.build sum=""
+  if [[ $name == "$STANDIN_SERVER" ]]; then
+    sum=$(copy_standin_server) || return
+    gopath_go build -trimpath -ldflags "$(ldflags)" -o "$tmp-selftest" "./cmd/$STANDIN_SERVER/selftest" || return
+    mv -f "$tmp-selftest" "$BIN/$name-selftest"
+  fi
   gopath_go build -trimpath -ldflags "$(ldflags)" -o "$tmp" "$(package_of "$name")"
-  version_ok "$name" "$tmp" || { echo "the built $name does not answer its version:" >&2; "$tmp" --version >&2 || true; return 1; }
+  answers_version "$name" "$tmp" || { echo "the built $name does not answer its version:" >&2; "$tmp" --version >&2 || true; return 1; }
   mv -f "$tmp" "$BIN/$name"
+  if [[ -n $sum ]]; then echo "$sum" >"$BIN/$name.sha256"; fi
 }
 
 # usual_seconds NAME: how long building NAME usually takes on a 2-core machine, in this order
@@ -470,6 +515,7 @@ usual_seconds() {
     kubeadm) echo 30 ;;
     kubelet) echo 20 ;;
     kube-proxy) echo 5 ;;
+    "$STANDIN_SERVER") echo 30 ;;
   esac
 }
 
@@ -512,7 +558,7 @@ if ((${#missing[@]})); then
     mkdir -p "$BIN"
     still=()
     for name in "${missing[@]}"; do
-      if [[ $name != etcd ]] && progress::run "downloading $name $K8S_VERSION from $DOWNLOAD_HOST" 20 download_one "$name"; then
+      if [[ $name != etcd && $name != "$STANDIN_SERVER" ]] && progress::run "downloading $name $K8S_VERSION from $DOWNLOAD_HOST" 20 download_one "$name"; then
         continue
       fi
       still+=("$name")
