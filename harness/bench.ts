@@ -100,7 +100,6 @@ async function measureStages(engine: Record<string, string>): Promise<StageFigur
     await lab.up("km1=172.31.50.221,kn1=172.31.50.231,kn2=172.31.50.232", "dns1=172.31.50.10", {
         kubernetes: "real",
         mirror: "mirror=172.31.50.5",
-        vms: "nodejs=172.31.50.241,mongodb=172.31.50.242",
     });
     const project = new Project(lab, "benchpost", engine);
     try {

@@ -32,8 +32,8 @@ dnsmasq|dnsmasq|dns1 runs a real dnsmasq
 dig|dnsutils|the lab's names are checked with dig
 curl|curl|the lab's pages are fetched
 sudo|sudo|the host scripts run through sudo -n for a non-root SSH user
-iptables|iptables|real kubeadm's preflight in a lab of real Kubernetes needs iptables in PATH, and the VM hosts' NodePorts are iptables DNAT
-ansible-playbook|ansible|the app stage runs the Ansible roles for real, into the VM hosts
+iptables|iptables|in a lab of real Kubernetes, real kubeadm's preflight needs iptables in PATH and kube-proxy 1.9.4 writes its rules with it
+ansible-playbook|ansible|the app stage runs the Ansible roles for real, into the VMs' guests
 tcpdump|tcpdump|a learner looks at the lab's packets with it
 conntrack|conntrack|a learner looks at the lab's conntrack table with it
 nginx|nginx|ingress-nginx's controller runs Debian's nginx with the VTS module

@@ -40,16 +40,6 @@ HOST_K8S_BIN=/var/lib/kubevirt-lab-sim/k8s-bin
 HOST_REPO=/var/lib/kubevirt-lab-sim/repo
 HOST_DP_BIN=/var/lib/kubevirt-lab-sim/dataplane-bin
 DOMAIN_DEFAULT=virtomation.com
-# VM hosts (--vms nodejs=IP,mongodb=IP; none by default): two more SSH hosts standing in for the
-# post's KubeVirt VMs, the Fedora cloud image's user ($SIMLAB_VM_USER, --vm-user; fedora) with
-# passwordless sudo and the lab's key, as cloud-init leaves them. Not Kubernetes nodes. Every
-# Kubernetes host forwards the VMs' SSH NodePorts (--vm-ports) to their port 22, as kube-proxy's
-# NodePort rules do: iptables DNAT and masquerade in the host's own network namespace.
-VMS=""
-VM_NAMES="nodejs mongodb"
-VM_PORTS_DEFAULT="nodejs=30022,mongodb=30122"
-VM_PORTS=""
-VM_USER=${SIMLAB_VM_USER:-fedora}
 # Commands whose real binary must never run from a simulated host: a
 # placeholder stands in when harness/standins/bin has no stand-in of that name,
 # and host-init.sh bind-mounts the stand-in over the real binary's path.
@@ -65,7 +55,6 @@ usage() {
 usage: simlab.sh [--name LAB] COMMAND [ARGS]
 
   up [--hosts h=ip,...] [--dns h=ip,...] [--mirror h=ip] [--kubernetes standin|real]
-     [--vms nodejs=ip,mongodb=ip [--vm-ports nodejs=P,mongodb=P] [--vm-user U]]
      [--domain D] [--gw IP] [--name LAB]
         default hosts: $DEFAULT_HOSTS
         default dns:   $DEFAULT_DNS   (--dns '' for none)
@@ -73,16 +62,13 @@ usage: simlab.sh [--name LAB] COMMAND [ARGS]
         --kubernetes:  standin (default): recording kubeadm/kubectl, no API server;
                        real: the real v1.9.4 kubeadm/kubectl (harness/kubernetes.sh), the
                        kubelet stand-in as the kubelet
-        --vms:         two hosts standing in for the KubeVirt VMs (user \$SIMLAB_VM_USER or
-                       --vm-user, default fedora, with sudo and the lab's key), reached on
-                       every --hosts host's NodePorts (--vm-ports, default $VM_PORTS_DEFAULT)
   down                   tear everything down (idempotent, works after failures)
   status                 per host: address, holder/sshd alive, reachable from op
   info                   KEY=value lines: run dir, key, ssh_config, netns names...
   exec HOST CMD...       run CMD inside HOST's namespaces (its /etc, /var...)
   op CMD...              run CMD in the operator network namespace
   stop-sshd HOST | start-sshd HOST
-  add-host NAME=IP       add a host to a running lab (with the VMs' NodePorts, if any)
+  add-host NAME=IP       add a host to a running lab
   sync-standins          copy harness/standins/bin/* again into every host
 
 LAB: [a-z][a-z0-9]{0,10} (default kvl, or \$SIMLAB_NAME)
@@ -132,8 +118,8 @@ check_ip() {
 net24() { echo "${1%.*}"; }
 
 # ------------------------------------------------------------ lab state ----
-# lab.env holds NAME DOMAIN GW HOSTS DNS MIRROR KUBERNETES VMS VM_PORTS VM_USER
-# (HOSTS/DNS/MIRROR/VMS: "h=ip h=ip"; VM_PORTS: "nodejs=30022 mongodb=30122").
+# lab.env holds NAME DOMAIN GW HOSTS DNS MIRROR KUBERNETES (HOSTS/DNS/MIRROR: "h=ip h=ip"). An
+# older lab's also holds VMS VM_PORTS VM_USER, read and unused: down goes by hosts/ and netns.list.
 
 load_lab() {
   [ -f "$RUN/lab.env" ] || return 1
@@ -150,14 +136,11 @@ save_lab() {
     printf 'DNS=%q\n' "$DNS"
     printf 'MIRROR=%q\n' "$MIRROR"
     printf 'KUBERNETES=%q\n' "$KUBERNETES"
-    printf 'VMS=%q\n' "$VMS"
-    printf 'VM_PORTS=%q\n' "$VM_PORTS"
-    printf 'VM_USER=%q\n' "$VM_USER"
   } >"$RUN/lab.env.tmp"
   mv -f "$RUN/lab.env.tmp" "$RUN/lab.env"
 }
 
-all_entries() { echo "$HOSTS $DNS $MIRROR $VMS"; }
+all_entries() { echo "$HOSTS $DNS $MIRROR"; }
 
 is_dns() {
   local e
@@ -168,12 +151,6 @@ is_dns() {
 is_mirror() {
   local e
   for e in $MIRROR; do [ "${e%%=*}" = "$1" ] && return 0; done
-  return 1
-}
-
-is_vm() {
-  local e
-  for e in $VMS; do [ "${e%%=*}" = "$1" ] && return 0; done
   return 1
 }
 
@@ -194,7 +171,7 @@ mirror_layout() {
 
 ip_of() {
   local e
-  for e in $HOSTS $DNS $MIRROR $VMS; do
+  for e in $HOSTS $DNS $MIRROR; do
     [ "${e%%=*}" = "$1" ] && {
       echo "${e#*=}"
       return 0
@@ -461,7 +438,6 @@ write_client_files() {
       h=${e%%=*} ip=${e#*=}
       echo "Host $h $h.$DOMAIN $ip"
       echo "  HostName $ip"
-      if is_vm "$h"; then echo "  User $VM_USER"; fi
     done
     echo "Host *"
     echo "  User root"
@@ -492,10 +468,9 @@ make_op() {
   ip -n "$OP" link set "$BR" up
 }
 
-prepare_host() { # name ip role (0 host, 1 dns, 2 mirror, 3 VM)
-  local h=$1 ip=$2 dns=$3 mirror=0 vm=0 hd=$RUN/hosts/$1 fqdn=$1.$DOMAIN d
+prepare_host() { # name ip role (0 host, 1 dns, 2 mirror)
+  local h=$1 ip=$2 dns=$3 mirror=0 hd=$RUN/hosts/$1 fqdn=$1.$DOMAIN d
   [ "$dns" = 2 ] && dns=0 mirror=1
-  [ "$dns" = 3 ] && dns=0 vm=1
   mkdir -p "$hd"
   for d in etc var root opt usrlocalbin; do mkdir -p "$hd/ovl/$d/upper" "$hd/ovl/$d/work"; done
   chmod 0700 "$hd/ovl/root/upper" # the upper dir's mode is the mount's: /root is 0700
@@ -506,8 +481,8 @@ prepare_host() { # name ip role (0 host, 1 dns, 2 mirror, 3 VM)
 ListenAddress $ip:22
 HostKey $hd/ssh_host_ed25519_key
 PidFile $hd/sshd.pid
-AuthorizedKeysFile $([ "$vm" = 1 ] && echo .ssh/authorized_keys || echo "$hd/authorized_keys")
-PermitRootLogin $([ "$vm" = 1 ] && echo no || echo prohibit-password)
+AuthorizedKeysFile $hd/authorized_keys
+PermitRootLogin prohibit-password
 PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
@@ -532,8 +507,6 @@ EOF
     printf 'SIM_IP=%q\n' "$ip"
     printf 'SIM_DNS=%q\n' "$dns"
     printf 'SIM_MIRROR=%q\n' "$mirror"
-    printf 'SIM_VM=%q\n' "$vm"
-    printf 'SIM_VM_USER=%q\n' "$VM_USER"
     printf 'SIM_GUARDS=%q\n' "$(echo $GUARDS)"
     printf 'SIM_KUBERNETES=%q\n' "$KUBERNETES"
     if [ "$KUBERNETES" = real ]; then
@@ -585,12 +558,11 @@ EOF
     done
   fi
   [ "$mirror" = 1 ] && mirror_layout "$hd/www"
-  [ "$vm" = 1 ] && mkdir -p "$etc/sysconfig" # Fedora's, where the nodejs role writes its environment
   # /var of the host
   mkdir -p "$hd/ovl/var/upper/log/kubevirt-lab" "$hd/ovl/var/upper/lib/kubevirt-lab-sim"
 }
 
-start_host() { # name ip role (0 host, 1 dns, 2 mirror, 3 VM)
+start_host() { # name ip role (0 host, 1 dns, 2 mirror)
   local h=$1 ip=$2 ns=$NAME-$1 hd=$RUN/hosts/$1
   prepare_host "$@"
   # network: created directly inside the namespaces, never in the root one
@@ -648,92 +620,6 @@ wait_hosts() { # name=ip...: bounded wait until every host is ready and answers 
   for e in "$@"; do
     init_pid "${e%%=*}" >/dev/null || die "host ${e%%=*}: cannot find its init process"
   done
-}
-
-# ------------------------------------------------------------ VM hosts ----
-
-parse_vm_ports() { # "nodejs=P,mongodb=P" -> "nodejs=P mongodb=P" (validated, every VM given once)
-  local out="" e n p seen=" "
-  IFS=, read -r -a arr <<<"$1"
-  for e in "${arr[@]}"; do
-    [ -n "$e" ] || continue
-    n=${e%%=*} p=${e#*=}
-    [[ " $VM_NAMES " == *" $n "* ]] || die "--vm-ports: '$n' is not a VM (expected $VM_NAMES)"
-    [[ $seen != *" $n "* ]] || die "--vm-ports: $n given twice"
-    # the API server's NodePort range: never a port a host's own services listen on (22, 6443...)
-    if ! [[ $p =~ ^3[0-9]{4}$ ]] || [ "$p" -gt 32767 ]; then
-      die "--vm-ports: $n=$p: expected a NodePort from 30000 to 32767"
-    fi
-    [[ " $out " != *"=$p "* ]] || die "--vm-ports: port $p given twice"
-    seen="$seen$n " out="$out $n=$p"
-  done
-  for n in $VM_NAMES; do [[ $seen == *" $n "* ]] || die "--vm-ports: no port for $n"; done
-  echo "${out# }"
-}
-
-check_vms() { # VMS holds exactly the VMs of VM_NAMES, VM_USER is a plain user
-  local n e got=" "
-  [ -n "$VMS" ] || return 0
-  for e in $VMS; do
-    n=${e%%=*}
-    [[ " $VM_NAMES " == *" $n "* ]] || die "--vms: '$n' is not a VM (expected $VM_NAMES: nodejs=IP,mongodb=IP)"
-    [[ $got != *" $n "* ]] || die "--vms: $n given twice"
-    got="$got$n "
-  done
-  for n in $VM_NAMES; do [[ $got == *" $n "* ]] || die "--vms: no $n (expected nodejs=IP,mongodb=IP)"; done
-  if ! [[ $VM_USER =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || [ "$VM_USER" = root ]; then
-    die "VM user '$VM_USER' must be a plain user name ([a-z_][a-z0-9_-]*, not root)"
-  fi
-}
-
-# vm_cloud_init VM: what cloud-init does for the post's VMs, once the host is up (host-init.sh
-# made the user and its sudo rule): the lab's public keys in the user's ~/.ssh/authorized_keys.
-vm_cloud_init() {
-  # shellcheck disable=SC2016
-  in_host "$1" bash -c 'set -e
-    home=$(getent passwd "$1" | cut -d: -f6)
-    install -d -m 0700 -o "$1" -g "$1" "$home/.ssh"
-    install -m 0600 -o "$1" -g "$1" "$2" "$home/.ssh/authorized_keys"' simlab-cloud-init "$VM_USER" "$RUN/hosts/$1/authorized_keys"
-}
-
-# nodeports_on HOST: on a Kubernetes host, each VM's SSH NodePort forwards to that VM host's port
-# 22 as kube-proxy's NodePort rules do (any node's address works): DNAT of the port on the node's
-# own addresses, then masquerade, so the VM answers through the node. The rules live in the host's
-# network namespace and go with it at down.
-nodeports_on() {
-  local ns=$NAME-$1 e vm port ip
-  [ -n "$VMS" ] || return 0
-  # shellcheck disable=SC2016
-  ip netns exec "$ns" sh -c 'echo 1 >/proc/sys/net/ipv4/ip_forward &&
-    for f in /proc/sys/net/ipv4/conf/*/send_redirects; do echo 0 >"$f"; done'
-  ipt() { ip netns exec "$ns" iptables -w 5 -t nat "$@"; }
-  ipt -N SIMLAB-NODEPORTS
-  ipt -A PREROUTING -m addrtype --dst-type LOCAL -j SIMLAB-NODEPORTS
-  ipt -A OUTPUT -m addrtype --dst-type LOCAL -j SIMLAB-NODEPORTS
-  for e in $VM_PORTS; do
-    vm=${e%%=*} port=${e#*=}
-    ip=$(ip_of "$vm") || die "no VM host $vm"
-    ipt -A SIMLAB-NODEPORTS -p tcp --dport "$port" -m comment --comment "simlab: NodePort of $vm-ssh" \
-      -j DNAT --to-destination "$ip:22"
-    ipt -A POSTROUTING -p tcp -d "$ip" --dport 22 -m conntrack --ctstate DNAT -j MASQUERADE
-  done
-}
-
-# nodeports_wanted: "30022->nodejs 30122->mongodb"; nodeports_of HOST: those the host's rules have
-nodeports_wanted() {
-  local e out=""
-  for e in $VM_PORTS; do out="$out ${e#*=}->${e%%=*}"; done
-  echo "${out# }"
-}
-
-nodeports_of() {
-  local e out=""
-  for e in $VM_PORTS; do
-    ip netns exec "$NAME-$1" iptables -w 5 -t nat -C SIMLAB-NODEPORTS -p tcp --dport "${e#*=}" \
-      -m comment --comment "simlab: NodePort of ${e%%=*}-ssh" -j DNAT --to-destination "$(ip_of "${e%%=*}"):22" 2>/dev/null &&
-      out="$out ${e#*=}->${e%%=*}"
-  done
-  echo "${out# }"
 }
 
 assert_root_ns_clean() {
@@ -794,7 +680,7 @@ check_entries() {
 }
 
 cmd_up() {
-  local hosts=$DEFAULT_HOSTS dns=$DEFAULT_DNS mirror="" vms="" vm_ports=$VM_PORTS_DEFAULT gw="" e t0
+  local hosts=$DEFAULT_HOSTS dns=$DEFAULT_DNS mirror="" gw="" e t0
   DOMAIN=$DOMAIN_DEFAULT
   while [ $# -gt 0 ]; do
     case $1 in
@@ -802,9 +688,8 @@ cmd_up() {
       --dns) dns=${2?}; shift 2 ;;
       --mirror) mirror=${2?}; shift 2 ;;
       --kubernetes) KUBERNETES=${2?}; shift 2 ;;
-      --vms) vms=${2?}; shift 2 ;;
-      --vm-ports) vm_ports=${2?}; shift 2 ;;
-      --vm-user) VM_USER=${2?}; shift 2 ;;
+      --vms | --vm-ports | --vm-user)
+        die "up: $1: the VMs are no hosts of the lab but guests in their virt-launcher pods (see harness/standins/virt-launcher/README.md): ssh -p 30022 fedora@<any node>" ;;
       --domain) DOMAIN=${2?}; shift 2 ;;
       --gw) gw=${2?}; shift 2 ;;
       --name) NAME=${2?}; set_names; shift 2 ;;
@@ -815,9 +700,6 @@ cmd_up() {
   HOSTS=$(parse_entries "$hosts")
   DNS=$(parse_entries "$dns")
   MIRROR=$(parse_entries "$mirror")
-  VMS=$(parse_entries "$vms")
-  check_vms
-  VM_PORTS=$(parse_vm_ports "$vm_ports")
   [ -n "$HOSTS$DNS" ] || die "no hosts"
   if [ -z "$gw" ]; then
     e=$(all_entries)
@@ -865,20 +747,16 @@ cmd_up() {
   for e in $HOSTS; do start_host "${e%%=*}" "${e#*=}" 0 & START_PIDS+=("$!"); done
   for e in $DNS; do start_host "${e%%=*}" "${e#*=}" 1 & START_PIDS+=("$!"); done
   for e in $MIRROR; do start_host "${e%%=*}" "${e#*=}" 2 & START_PIDS+=("$!"); done
-  for e in $VMS; do start_host "${e%%=*}" "${e#*=}" 3 & START_PIDS+=("$!"); done
   for p in "${START_PIDS[@]}"; do wait "$p" || die "making a host failed (see above)"; done
   START_PIDS=()
   finish_keys
   # shellcheck disable=SC2046
   wait_hosts $(all_entries)
-  for e in $VMS; do vm_cloud_init "${e%%=*}"; done
-  for e in $HOSTS; do nodeports_on "${e%%=*}"; done
   write_client_files
   assert_root_ns_clean
   UP_DONE=1
   trap - EXIT INT TERM
   log "lab $NAME up in $((($(date +%s%N) - t0) / 1000000)) ms: $(all_entries)"
-  [ -z "$VMS" ] || log "VM hosts: $VMS (user $VM_USER), NodePorts $VM_PORTS on: $HOSTS"
   [ "$KUBERNETES" = standin ] || log "Kubernetes: real v1.9.4 kubeadm and kubectl from $K8S_SRC, the kubelet stand-in as the kubelet"
   e=$(all_entries)
   e=${e# }
@@ -924,7 +802,6 @@ cmd_add_host() {
   start_host "$h" "$ip" 0
   cp "$RUN/authorized_keys" "$RUN/hosts/$h/authorized_keys"
   wait_hosts "$e"
-  nodeports_on "$h"
   trap - EXIT INT TERM
   save_lab
   write_op_etc
@@ -1002,12 +879,6 @@ cmd_status() {
           extra="dnsmasq DOWN" bad=1
         fi
       fi
-      if is_vm "$h"; then
-        extra="VM host (user $VM_USER)"
-      elif [ -n "$VMS" ] && [[ " $HOSTS " == *" $e "* ]]; then
-        extra="NodePorts $(nodeports_of "$h")"
-        [ "$extra" = "NodePorts $(nodeports_wanted)" ] || bad=1
-      fi
       if is_mirror "$h"; then
         # shellcheck disable=SC2016
         if in_host "$h" bash -c 'kill -0 "$(cat "$1")"' _ "$RUN/hosts/$h/http.pid" 2>/dev/null; then
@@ -1049,9 +920,6 @@ cmd_info() {
   echo "SIMLAB_DNS=$DNS"
   echo "SIMLAB_MIRROR=$MIRROR"
   echo "SIMLAB_KUBERNETES=$KUBERNETES"
-  echo "SIMLAB_VMS=$VMS"
-  echo "SIMLAB_VM_PORTS=$VM_PORTS"
-  echo "SIMLAB_VM_USER=$VM_USER"
   for e in $(all_entries); do
     h=${e%%=*}
     echo "SIMLAB_CALLS_${h//-/_}=$RUN/hosts/$h/ovl/var/upper/log/kubevirt-lab/calls.log"

@@ -5,7 +5,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync, SpawnSyncReturns } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 
 const SIMLAB = path.resolve(__dirname, "..", "harness", "simlab.sh");
@@ -190,6 +190,24 @@ describe("harness/simlab.sh", { skip }, () => {
         assert.deepEqual(rootNsLeaks(), []);
     });
 
+    it("reads the lab.env of a lab made when the VMs were hosts of the lab (VMS, VM_PORTS, VM_USER)", () => {
+        // as the previous simlab.sh left a lab made with --vms: kn3 now one of its VMS, a host
+        // that HOSTS does not name but hosts/ and netns.list do (the teardown below must remove it)
+        const env = `${RUN}/lab.env`;
+        const lines = readFileSync(env, "utf8")
+            .split("\n")
+            .map((l) => (l.startsWith("HOSTS=") ? l.replace(/\\? ?kn3=172\.31\.50\.233/, "") : l))
+            .filter(Boolean);
+        assert.ok(!lines.some((l) => l.includes("kn3")), lines.join("\n"));
+        writeFileSync(env, [...lines, "VMS=kn3=172.31.50.233", "VM_PORTS=nodejs=30022\\ mongodb=30122", "VM_USER=fedora", ""].join("\n"));
+        const info = ok(sim(["info"]), "info of an older lab");
+        assert.doesNotMatch(info, /VM|kn3/);
+        const status = sim(["status"]);
+        assert.equal(status.status, 0, status.stdout + status.stderr);
+        assert.doesNotMatch(status.stdout, /kn3|VM|NodePorts/);
+        assert.ok(netnsOfLab().includes(`${NAME}-kn3`));
+    });
+
     it("tears everything down: no namespace, mount or process left, and down is idempotent", () => {
         const namespaces = netnsOfLab();
         assert.ok(namespaces.length >= 5);
@@ -221,6 +239,33 @@ describe("harness/simlab.sh", { skip }, () => {
         assert.equal(existsSync(`/etc/netns/${NAME}-op`), false);
         assert.deepEqual(rootNsLeaks(), []);
         ok(sim(["down"]), "second down");
+    });
+
+    it("refuses --vms, --vm-ports and --vm-user in one line: the VMs are guests in their virt-launcher pods", () => {
+        const name = `${NAME}v`.slice(0, 11);
+        for (const opt of [
+            ["--vms", "nodejs=172.31.50.241,mongodb=172.31.50.242"],
+            ["--vm-ports", "nodejs=30022,mongodb=30122"],
+            ["--vm-user", "fedora"],
+        ]) {
+            const r = sim(["up", "--hosts", "km1=172.31.50.221", "--dns", "", ...opt], 30_000, undefined, name);
+            assert.equal(r.status, 1, `up ${opt[0]} must fail:\n${r.stdout}\n${r.stderr}`);
+            assert.equal(r.stdout, "");
+            assert.match(
+                r.stderr,
+                new RegExp(
+                    `^simlab: up: ${opt[0]}: the VMs are .*guests in their virt-launcher pods \\(see harness/standins/virt-launcher/README\\.md\\).*\\n$`,
+                ),
+            );
+            assert.equal(r.stderr.split("\n").length, 2, r.stderr);
+        }
+        assert.equal(existsSync(`/tmp/kubevirt-lab-sim/${name}`), false);
+        assert.deepEqual(
+            ok(run("ip", ["netns", "list"]), "ip netns list")
+                .split("\n")
+                .filter((l) => l.startsWith(`${name}-`)),
+            [],
+        );
     });
 
     it("tears down what it made when up fails mid-way", () => {

@@ -133,15 +133,9 @@ export class SimLab {
     /**
      * Starts the lab: `hosts` and `dns` as `simlab.sh up --hosts/--dns` take them; `kubernetes: "real"`
      * for the real v1.9.4 kubeadm and kubectl with the kubelet stand-in (default: the recording
-     * stand-ins, no API server); `mirror` (`name=ip`) for the HTTP mirror of the upstream manifests;
-     * `vms` (`nodejs=ip,mongodb=ip`) for the hosts standing in for the KubeVirt VMs, reached on every
-     * host's NodePorts `vmPorts` (default `nodejs=30022,mongodb=30122`) as `vmUser` (default fedora).
+     * stand-ins, no API server); `mirror` (`name=ip`) for the HTTP mirror of the upstream manifests.
      */
-    up(
-        hosts: string,
-        dns = "dns1=172.31.50.10",
-        opts: { kubernetes?: "standin" | "real"; mirror?: string; vms?: string; vmPorts?: string; vmUser?: string } = {},
-    ) {
+    up(hosts: string, dns = "dns1=172.31.50.10", opts: { kubernetes?: "standin" | "real"; mirror?: string } = {}) {
         return this.cli([
             "up",
             "--hosts",
@@ -150,9 +144,6 @@ export class SimLab {
             dns,
             ...(opts.kubernetes ? ["--kubernetes", opts.kubernetes] : []),
             ...(opts.mirror ? ["--mirror", opts.mirror] : []),
-            ...(opts.vms ? ["--vms", opts.vms] : []),
-            ...(opts.vmPorts ? ["--vm-ports", opts.vmPorts] : []),
-            ...(opts.vmUser ? ["--vm-user", opts.vmUser] : []),
         ]);
     }
 

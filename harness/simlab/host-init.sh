@@ -6,9 +6,9 @@
 #       --mount-proc --propagation private -- bash host-init.sh HOSTDIR
 # so everything below happens inside the host's own network, mount, UTS and
 # PID namespaces: nothing here is visible from the machine's root namespaces.
-# It makes the private filesystem view (and the user of a VM host), names the
-# host, starts sshd (and dnsmasq on a DNS host), writes HOSTDIR/ready and then stays as the
-# namespace's init (reaping orphans) until simlab.sh down kills it.
+# It makes the private filesystem view, names the host, starts sshd (and dnsmasq on a DNS
+# host), writes HOSTDIR/ready and then stays as the namespace's init (reaping orphans) until
+# simlab.sh down kills it.
 set -euo pipefail
 
 HOSTDIR=${1:?usage: host-init.sh HOSTDIR}
@@ -74,20 +74,6 @@ echo "host-init: guarded:$bound"
 
 # 4. A private /tmp.
 mount -t tmpfs -o mode=1777,size=256m simlab-tmp /tmp
-
-#    A VM host (simlab.sh up --vms) stands in for a KubeVirt VM of the Fedora cloud image: a
-#    private /home and the image's user (SIM_VM_USER, fedora) with passwordless sudo, as
-#    cloud-init leaves them (simlab.sh puts the lab's keys in ~/.ssh once the host is up). Its
-#    password is "*", not locked ("!"): sshd without PAM refuses a locked account's keys.
-if [ "${SIM_VM:-0}" = 1 ]; then
-  mount -t tmpfs -o mode=0755,size=64m simlab-home /home
-  useradd --create-home --shell /bin/bash --user-group --comment "Fedora Cloud User" "$SIM_VM_USER"
-  usermod --password '*' "$SIM_VM_USER"
-  printf '# simlab: as cloud-init writes it for the default user\n%s ALL=(ALL) NOPASSWD:ALL\n' "$SIM_VM_USER" \
-    >/etc/sudoers.d/90-cloud-init-users
-  chmod 0440 /etc/sudoers.d/90-cloud-init-users
-  echo "host-init: VM host, user $SIM_VM_USER with passwordless sudo"
-fi
 
 # 5. Put the staged folders back at their own paths (inside whatever now
 #    covers them), so paths written in configs are the same inside and out.
