@@ -3,6 +3,7 @@
 // NodePorts Ansible uses, and the Ingress nodejs.ingress.<domain>.
 import * as pulumi from "@pulumi/pulumi";
 import * as k8s from "@pulumi/kubernetes";
+import * as YAML from "yaml";
 import { WorkloadSettings } from "./config";
 import { Cluster } from "./cluster";
 import { K8sObject, clone, find, labManifest } from "./manifests";
@@ -39,9 +40,15 @@ export interface OfflineVirtualMachine {
 export const VM_NAMES = ["nodejs", "mongodb"] as const;
 export type VmName = (typeof VM_NAMES)[number];
 
-/** cloud-init user data authorising the operator's key for the guest user (the companion repo's cloud-init.txt). */
+/**
+ * cloud-init user data authorising the operator's key for the guest user (the companion repo's
+ * cloud-init.txt). The key is one YAML scalar, written by the YAML library: plain as the post has
+ * it when it can be, quoted when its comment holds `: `, ` #` or the like, so that no key can add
+ * a line or a key of its own to the user data (the setting refuses control characters too).
+ */
 export function cloudInitUserData(sshPublicKey: string): string {
-    return ["#cloud-config", "ssh_pwauth: True", "disable_root: false", "ssh_authorized_keys:", `- ${sshPublicKey}`, ""].join("\n");
+    const item = YAML.stringify([sshPublicKey], { lineWidth: 0 }).trimEnd();
+    return ["#cloud-config", "ssh_pwauth: True", "disable_root: false", "ssh_authorized_keys:", item, ""].join("\n");
 }
 
 /** The lab's workload objects with the settings applied. */

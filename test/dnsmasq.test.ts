@@ -51,7 +51,7 @@ const applyArgs = (ingressIp: string, records: string[] = nodes, domain = "ingre
 function runScript(words: string[], extraPath: string[] = []): Promise<RunResult> {
     return new Promise((resolve, reject) => {
         const child = spawn("sh", ["-c", hostScript(SCRIPT, words, "root")], {
-            env: { ...process.env, PATH: [...extraPath, bin, process.env.PATH].join(":") },
+            env: { ...process.env, PATH: [...extraPath, bin, process.env.PATH].join(":"), DNSMASQ_CONF_DIR: path.dirname(conf) },
             stdio: ["ignore", "pipe", "pipe"],
         });
         let stdout = "";
@@ -240,27 +240,44 @@ describe("apply", () => {
             () => applyArgs("172.31.50.231", ["km1.virtomation.com"]),
             /^dnsmasq-records\.sh: record 'km1\.virtomation\.com' is not of the form <fqdn>=<ip>\n$/,
         ],
-        [
-            "conf dir missing",
+        ...[
+            "/etc/resolv.conf",
+            `${path.join(dir, "dnsmasq.d")}/../resolv.conf`,
+            path.join(dir, "nope", "x.conf"),
+            path.join(dir, "dnsmasq.d", ".x.conf"),
+        ].map((p): [string, () => string[], RegExp] => [
+            `a file out of dnsmasq's folder: ${p}`,
             () =>
-                act("apply", {
-                    "conf-path": path.join(dir, "nope", "x.conf"),
-                    "ingress-domain": "ingress.virtomation.com",
-                    "ingress-ip": "172.31.50.231",
-                    record: nodes,
-                }),
-            /^dnsmasq-records\.sh: the directory of conf-path '.*\/nope\/x\.conf' does not exist\n$/,
-        ],
+                act("apply", { "conf-path": p, "ingress-domain": "ingress.virtomation.com", "ingress-ip": "172.31.50.231", record: nodes }),
+            new RegExp(
+                `^dnsmasq-records\\.sh: conf-path '${p.replace(/[.]/g, "\\.")}' is not a file directly in .*/dnsmasq\\.d: refused\n$`,
+            ),
+        ]),
         [
             "conf path is a directory",
-            () =>
-                act("apply", {
-                    "conf-path": path.dirname(conf),
+            () => {
+                fs.mkdirSync(path.join(dir, "dnsmasq.d", "adir.conf"), { recursive: true });
+                return act("apply", {
+                    "conf-path": path.join(dir, "dnsmasq.d", "adir.conf"),
                     "ingress-domain": "ingress.virtomation.com",
                     "ingress-ip": "172.31.50.231",
                     record: nodes,
-                }),
-            /^dnsmasq-records\.sh: conf-path '.*\/dnsmasq\.d' is a directory\n$/,
+                });
+            },
+            /^dnsmasq-records\.sh: conf-path '.*\/dnsmasq\.d\/adir\.conf' is a directory\n$/,
+        ],
+        [
+            "a file of someone else's in the folder",
+            () => {
+                fs.writeFileSync(path.join(dir, "dnsmasq.d", "home.conf"), "address=/nas.home/192.168.1.5\n");
+                return act("apply", {
+                    "conf-path": path.join(dir, "dnsmasq.d", "home.conf"),
+                    "ingress-domain": "ingress.virtomation.com",
+                    "ingress-ip": "172.31.50.231",
+                    record: nodes,
+                });
+            },
+            /^dnsmasq-records\.sh: .*\/dnsmasq\.d\/home\.conf exists and was not written by kubevirt-lab \(no marker line\): refusing to replace it \(move it away, or set another dnsConfigPath\)\n$/,
         ],
     ];
     for (const [name, words, message] of refused) {
@@ -271,7 +288,14 @@ describe("apply", () => {
             assert.match(r.stderr, message);
             assert.equal(r.stdout, "");
             assert.equal(fs.readFileSync(conf, "utf8"), postFile);
-            assert.deepEqual(fs.readdirSync(path.dirname(conf)), [path.basename(conf)], "nothing else written");
+            const fixtures = ["adir.conf", "home.conf"]; // the cases' own
+            assert.deepEqual(
+                fs.readdirSync(path.dirname(conf)).filter((f) => !fixtures.includes(f)),
+                [path.basename(conf)],
+                "nothing else written",
+            );
+            if (fs.existsSync(path.join(dir, "dnsmasq.d", "home.conf")))
+                assert.equal(fs.readFileSync(path.join(dir, "dnsmasq.d", "home.conf"), "utf8"), "address=/nas.home/192.168.1.5\n", "kept");
             assert.equal(systemctlCalls().length, restarts);
             assert.deepEqual(strayTempFiles(), []);
         });
@@ -329,7 +353,7 @@ describe("remove", () => {
         assert.equal(systemctlCalls().length, restarts + 1);
         assert.equal(systemctlCalls().at(-1), "systemctl restart dnsmasq");
         // Only that file: the rest of the directory is untouched.
-        assert.deepEqual(fs.readdirSync(path.dirname(conf)), ["theirs.conf"]);
+        assert.deepEqual(fs.readdirSync(path.dirname(conf)), ["adir.conf", "home.conf", "theirs.conf"]);
 
         const again = await runScript(act("remove", { "conf-path": conf }));
         assert.equal(again.code, 0, show(again));

@@ -29,6 +29,8 @@ import {
 } from "../components/remote";
 import { parseConfig } from "../components/config";
 import { sourceOf, stackConfig } from "./lib/stack";
+import { standinsWithJoinConfig } from "../harness/lib/standins";
+import { REPO_FILE, sandboxes, seedPreparedHost, sharedApiserver } from "./lib/hosts";
 
 import {
     HOST_SCRIPTS,
@@ -38,7 +40,6 @@ import {
     SIM_STATE,
     Sandbox,
     STANDINS_BIN,
-    SandboxOptions,
     diffSnapshots,
     sandboxSupported,
     scriptCommand,
@@ -50,7 +51,6 @@ import {
 const REPO = path.join(__dirname, "..");
 const BASEURL = "https://packages.cloud.google.com/yum/repos/kubernetes-el7-$basearch";
 const GPGKEYS = ["https://packages.cloud.google.com/yum/doc/yum-key.gpg", "https://packages.cloud.google.com/yum/doc/rpm-package-key.gpg"];
-const REPO_FILE = "/etc/yum.repos.d/kubernetes.repo";
 const REPO_CONTENT =
     "[kubernetes]\n" +
     "name=Kubernetes\n" +
@@ -89,6 +89,12 @@ const selinuxContent = (mode: string) =>
     "SELINUXTYPE=targeted\n";
 /** /etc/selinux/config as CentOS 7 ships it (blank lines around the post's text). */
 const CENTOS_SELINUX_CONFIG = `\n${selinuxContent("enforcing")}\n\n`;
+/** CentOS's file after selinux.sh apply: only its SELINUX= line changed, the lab's note above it. */
+const selinuxEdited = (mode: string) =>
+    CENTOS_SELINUX_CONFIG.replace(
+        "\nSELINUX=enforcing\n",
+        `\n#kubevirt-lab: SELINUX=${mode} replaced: SELINUX=enforcing\nSELINUX=${mode}\n`,
+    );
 
 const ADMIN_CONF = "/etc/kubernetes/admin.conf";
 const KUBELET_CONF = "/etc/kubernetes/kubelet.conf";
@@ -148,15 +154,8 @@ const run = (args: ResolvedArgs = {}): string[] => namedArgv(args);
 const support = sandboxSupported();
 const skip = support.ok ? false : support.reason;
 
-const open: Sandbox[] = [];
-async function sandbox(opts: SandboxOptions = {}): Promise<Sandbox> {
-    const sb = await Sandbox.create(opts);
-    open.push(sb);
-    return sb;
-}
-after(async () => {
-    for (const sb of open) await sb.dispose();
-});
+/** A sandbox with the stand-ins, kubeadm's join --config among them (harness/lib/standins.ts). */
+const sandbox = sandboxes();
 
 /** Calls that only look: allowed in a second run. */
 const READ_ONLY = [
@@ -208,9 +207,12 @@ async function step(sb: Sandbox, script: string, args: string[], opts: StepOptio
     return { result, calls: sb.commandsSince(mark), diff: diffSnapshots(before, sb.snapshot()) };
 }
 
-/** Files (not directories) a step created, changed or deleted, the simulator's own state left out. */
+/** Where lib.sh's own_file keeps its record of the files the lab wrote (test/ownership.test.ts reads it). */
+const OWNED = "/var/lib/kubevirt-lab/owned";
+
+/** Files (not directories) a step created, changed or deleted, the simulator's own state and the lab's ownership records left out. */
 function files(s: Step): string[] {
-    return s.diff.filter((d) => !d.endsWith("(dir)") && !d.includes(` ${SIM_STATE}/`));
+    return s.diff.filter((d) => !d.endsWith("(dir)") && !d.includes(` ${SIM_STATE}/`) && !d.includes(` ${OWNED}/`));
 }
 
 /** Run the script again: nothing may change, nothing state-changing may be called. */
@@ -221,22 +223,6 @@ async function assertNoop(sb: Sandbox, script: string, args: string[], action: s
     assert.deepEqual(stateChanging(s.calls), [], `second run of ${script} made state-changing calls`);
     status(s.result, script, action, "unchanged");
     return s;
-}
-
-/** The state of a host where packages.sh, services.sh and sysctl.sh have run. */
-async function seedPreparedHost(sb: Sandbox): Promise<void> {
-    ok(
-        await sb.runAsync(`set -e
-      mkdir -p ${SIM_STATE}/rpmdb ${SIM_STATE}/systemd ${SIM_STATE}/sysctl /etc/kubernetes/manifests /etc/yum.repos.d
-      for p in kubelet kubeadm kubectl; do printf 1.9.4-0 > ${SIM_STATE}/rpmdb/$p; done
-      printf 0.6.0-0 > ${SIM_STATE}/rpmdb/kubernetes-cni
-      printf 1.13.1-53 > ${SIM_STATE}/rpmdb/docker
-      touch ${SIM_STATE}/systemd/docker.service.active ${SIM_STATE}/systemd/docker.service.enabled ${SIM_STATE}/systemd/kubelet.service.enabled
-      echo 1 > ${SIM_STATE}/sysctl/net.bridge.bridge-nf-call-iptables
-      echo 1 > ${SIM_STATE}/sysctl/net.bridge.bridge-nf-call-ip6tables
-      printf '[kubernetes]\\n' > ${REPO_FILE}`),
-        "seeding",
-    );
 }
 
 /** The simulated cluster of a finished kubeadm init, as the stand-ins keep it: control plane, master, kube-proxy. */
@@ -250,13 +236,6 @@ async function seedFinishedCluster(sb: Sandbox): Promise<void> {
       printf 'kube-system daemonset kube-proxy\\n' > ${SIM_APISERVER}/addons`),
         "seeding a finished cluster",
     );
-}
-
-/** A sandbox with a shared API server dir. */
-function sharedApiserver(): { dir: string; binds: SandboxOptions["binds"] } {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-apiserver-"));
-    after(() => fs.rmSync(dir, { recursive: true, force: true }));
-    return { dir, binds: [{ source: dir, target: SIM_APISERVER }] };
 }
 
 function tokensIn(apiserverDir: string): string[] {
@@ -341,7 +320,7 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
             const rm = await step(sb, "repo.sh", act("remove"));
             ok(rm.result, "remove");
             status(rm.result, "repo.sh", "remove", "changed");
-            assert.equal(sb.readFile(REPO_FILE), undefined);
+            assert.equal(sb.readFile(REPO_FILE), "[kubernetes]\nbaseurl=http://old\n", "the file that was there before is back");
             await assertNoop(sb, "repo.sh", act("remove"), "remove");
         });
     });
@@ -529,7 +508,7 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
             "#kubevirt-lab: swap off for kubeadm#/dev/mapper/centos-swap",
         );
 
-        it("a host with swap: swapoff -a, the fstab swap line commented out, original kept; remove restores it and swapon -a", async () => {
+        it("a host with swap: swapoff -a, the fstab swap line commented out; remove uncomments that line and swapon -a", async () => {
             const sb = await sandbox();
             await sb.writeFileAsync(FSTAB, CENTOS_FSTAB);
             await sb.writeFileAsync("/var/lib/kubevirt-lab-sim/swaps", "/dev/mapper/centos-swap\n");
@@ -538,7 +517,7 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
             status(s.result, "swap.sh", "apply", "changed");
             assert.deepEqual(s.calls, ["swapon --show=NAME --noheadings", "swapoff -a"]);
             assert.equal(sb.readFile(FSTAB), SWAP_OFF_FSTAB);
-            assert.equal(sb.readFile(FSTAB_BACKUP), CENTOS_FSTAB);
+            assert.equal(sb.readFile(FSTAB_BACKUP), undefined, "no copy of the host's file: the marked line says what to undo");
             assert.equal((await sb.runAsync("swapon --show --noheadings")).stdout, "", "no swap active");
             // After a reboot swapon -a finds nothing to turn on: kubeadm's preflight stays happy.
             await sb.runAsync("swapon -a");
@@ -572,30 +551,27 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
     });
 
     describe("selinux.sh", { concurrency: 3 }, () => {
-        it("CentOS host: setenforce 0, the post's config with SELINUX=disabled, original kept; remove restores it", async () => {
+        it("CentOS host: setenforce 0, only the SELINUX= line changed (a note above it); remove puts that line back", async () => {
             const sb = await sandbox();
             await sb.writeFileAsync(SELINUX_FILE, CENTOS_SELINUX_CONFIG);
             const s = await step(sb, "selinux.sh", act("apply", { mode: "disabled" }));
             ok(s.result, "apply");
             status(s.result, "selinux.sh", "apply", "changed");
             assert.deepEqual(s.calls, ["getenforce", "setenforce 0"]);
-            assert.equal(sb.readFile(SELINUX_FILE), selinuxContent("disabled"));
-            assert.equal(sb.readFile(SELINUX_BACKUP), CENTOS_SELINUX_CONFIG);
-            assert.deepEqual(files(s), [`changed ${SELINUX_FILE} (file)`, `created ${SELINUX_BACKUP} (file)`]);
+            assert.equal(sb.readFile(SELINUX_FILE), selinuxEdited("disabled"));
+            assert.deepEqual(files(s), [`changed ${SELINUX_FILE} (file)`]);
             assert.equal((await sb.runAsync("getenforce")).stdout, "Permissive\n");
             const again = await assertNoop(sb, "selinux.sh", act("apply", { mode: "disabled" }), "apply");
             assert.deepEqual(again.calls, ["getenforce"]);
 
-            // a mode change keeps the first backup
+            // a mode change keeps what the first change replaced
             ok(await sb.runScriptAsync("selinux.sh", act("apply", { mode: "permissive" })), "permissive");
-            assert.equal(sb.readFile(SELINUX_FILE), selinuxContent("permissive"));
-            assert.equal(sb.readFile(SELINUX_BACKUP), CENTOS_SELINUX_CONFIG);
+            assert.equal(sb.readFile(SELINUX_FILE), selinuxEdited("permissive"));
 
             const rm = await step(sb, "selinux.sh", act("remove"));
             ok(rm.result, "remove");
             status(rm.result, "selinux.sh", "remove", "changed");
             assert.equal(sb.readFile(SELINUX_FILE), CENTOS_SELINUX_CONFIG);
-            assert.equal(sb.readFile(SELINUX_BACKUP), undefined);
             assert.deepEqual(rm.calls, []);
             await assertNoop(sb, "selinux.sh", act("remove"), "remove");
         });
@@ -606,7 +582,7 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
             const s = await step(sb, "selinux.sh", act("apply", { mode: "enforcing" }));
             ok(s.result, "enforcing");
             assert.deepEqual(s.calls, []);
-            assert.equal(sb.readFile(SELINUX_FILE), selinuxContent("enforcing"));
+            assert.equal(sb.readFile(SELINUX_FILE), selinuxEdited("enforcing"));
             ok(await sb.runAsync("setenforce 0"), "setenforce");
             const p = await step(sb, "selinux.sh", act("apply", { mode: "permissive" }));
             ok(p.result, "permissive");
@@ -615,15 +591,31 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
             assert.equal((await sb.runScriptAsync("selinux.sh", act("apply"))).code, 2, "no --mode");
         });
 
-        it("host without a config: writes one and a marker; remove deletes both", async () => {
+        it("host without a config: writes the post's file, the lab's; remove deletes it", async () => {
             const sb = await sandbox();
             ok(await sb.runAsync(`rm -f ${SELINUX_FILE}`), "no config");
             ok(await sb.runScriptAsync("selinux.sh", act("apply", { mode: "disabled" })), "apply");
             assert.equal(sb.readFile(SELINUX_FILE), selinuxContent("disabled"));
-            assert.equal(sb.readFile(SELINUX_NONE), "");
             ok(await sb.runScriptAsync("selinux.sh", act("remove")), "remove");
             assert.equal(sb.readFile(SELINUX_FILE), undefined);
-            assert.equal(sb.readFile(SELINUX_NONE), undefined);
+        });
+
+        it("a host an earlier release changed (whole file replaced, original kept): apply edits the original's line, remove gives it back", async () => {
+            const sb = await sandbox();
+            await sb.writeFileAsync(SELINUX_FILE, selinuxContent("disabled"));
+            await sb.writeFileAsync(SELINUX_BACKUP, CENTOS_SELINUX_CONFIG);
+            ok(await sb.runScriptAsync("selinux.sh", act("apply", { mode: "disabled" })), "apply");
+            assert.equal(sb.readFile(SELINUX_FILE), selinuxEdited("disabled"));
+            assert.equal(sb.readFile(SELINUX_BACKUP), undefined);
+            ok(await sb.runScriptAsync("selinux.sh", act("remove")), "remove");
+            assert.equal(sb.readFile(SELINUX_FILE), CENTOS_SELINUX_CONFIG);
+            const none = await sandbox();
+            ok(await none.runAsync(`rm -f ${SELINUX_FILE}`), "no config");
+            await none.writeFileAsync(SELINUX_FILE, selinuxContent("disabled"));
+            await none.writeFileAsync(SELINUX_NONE, "");
+            ok(await none.runScriptAsync("selinux.sh", act("remove")), "remove");
+            assert.equal(none.readFile(SELINUX_FILE), undefined);
+            assert.equal(none.readFile(SELINUX_NONE), undefined);
         });
 
         it("has teeth: a selinux.sh without the SELINUX= line fails the content check", async () => {
@@ -648,7 +640,7 @@ describe("host scripts", { skip, concurrency: 3 }, () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-mutant-"));
         try {
             const text = fs.readFileSync(path.join(HOST_SCRIPTS, "repo.sh"), "utf8");
-            const mutant = text.replace('update_file "$REPO_FILE"', 'write_file "$REPO_FILE"');
+            const mutant = text.replace('own_file "$REPO_FILE"', 'write_file "$REPO_FILE"');
             assert.notEqual(mutant, text, "the mutation applies");
             fs.writeFileSync(path.join(dir, "repo.sh"), mutant);
             fs.copyFileSync(path.join(HOST_SCRIPTS, "lib.sh"), path.join(dir, "lib.sh"));
@@ -1318,14 +1310,14 @@ fi
             await assertNoop(sb, "sysctl.sh", act("remove"), "remove");
         });
 
-        it("selinux.sh and swap.sh: a backup copy cut off midway is not taken for the backup", async () => {
-            const sb = await sandbox({ binDirs: [cutBin(), STANDINS_BIN] });
+        it("selinux.sh and swap.sh: a run cut off while writing the host's file leaves it whole; the next run finishes, remove undoes it", async () => {
+            const sb = await sandbox({ binDirs: [cutBin(), standinsWithJoinConfig()] });
             await sb.writeFileAsync(SELINUX_FILE, CENTOS_SELINUX_CONFIG);
             ok(await sb.runAsync("touch /run/kvl-cut-cp"), "arm the cut");
             assert.notEqual((await sb.runScriptAsync("selinux.sh", act("apply", { mode: "disabled" }))).code, 0, "cut off");
-            assert.equal(sb.readFile(SELINUX_BACKUP), undefined, "no half backup under the backup's name");
+            assert.equal(sb.readFile(SELINUX_FILE), CENTOS_SELINUX_CONFIG, "the file as it was");
             ok(await sb.runScriptAsync("selinux.sh", act("apply", { mode: "disabled" })), "apply after the cut");
-            assert.equal(sb.readFile(SELINUX_BACKUP), CENTOS_SELINUX_CONFIG);
+            assert.match(sb.readFile(SELINUX_FILE)!, /\nSELINUX=disabled\n/);
             ok(await sb.runScriptAsync("selinux.sh", act("remove")), "remove");
             assert.equal(sb.readFile(SELINUX_FILE), CENTOS_SELINUX_CONFIG, "the whole original is back");
 
@@ -1333,7 +1325,7 @@ fi
             await sb.writeFileAsync("/etc/fstab", fstab);
             ok(await sb.runAsync("touch /run/kvl-cut-cp"), "arm the cut");
             assert.notEqual((await sb.runScriptAsync("swap.sh", act("apply"))).code, 0, "cut off");
-            assert.equal(sb.readFile("/etc/fstab.kubevirt-lab.orig"), undefined, "no half backup under the backup's name");
+            assert.equal(sb.readFile("/etc/fstab"), fstab, "the file as it was");
             ok(await sb.runScriptAsync("swap.sh", act("apply")), "apply after the cut");
             ok(await sb.runScriptAsync("swap.sh", act("remove")), "remove");
             assert.equal(sb.readFile("/etc/fstab"), fstab, "the whole original is back");

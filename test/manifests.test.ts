@@ -1,6 +1,7 @@
 // The post's changes applied to upstream objects, on the local stand-in manifests.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -207,6 +208,30 @@ describe("workload", () => {
             /VM nodejs: expected "<pod> <ip> <node>" lines from wait-pods\.sh, got "just-a-name\\n"/,
         );
         assert.equal(cloudInitUserData("ssh-ed25519 AAAA x").split("\n")[0], "#cloud-config");
+    });
+
+    it("no key can change the cloud-init user data: read as cloud-init reads it (PyYAML's safe_load), it is the key and the post's two settings", () => {
+        const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILd030Ykq49QxBdCLTvfR19kgFgpFmAytBtTWRHs3L6K";
+        // The setting refuses the control characters (test/settings-domain.test.ts); the YAML stays whole even without that.
+        for (const k of [
+            `${key} me@host`,
+            `${key} runcmd: [touch, /pwned]`,
+            `${key} me #not a comment`,
+            `${key}\rruncmd: [x]`,
+            `${key}\nruncmd: [x]`,
+        ]) {
+            const r = spawnSync("python3", ["-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin.read())))"], {
+                input: cloudInitUserData(k),
+                encoding: "utf8",
+            });
+            assert.equal(r.status, 0, r.stderr);
+            assert.deepEqual(JSON.parse(r.stdout), { ssh_pwauth: true, disable_root: false, ssh_authorized_keys: [k] }, JSON.stringify(k));
+        }
+        assert.equal(
+            cloudInitUserData(`${key} me@host`),
+            `#cloud-config\nssh_pwauth: True\ndisable_root: false\nssh_authorized_keys:\n- ${key} me@host\n`,
+            "the post's text",
+        );
     });
 });
 

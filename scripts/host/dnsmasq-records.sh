@@ -17,7 +17,10 @@
 # place), and restarts dnsmasq.
 #
 # The values were checked by components/config.ts; here only what the host
-# decides: the file's directory must exist and the file must not be one.
+# decides: the file's directory must exist and the file must not be one. And,
+# whatever the argument: the file is one of dnsmasq's conf-dir, directly in
+# /etc/dnsmasq.d (no other file of the host is ever written or deleted), and apply
+# never replaces a file there that does not start with the marker line.
 set -euo pipefail
 
 SCRIPT=dnsmasq-records.sh
@@ -26,6 +29,23 @@ source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
 OPTIONS[apply]='conf-path ingress-domain ingress-ip record+'
 OPTIONS[remove]='conf-path'
 MARKER="# Managed by kubevirt-lab (scripts/host/dnsmasq-records.sh): local changes are overwritten."
+# dnsmasq's conf-dir; test/dnsmasq.test.ts runs the script on this machine with a folder of its own
+# (no environment reaches the script over SSH or through sudo).
+CONF_DIR=${DNSMASQ_CONF_DIR:-/etc/dnsmasq.d}
+
+# in_conf_dir <path>: the path names a file directly in CONF_DIR (no /, no dot-file, no ..).
+in_conf_dir() {
+  local name=${1#"$CONF_DIR"/}
+  [[ $1 == "$CONF_DIR"/* && $name != */* && $name != .* && -n $name ]] ||
+    die "conf-path '$1' is not a file directly in $CONF_DIR: refused"
+}
+
+# ours <path>: the file starts with the marker line.
+ours() {
+  local first=""
+  IFS= read -r first <"$1" || true
+  [[ $first == "$MARKER" ]]
+}
 
 # restart <conf>: `systemctl restart dnsmasq` when a change of <conf> is marked as not yet read by
 # dnsmasq (then changed=changed), and the mark dropped.
@@ -40,6 +60,7 @@ restart() {
 # apply <fqdn>=<ip>...
 apply() {
   local conf=${ARG[conf-path]} records="" record content dir tmp out
+  in_conf_dir "$conf"
   for record in "$@"; do
     [[ $record == *=* ]] || die "record '$record' is not of the form <fqdn>=<ip>"
     records+="address=/${record%%=*}/${record#*=}"$'\n'
@@ -52,6 +73,9 @@ apply() {
   fi
 
   [[ ! -d $conf ]] || die "conf-path '$conf' is a directory"
+  if [[ -e $conf ]] && ! ours "$conf"; then
+    die "$conf exists and was not written by kubevirt-lab (no marker line): refusing to replace it (move it away, or set another dnsConfigPath)"
+  fi
   dir=${conf%/*}
   [[ -d $dir/ ]] || die "the directory of conf-path '$conf' does not exist"
   # A dot-file beside the target: dnsmasq's conf-dir ignores names starting
@@ -72,14 +96,14 @@ apply() {
 }
 
 remove() {
-  local conf=${ARG[conf-path]} first=""
+  local conf=${ARG[conf-path]}
+  in_conf_dir "$conf"
   if [[ ! -e $conf ]]; then
     restart "$conf"
     return 0
   fi
   [[ -f $conf ]] || die "conf-path '$conf' is not a regular file"
-  IFS= read -r first <"$conf" || true
-  if [[ $first != "$MARKER" ]]; then
+  if ! ours "$conf"; then
     echo "$SCRIPT: $conf was not written by kubevirt-lab (no marker line): left in place" >&2
     return 0
   fi

@@ -3,9 +3,11 @@
 # docker-storage-setup when docker first starts (so: before services.sh).
 #
 #   docker-storage.sh apply [--device <path>]   write it (nothing without a device)
-#   docker-storage.sh remove                    delete it if it is ours
+#   docker-storage.sh remove                    delete it if it is still the lab's
 #
-# "Ours" means: exactly the content this script writes, whatever the device.
+# The file is the lab's (own_file, lib.sh): one that was there before is put back
+# by remove, one changed since apply is left as it is. A file an earlier release
+# wrote (exactly this content for its device, no record) counts as the lab's.
 set -euo pipefail
 umask 022
 
@@ -31,21 +33,20 @@ apply() {
   if [[ -z ${ARG[device]} ]]; then
     echo "$SCRIPT: no device given: docker keeps its default storage"
   else
-    update_file "$CONF" "$(content "${ARG[device]}")"$'\n'
+    own_file "$CONF" "$(content "${ARG[device]}")"$'\n'
   fi
 }
 
 remove() {
   local devs="" line
-  [[ -f $CONF ]] || return 0
-  while IFS= read -r line || [[ -n $line ]]; do
-    if [[ $line == DEVS=* ]]; then devs=${line#DEVS=}; fi
-  done <"$CONF"
-  if file_is "$CONF" "$(content "$devs")"$'\n'; then
-    remove_file "$CONF"
-  else
-    echo "$SCRIPT: $CONF was not written by kubevirt-lab: left as it is"
+  if [[ -f $CONF && ! -e $(owned_record "$CONF").sha256 ]]; then
+    # written by an earlier release, which kept no record: the lab's if it is exactly its content
+    while IFS= read -r line || [[ -n $line ]]; do
+      if [[ $line == DEVS=* ]]; then devs=${line#DEVS=}; fi
+    done <"$CONF"
+    if file_is "$CONF" "$(content "$devs")"$'\n'; then own_file "$CONF" "$(content "$devs")"$'\n'; fi
   fi
+  disown_file "$CONF"
 }
 
 kvl::main "$@"

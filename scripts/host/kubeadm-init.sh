@@ -8,7 +8,8 @@
 #   kubeadm-init.sh remove --ssh-user <user> --node-name <name>
 #                         the master's own Node drained and deleted (the workers'
 #                         were before), `kubeadm reset`, then the SSH user's
-#                         ~/.kube/config deleted
+#                         ~/.kube/config deleted if it is still the lab's copy
+#                         (a config of the user's own there before is put back)
 #
 # apply does not init again when a finished init is there (init_finished). The
 # preflight checks given are passed as --ignore-preflight-errors=<a>,<b> (none:
@@ -69,7 +70,7 @@ init_finished() {
 
 # apply [<preflight check to ignore>]...
 apply() {
-  local ssh_user=${ARG[ssh-user]} home uid gid kube_dir config
+  local ssh_user=${ARG[ssh-user]} home uid gid kube_dir config admin=""
   home=$(user_field "$ssh_user" 6) || die "no such user: '$ssh_user'"
   uid=$(user_field "$ssh_user" 3)
   gid=$(user_field "$ssh_user" 4)
@@ -88,7 +89,8 @@ apply() {
     changed=changed
   fi
 
-  # The post: mkdir -p $HOME/.kube; cp admin.conf $HOME/.kube/config; chown.
+  # The post: mkdir -p $HOME/.kube; cp admin.conf $HOME/.kube/config; chown. The copy is the lab's
+  # (own_file, lib.sh): a config the user had there is kept and put back by remove.
   kube_dir=$home/.kube
   config=$kube_dir/config
   if [[ ! -d $kube_dir ]]; then
@@ -99,21 +101,8 @@ apply() {
     chown -- "$uid:$gid" "$kube_dir"
     changed=changed
   fi
-  if ! cmp -s -- "$config" "$ADMIN_CONF"; then
-    cp -- "$ADMIN_CONF" "$config.kubevirt-lab.tmp"
-    chown -- "$uid:$gid" "$config.kubevirt-lab.tmp"
-    chmod 600 -- "$config.kubevirt-lab.tmp"
-    mv -f -- "$config.kubevirt-lab.tmp" "$config"
-    changed=changed
-  fi
-  if [[ $(stat -c %u:%g -- "$config") != "$uid:$gid" ]]; then
-    chown -- "$uid:$gid" "$config"
-    changed=changed
-  fi
-  if [[ $(stat -c %a -- "$config") != 600 ]]; then
-    chmod 600 -- "$config"
-    changed=changed
-  fi
+  IFS= read -r -d '' admin <"$ADMIN_CONF" || true
+  own_file "$config" "$admin" 600 "$uid:$gid"
 }
 
 remove() {
@@ -129,7 +118,7 @@ remove() {
   fi
   kubeadm_reset
   if home=$(user_field "${ARG[ssh-user]}" 6) && [[ -n $home ]]; then
-    remove_file "$home/.kube/config"
+    disown_file "$home/.kube/config"
   fi
 }
 

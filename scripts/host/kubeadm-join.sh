@@ -9,8 +9,11 @@
 # read then). Otherwise it reads one line, which must be
 #   kubeadm join --token <token> <host:port> --discovery-token-ca-cert-hash sha256:<hex>
 # (any order of the arguments, "--flag=value" too), and runs
-#   kubeadm join --token <token> <host:port> --discovery-token-ca-cert-hash sha256:<hex> --node-name <node-name>
-# with --ignore-preflight-errors=<a>,<b> when checks are given. 1.9's join writes
+#   kubeadm join --config /dev/stdin
+# with --ignore-preflight-errors=<a>,<b> when checks are given, the token, the
+# endpoint, the CA hash and the node name in a NodeConfiguration (kubeadm 1.9's
+# kubeadm.k8s.io/v1alpha1) written into kubeadm's stdin by bash's printf: the token
+# is never in a process's arguments (ps shows them to every user) nor in a file. 1.9's join writes
 # only bootstrap-kubelet.conf (and pki/ca.crt) and starts the kubelet, which
 # makes the node's own credentials (the TLS bootstrap) and writes kubelet.conf:
 # apply waits for that, at most --kubelet-timeout seconds (default 120), and
@@ -41,6 +44,23 @@ FORM="kubeadm join --token <token> <host:port> --discovery-token-ca-cert-hash sh
 # refuse <reason>: a bad join line. Nothing of the line itself is shown.
 refuse() {
   die "the join line on stdin is not of the form '$FORM': $1 (values are not shown: the line holds a secret)"
+}
+
+# node_configuration <token> <endpoint> <ca hash> <node name>: kubeadm 1.9's NodeConfiguration for
+# `kubeadm join --config`, printed by a builtin (no process gets the token as an argument). The
+# values were checked above (the token, endpoint and hash) and by config.ts (the node name).
+node_configuration() {
+  printf '%s\n' \
+    "apiVersion: kubeadm.k8s.io/v1alpha1" \
+    "kind: NodeConfiguration" \
+    "token: $1" \
+    "discoveryToken: $1" \
+    "tlsBootstrapToken: $1" \
+    "discoveryTokenAPIServers:" \
+    "- $2" \
+    "discoveryTokenCACertHashes:" \
+    "- $3" \
+    "nodeName: $4"
 }
 
 # joined <node> <seconds>: has this node joined (see the top)? 0: yes; 1: nothing of a join is
@@ -115,8 +135,8 @@ apply() {
   [[ $endpoint =~ ^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):[0-9]{1,5}$ ]] || refuse "no API server endpoint <host:port>"
   [[ $ca_hash =~ ^sha256:[0-9a-f]{64}$ ]] || refuse "no --discovery-token-ca-cert-hash sha256:<64 hex digits>"
   ignore_preflight_flag "$@"
-  kubeadm join --token "$token" "$endpoint" --discovery-token-ca-cert-hash "$ca_hash" \
-    --node-name "${ARG[node-name]}" ${PREFLIGHT[@]+"${PREFLIGHT[@]}"} 2>&1 | hide_tokens
+  node_configuration "$token" "$endpoint" "$ca_hash" "${ARG[node-name]}" |
+    kubeadm join --config /dev/stdin ${PREFLIGHT[@]+"${PREFLIGHT[@]}"} 2>&1 | hide_tokens
   token="" words=()
   if ((xtrace)); then set -x; fi
   [[ -f $KUBELET_CONF || -f $BOOTSTRAP_CONF ]] || die "kubeadm join wrote neither $BOOTSTRAP_CONF nor $KUBELET_CONF"

@@ -83,6 +83,12 @@ kvl::args() {
   while (($#)); do
     name=${1#--}
     [[ $1 == --?* && -n ${kind[$name]+set} && $# -ge 2 ]] || usage
+    # One value is one line of a file at most: a newline or any other control character in it
+    # would write a line of its own (components/config.ts refuses them; this parser too).
+    if [[ $2 == *[[:cntrl:]]* ]]; then
+      printf '%s: --%s: a value with a control character (newline, carriage return, tab, ...) is refused\n' "$SCRIPT" "$name" >&2
+      exit 2
+    fi
     if [[ $name == "$list" ]]; then
       LIST+=("$2")
     else
@@ -140,20 +146,104 @@ write_file() {
   mv -f -- "$1.kubevirt-lab.tmp" "$1"
 }
 
-# update_file <path> <content>: write the file unless it holds exactly <content> (then changed=changed).
-update_file() {
-  if ! file_is "$1" "$2"; then
-    write_file "$1" "$2"
-    changed=changed
-  fi
-}
-
 # remove_file <path>: delete the file if it is there (then changed=changed).
 remove_file() {
   if [[ -e $1 || -L $1 ]]; then
     rm -f -- "$1"
     changed=changed
   fi
+}
+
+# update_in_place <path> <content>: a file of the host's own (fstab, SELinux's config) replaced
+# through a temporary copy that keeps its mode and owner, unless it holds exactly <content> (then
+# changed=changed).
+update_in_place() {
+  if ! file_is "$1" "$2"; then
+    cp -p -- "$1" "$1.kubevirt-lab.tmp"
+    printf '%s' "$2" >"$1.kubevirt-lab.tmp"
+    mv -f -- "$1.kubevirt-lab.tmp" "$1"
+    changed=changed
+  fi
+}
+
+# The lab's record of the files it writes (own_file): per file, the sha256 of what it last wrote
+# (<OWNED>/<path, / as %>.sha256) and the file that was there before, if it was not the lab's
+# (<...>.orig, kept to be put back). A file is the lab's only while it holds what the lab wrote.
+OWNED=/var/lib/kubevirt-lab/owned
+
+# owned_record <path>: the record's name of a file (without .sha256 / .orig).
+owned_record() {
+  printf '%s/%s' "$OWNED" "${1//\//%}"
+}
+
+# owned <path>: the file holds exactly what the lab last wrote there.
+owned() {
+  local record sum
+  record=$(owned_record "$1")
+  [[ -f $1 && -f $record.sha256 ]] || return 1
+  sum=$(sha256sum <"$1")
+  [[ ${sum%% *} == "$(<"$record.sha256")" ]]
+}
+
+# own_file <path> <content> [<mode> [<owner>]]: the file holds <content> (and <mode>, <owner>) as
+# the lab's (then changed=changed when anything was done). Before the lab first writes over a file
+# that is not its own, that file is kept to be put back by disown_file. A file already holding
+# <content> (written by an earlier release, which kept no record) is taken as the lab's.
+own_file() {
+  local path=$1 content=$2 mode=${3:-644} owner=${4:-} record sum
+  record=$(owned_record "$path")
+  (umask 077 && mkdir -p -- "$OWNED") # the originals kept there may be private (a kubeconfig)
+  if ! file_is "$path" "$content"; then
+    if [[ -e $path ]] && ! owned "$path" && [[ ! -e $record.orig ]]; then
+      cp -p -- "$path" "$record.orig.kubevirt-lab.tmp" # through a temporary file: a copy cut off midway is no original
+      mv -f -- "$record.orig.kubevirt-lab.tmp" "$record.orig"
+    fi
+    mkdir -p -- "$(dirname -- "$path")"
+    (umask 077 && printf '%s' "$content" >"$path.kubevirt-lab.tmp")
+    chmod "$mode" -- "$path.kubevirt-lab.tmp"
+    if [[ -n $owner ]]; then chown -- "$owner" "$path.kubevirt-lab.tmp"; fi
+    mv -f -- "$path.kubevirt-lab.tmp" "$path"
+    changed=changed
+  fi
+  if [[ $(stat -c %a -- "$path") != "$mode" ]]; then
+    chmod "$mode" -- "$path"
+    changed=changed
+  fi
+  if [[ -n $owner && $(stat -c %u:%g -- "$path") != "$owner" ]]; then
+    chown -- "$owner" "$path"
+    changed=changed
+  fi
+  sum=$(sha256sum <"$path")
+  if [[ ! -f $record.sha256 || $(<"$record.sha256") != "${sum%% *}" ]]; then
+    printf '%s\n' "${sum%% *}" >"$record.sha256.kubevirt-lab.tmp"
+    mv -f -- "$record.sha256.kubevirt-lab.tmp" "$record.sha256"
+  fi
+}
+
+# disown_file <path>: what own_file wrote goes: while the file still holds what the lab wrote, it
+# is removed, or replaced by the file that was there before (then changed=changed); a file changed
+# since, or never the lab's, is left as it is (said so). The record goes.
+disown_file() {
+  local path=$1 record
+  record=$(owned_record "$path")
+  if [[ ! -f $record.sha256 ]]; then
+    [[ ! -e $path ]] || echo "$SCRIPT: $path was not written by kubevirt-lab: left as it is"
+  elif [[ ! -e $path ]]; then
+    if [[ -e $record.orig ]]; then
+      mv -f -- "$record.orig" "$path"
+      changed=changed
+    fi
+  elif ! owned "$path"; then
+    echo "$SCRIPT: $path was changed since kubevirt-lab wrote it: left as it is"
+  elif [[ -e $record.orig ]]; then
+    mv -f -- "$record.orig" "$path"
+    echo "$SCRIPT: $path: the file that was there before kubevirt-lab is back"
+    changed=changed
+  else
+    rm -f -- "$path"
+    changed=changed
+  fi
+  rm -f -- "$record.sha256" "$record.orig"
 }
 
 # hide_tokens: copy stdin to stdout with kubeadm bootstrap tokens hidden.

@@ -2,10 +2,12 @@
 # repo.sh: the Kubernetes yum repository of the post.
 #
 #   repo.sh apply --baseurl <url> --gpgkey <url>...   write /etc/yum.repos.d/kubernetes.repo
-#   repo.sh remove                                    delete it
+#   repo.sh remove                                    delete it, if it is still the lab's
 #
 # The baseurl is written as given: the post's one ends in a literal $basearch,
-# which yum expands. The gpg keys go space-separated on one gpgkey= line.
+# which yum expands. The gpg keys go space-separated on one gpgkey= line. The
+# file is the lab's (own_file, lib.sh): a kubernetes.repo that was there before is
+# put back by remove, and one changed since apply is left as it is.
 set -euo pipefail
 umask 022
 
@@ -18,7 +20,7 @@ REPO_FILE=/etc/yum.repos.d/kubernetes.repo
 
 # apply <gpgkey>...
 apply() {
-  update_file "$REPO_FILE" "$(printf '%s\n' \
+  own_file "$REPO_FILE" "$(printf '%s\n' \
     "[kubernetes]" \
     "name=Kubernetes" \
     "baseurl=${ARG[baseurl]}" \
@@ -29,7 +31,7 @@ apply() {
 }
 
 remove() {
-  remove_file "$REPO_FILE"
+  disown_file "$REPO_FILE"
 }
 
 kvl::main "$@"

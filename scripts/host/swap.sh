@@ -2,9 +2,15 @@
 # swap.sh: swap off now and at every boot, as kubeadm 1.9's preflight
 # requires (it refuses a host with swap on) and as kubespray does it.
 #
-#   swap.sh apply     `swapoff -a` when swap is on; the swap lines of /etc/fstab
-#                     commented out, the original kept as /etc/fstab.kubevirt-lab.orig
-#   swap.sh remove    /etc/fstab put back as it was, and `swapon -a` when it had swap
+#   swap.sh apply     `swapoff -a` when swap is on; each swap line of /etc/fstab
+#                     commented out by a prefix of the lab's (MARK)
+#   swap.sh remove    those lines, and only those, back as they were (the prefix
+#                     dropped), and `swapon -a` when there is swap again
+#
+# /etc/fstab is the host's file: the lab changes its swap lines one by one and undoes
+# them one by one, so that a line added or changed by anyone since is kept. (An
+# earlier release kept a copy of the whole file, /etc/fstab.kubevirt-lab.orig: it is
+# dropped, the prefixed lines say what to undo.)
 set -euo pipefail
 umask 022
 
@@ -32,24 +38,40 @@ fstab_without_swap() {
   awk -v mark="$MARK" '$0 !~ /^[[:space:]]*#/ && $3 == "swap" { print mark $0; next } { print }' "$1"
 }
 
+# fstab_unmarked <file>: the file with MARK dropped from the lines that start with it, the rest as it is.
+fstab_unmarked() {
+  awk -v mark="$MARK" 'index($0, mark) == 1 { print substr($0, length(mark) + 1); next } { print }' "$1"
+}
+
+# has_marked_line <file>: a line of the file starts with MARK.
+has_marked_line() {
+  grep -qF -- "$MARK" "$1"
+}
+
 apply() {
+  local out
   if [[ -n $(active_swap) ]]; then
     swapoff -a
     changed=changed
   fi
-  [[ -f $FSTAB ]] && has_swap_entry "$FSTAB" || return 0
-  if [[ ! -e $BACKUP ]]; then
-    # through a temporary file: a copy cut off midway must not pass for the backup
-    cp -p -- "$FSTAB" "$BACKUP.kubevirt-lab.tmp"
-    mv -f -- "$BACKUP.kubevirt-lab.tmp" "$BACKUP"
+  if [[ -e $BACKUP ]]; then
+    rm -f -- "$BACKUP"
+    changed=changed
   fi
-  update_file "$FSTAB" "$(fstab_without_swap "$FSTAB")"$'\n'
+  [[ -f $FSTAB ]] && has_swap_entry "$FSTAB" || return 0
+  out=$(fstab_without_swap "$FSTAB" && printf .) # the dot keeps the file's trailing blank lines
+  update_in_place "$FSTAB" "${out%.}"
 }
 
 remove() {
-  [[ -e $BACKUP ]] || return 0
-  mv -f -- "$BACKUP" "$FSTAB"
-  changed=changed
+  local out
+  if [[ -e $BACKUP ]]; then
+    rm -f -- "$BACKUP"
+    changed=changed
+  fi
+  [[ -f $FSTAB ]] && has_marked_line "$FSTAB" || return 0
+  out=$(fstab_unmarked "$FSTAB" && printf .)
+  update_in_place "$FSTAB" "${out%.}"
   if has_swap_entry "$FSTAB"; then
     swapon -a
   fi

@@ -3,13 +3,15 @@
 # traffic to pass iptables), then `sysctl --system`.
 #
 #   sysctl.sh apply [--setting '<key> = <value>']...   default: the two bridge-nf-call lines
-#   sysctl.sh remove                                   delete the file, `sysctl --system`
+#   sysctl.sh remove                                   delete the file if it is still the lab's, `sysctl --system`
 #
 # The file holds one line per setting, as given. The br_netfilter module must
 # be loaded for the net.bridge keys: on CentOS 7 docker loads it when it
 # starts, so this runs after services.sh. A changed file is marked (RELOAD, a
 # name sysctl --system does not read) until `sysctl --system` has loaded it, so
-# that a run cut off between the two still loads it when run again.
+# that a run cut off between the two still loads it when run again. The file is
+# the lab's (own_file, lib.sh): a k8s.conf that was there before is put back by
+# remove, and one changed since apply is left as it is.
 set -euo pipefail
 umask 022
 
@@ -29,7 +31,7 @@ apply() {
   fi
   want=$(printf '%s\n' "$@")$'\n'
   if ! file_is "$CONF" "$want"; then : >"$RELOAD"; fi
-  update_file "$CONF" "$want"
+  own_file "$CONF" "$want"
   reload
 }
 
@@ -43,8 +45,8 @@ reload() {
 }
 
 remove() {
-  if [[ -e $CONF ]]; then : >"$RELOAD"; fi
-  remove_file "$CONF"
+  if owned "$CONF"; then : >"$RELOAD"; fi
+  disown_file "$CONF"
   reload
 }
 
