@@ -227,6 +227,13 @@ export class PodRuntime {
     private async start(rt: PodRt, client: Client): Promise<void> {
         rt.sandbox ??= await this.sandbox(rt);
         if (rt.stopped) return;
+        const recFile = path.join(rt.rtDir, "pod.json");
+        if (!fs.existsSync(recFile)) {
+            // a pod without a sandbox of its own (host network, or no network plugin): its record for the kubelet API
+            const { namespace, name } = rt.pod.metadata;
+            fs.mkdirSync(rt.rtDir, { recursive: true, mode: 0o700 });
+            fs.writeFileSync(recFile, JSON.stringify({ namespace, name, uid: rt.uid, netns: "", ip: rt.sandbox.ip }));
+        }
         const volumes = await this.volumes(rt, client);
         const services = await this.servicesList(client);
         fs.mkdirSync(rt.dir, { recursive: true, mode: 0o750 });
