@@ -6,6 +6,7 @@
 // leftovers stopped by the next one.
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as path from "node:path";
 import { errText, log, now, sleep } from "./api";
 
@@ -151,13 +152,16 @@ function criPipes(logFile: string, fd: number): { stdout: number; stderr: number
             }
         };
         for (const name of ["stdout", "stderr"]) {
-            const s = fs.createReadStream(ends[name].path, { encoding: "utf8" });
+            // the read end, non-blocking, as a libuv pipe (event-driven: a file stream would hold a
+            // thread of libuv's small pool per FIFO in a blocking read, and starve every other file
+            // operation once a few containers run)
+            const rfd = fs.openSync(ends[name].path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+            // our write end goes now that the child has its copy and we read: EOF when the child's copies close
+            fs.closeSync(ends[name].w);
+            fs.rmSync(ends[name].path, { force: true });
+            const s = new net.Socket({ fd: rfd, readable: true, writable: false });
+            s.setEncoding("utf8");
             let rest = "";
-            s.on("open", () => {
-                // our write end goes once the child has its copy and we read: EOF when the child's copies close
-                fs.closeSync(ends[name].w);
-                fs.rmSync(ends[name].path, { force: true });
-            });
             s.on("data", (chunk) => {
                 const lines = (rest + String(chunk)).split("\n");
                 rest = lines.pop() ?? "";
