@@ -745,7 +745,7 @@ spec:
                     () => {
                         const items = vcPods().filter((p: any) => p.status.phase === "Running" && record(p)?.container.pid > 0);
                         const h = holder();
-                        if (items.length !== 2 || !h) return false;
+                        if (items.length !== 2 || !h || !items.some((p: any) => p.metadata.name === h)) return false;
                         const ok = items.every((p: any) => (readyOf(p)?.status === "True") === (p.metadata.name === h));
                         return ok ? { pods: items, leader: h } : false;
                     },
@@ -792,7 +792,12 @@ spec:
             const d = kubectl("delete", "pod", "-n", "kube-system", leader);
             assert.equal(d.code, 0, d.stderr);
             await waitFor("the leader's process stopped", () => !fs.existsSync(`/proc/${oldPid}`), 20_000, 200);
-            assert.equal(inHost("kn1", ["ip", "netns", "list"]).stdout.includes(`cni-${old.metadata.uid}`), false, "its sandbox removed");
+            await waitFor(
+                "its sandbox removed (CNI DEL, the namespace deleted)",
+                () => !inHost("kn1", ["ip", "netns", "list"]).stdout.includes(`cni-${old.metadata.uid}`),
+                10_000,
+                200,
+            );
             const next = await asThePostShows();
             assert.notEqual(next.leader, leader);
             process.stderr.write(
