@@ -31,6 +31,7 @@ const NAMES = [
     "virt-controller",
     "virt-api",
     "virt-handler",
+    "virt-launcher",
     "nginx-ingress-controller",
     "nginx-modules/ngx_http_vhost_traffic_status_module.so",
 ];
@@ -127,7 +128,7 @@ describe(
         it("--check with names looks at those only (a name, its last part, a group)", () => {
             const r = dataplane(["--check", "cni/bridge", "flanneld", "kubevirt"], UPSTREAM);
             assert.equal(r.status, 1);
-            assert.match(r.stderr, /: cni\/bridge flanneld virt-controller virt-api virt-handler$/m);
+            assert.match(r.stderr, /: cni\/bridge flanneld virt-controller virt-api virt-handler virt-launcher$/m);
             const bad = dataplane(["--check", "kube-proxy"], UPSTREAM);
             assert.equal(bad.status, 2);
             assert.match(bad.stderr, /^dataplane: unknown name 'kube-proxy' \(one of: cni\/bridge /);
