@@ -149,6 +149,15 @@ async function guestFile(vm: string, file: string): Promise<string | undefined> 
     return r.stdout === "<absent>\n" ? undefined : r.stdout;
 }
 
+/** The page-view count of http://nodejs.ingress.virtomation.com:30000/ (one view), or undefined when the page has none. */
+async function pageCount(): Promise<number | undefined> {
+    const r = await lab.op(["curl", "-s", "--max-time", "10", "http://nodejs.ingress.virtomation.com:30000/"], {}, 20_000);
+    const m = /<span class="code" id="count-value">(\d+)<\/span>/.exec(r.stdout);
+    return m ? Number(m[1]) : undefined;
+}
+/** The count seen before the VMs were stopped (step 8), to see it continue once they run again (8b). */
+let countBeforeStop: number | undefined;
+
 /** A shell command on a lab host (simlab.sh exec), its stdout; fails on a non-zero exit. */
 async function hostSh(host: string, script: string): Promise<string> {
     const r = await lab.cli(["exec", host, "bash", "-c", script]);
@@ -1007,6 +1016,8 @@ describe("the whole post with real Kubernetes 1.9.4 in the simulated lab", () =>
         "8. vmsRunning false stops only the VMs: no VirtualMachine or virt-launcher pod left, the OVMs and Services stay",
         async () => {
             const before = await generations();
+            countBeforeStop = await pageCount();
+            assert.ok(countBeforeStop !== undefined, "the page answers with its count before the VMs stop");
             assert.equal((await project.pulumi(["config", "set", "vmsRunning", "false"])).code, 0);
             const t0 = Date.now();
             const changed = await upChanging("vmsRunning false");
@@ -1040,6 +1051,12 @@ describe("the whole post with real Kubernetes 1.9.4 in the simulated lab", () =>
             const moved = Object.keys(after).filter((k) => !k.startsWith("OfflineVirtualMachine ") && after[k] !== before[k]);
             assert.deepEqual(moved, [], "expected nothing but the OVMs changed");
             assert.deepEqual(await endpointPods("nodejs-ex", "nodejs"), [], "the nodejs Service stays, with no endpoint");
+            assert.equal(await pageCount(), undefined, "the page fails while the VMs are stopped");
+            // no guest left on the nodes: no vnet0, no guest network namespace, no guest's systemd
+            for (const h of ["kn1", "kn2"]) {
+                const left = await hostSh(h, "ip -o link show | grep -c vnet0 || true; ip netns list | grep -vc '^cni-' || true");
+                assert.deepEqual(left.trim().split("\n"), ["0", "0"], `${h}: no guest's link or namespace left:\n${left}`);
+            }
         },
         300_000,
     );
@@ -1064,6 +1081,12 @@ describe("the whole post with real Kubernetes 1.9.4 in the simulated lab", () =>
                 const o = await getJSON("virtualmachine", vm, "-n", "nodejs-ex");
                 assert.equal(o.status?.phase, "Running", `expected VM ${vm} Running again, saw ${JSON.stringify(o.status)}`);
             }
+            // the same data back: the guests' disks kept what the app and MongoDB wrote, the count continues
+            const again = await waitFor("the page answering again", async () => (await pageCount()) ?? false, 120_000, 3000);
+            assert.ok(
+                countBeforeStop !== undefined && again > countBeforeStop,
+                `the count continues: ${countBeforeStop} before the stop, ${again} after`,
+            );
             assert.match(
                 await waitFor(
                     "the mongodb guest answering ssh again",
