@@ -1052,10 +1052,17 @@ describe("the whole post with real Kubernetes 1.9.4 in the simulated lab", () =>
             assert.deepEqual(moved, [], "expected nothing but the OVMs changed");
             assert.deepEqual(await endpointPods("nodejs-ex", "nodejs"), [], "the nodejs Service stays, with no endpoint");
             assert.equal(await pageCount(), undefined, "the page fails while the VMs are stopped");
-            // no guest left on the nodes: no vnet0, no guest network namespace, no guest's systemd
+            // no guest left on the nodes: no guest process (the launcher's "qemu-lab:<ns>_<vm>" holder), and no
+            // network namespace but those of the node's running pods (the launchers' went with them)
+            const running = (await getJSON("pods", "--all-namespaces")).items.filter(
+                (p: any) => !p.spec.hostNetwork && p.status.phase === "Running",
+            );
             for (const h of ["kn1", "kn2"]) {
-                const left = await hostSh(h, "ip -o link show | grep -c vnet0 || true; ip netns list | grep -vc '^cni-' || true");
-                assert.deepEqual(left.trim().split("\n"), ["0", "0"], `${h}: no guest's link or namespace left:\n${left}`);
+                const left = await hostSh(h, "pgrep -fc '^qemu-lab:' || true; ip netns list | cut -d' ' -f1");
+                const [guests, ...netns] = left.trim().split("\n");
+                assert.equal(guests, "0", `${h}: no guest process left:\n${left}`);
+                const want = running.filter((p: any) => p.spec.nodeName.startsWith(`${h}.`)).map((p: any) => `cni-${p.metadata.uid}`);
+                assert.deepEqual(netns.filter(Boolean).sort(), want.sort(), `${h}: the network namespaces of its running pods only`);
             }
         },
         300_000,
