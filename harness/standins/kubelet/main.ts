@@ -10,7 +10,7 @@ import { Client, errText, log, setLogPrefix } from "./api";
 import { nodeCredentials } from "./bootstrap";
 import { defaultNodeIP, KUBELET_VERSION, NodeAgent } from "./node";
 import { PodSync } from "./pods";
-import { newProc, Supervisor } from "./processes";
+import { newProc, Proc, Supervisor } from "./processes";
 import { PodRuntime } from "./runtime";
 import { StaticPods } from "./static-pods";
 
@@ -184,6 +184,7 @@ async function main(): Promise<number> {
         onChange: () => podSync?.kick(),
     });
     let runtime: PodRuntime | undefined;
+    let kubeletApi: Proc | undefined;
     let client: Client | undefined;
     let stopping: Promise<number> | undefined;
     const shutdown = (why: string, code: number): Promise<number> => {
@@ -195,7 +196,11 @@ async function main(): Promise<number> {
             process.exit(code || 1);
         }, 20_000);
         force.unref();
-        stopping = Promise.all([staticPods.stop(), runtime?.stopAll("the kubelet stand-in stops")]).then(() => {
+        stopping = Promise.all([
+            staticPods.stop(),
+            runtime?.stopAll("the kubelet stand-in stops"),
+            kubeletApi ? supervisor.stop(kubeletApi) : undefined,
+        ]).then(() => {
             client?.close();
             log("stopped");
             return code;
@@ -239,7 +244,7 @@ async function main(): Promise<number> {
             onChange: () => podSync?.kick(),
         });
         sync = new PodSync({ nodeName, nodeIP, staticPods, runtime, signal: ac.signal });
-        startKubeletServer(supervisor, v, nodeName, nodeIP);
+        kubeletApi = startKubeletServer(supervisor, v, nodeName, nodeIP);
         const node = new NodeAgent(client, {
             nodeName,
             nodeIP,
@@ -268,8 +273,8 @@ async function main(): Promise<number> {
 }
 
 /** The kubelet API (kubectl exec, logs, port-forward through the API server): kubelet-standin-server of --bin-dir, supervised as a process. */
-function startKubeletServer(supervisor: Supervisor, v: Record<string, string>, nodeName: string, nodeIP: string): void {
-    if (v.port === "0") return;
+function startKubeletServer(supervisor: Supervisor, v: Record<string, string>, nodeName: string, nodeIP: string): Proc | undefined {
+    if (v.port === "0") return undefined;
     const bin = v["bin-dir"] ? `${v["bin-dir"]}/kubelet-standin-server` : "kubelet-standin-server";
     const args = [
         `--node-name=${nodeName}`,
@@ -281,19 +286,19 @@ function startKubeletServer(supervisor: Supervisor, v: Record<string, string>, n
         `--authorization-mode=${v["authorization-mode"]}`,
         ...(v["client-ca-file"] ? [`--client-ca-file=${v["client-ca-file"]}`] : []),
     ];
-    supervisor.run(
-        newProc({
-            label: "kubelet API",
-            name: "kubelet-standin-server",
-            image: "",
-            command: [bin, ...args],
-            env: {},
-            inheritEnv: true,
-            cwd: "/",
-            logFile: `${v["static-pod-log-dir"]}/kubelet-api.log`,
-            graceSeconds: 5,
-        }),
-    );
+    const proc = newProc({
+        label: "kubelet API",
+        name: "kubelet-standin-server",
+        image: "",
+        command: [bin, ...args],
+        env: {},
+        inheritEnv: true,
+        cwd: "/",
+        logFile: `${v["static-pod-log-dir"]}/kubelet-api.log`,
+        graceSeconds: 5,
+    });
+    supervisor.run(proc);
+    return proc;
 }
 
 main().then(
