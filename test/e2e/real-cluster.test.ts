@@ -81,15 +81,30 @@ async function waitFor<T>(what: string, fn: () => Promise<T | false>, timeoutMs:
     throw new Error(`expected ${what} within ${timeoutMs} ms${last ? `; last seen: ${last}` : ""}`);
 }
 
-/** The processes of a host (its network namespace) as "pid command line". */
+/**
+ * The processes of a host as "pid command line": every descendant of its holder (the PID 1 of its PID
+ * namespace), so its pods' containers and the VMs' guests too, whatever their network namespace.
+ */
 function processes(host: string): Array<{ pid: number; cmd: string }> {
-    const pids = execFileSync("ip", ["netns", "pids", `${LAB}-${host}`], { encoding: "utf8" })
-        .split(/\s+/)
-        .filter(Boolean);
-    const out: Array<{ pid: number; cmd: string }> = [];
-    for (const p of pids) {
+    const holder = Number(fs.readFileSync(path.join(lab.dir, "hosts", host, "holder.pid"), "utf8").trim());
+    const children = new Map<number, number[]>();
+    for (const e of fs.readdirSync("/proc")) {
+        if (!/^\d+$/.test(e)) continue;
         try {
-            out.push({ pid: Number(p), cmd: fs.readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").join(" ").trim() });
+            const stat = fs.readFileSync(`/proc/${e}/stat`, "utf8");
+            const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+            children.set(ppid, [...(children.get(ppid) ?? []), Number(e)]);
+        } catch {
+            /* gone */
+        }
+    }
+    const out: Array<{ pid: number; cmd: string }> = [];
+    const todo = [holder];
+    for (let i = 0; i < todo.length && i < 100_000; i++) {
+        const p = todo[i];
+        todo.push(...(children.get(p) ?? []));
+        try {
+            out.push({ pid: p, cmd: fs.readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").join(" ").trim() });
         } catch {
             /* gone */
         }
@@ -102,11 +117,18 @@ function rssMiB(pid: number): number {
     return m ? Math.round(Number(m[1]) / 1024) : 0;
 }
 
-/** Kubernetes' own processes on a host: the kubelet stand-in and the control plane's static pods. */
+/** Kubernetes' own processes on a host: the kubelet stand-in, its API, the control plane's static pods, the pods' containers and the VMs' guests. */
 function kubeProcesses(host: string): string[] {
     return processes(host)
         .map((p) => p.cmd)
-        .filter((c) => c.includes("harness/standins/kubelet/main.ts") || CONTROL_PLANE.some((b) => c.startsWith(`${HOST_K8S_BIN}/${b} `)));
+        .filter(
+            (c) =>
+                c.includes("harness/standins/kubelet/main.ts") ||
+                c.includes("kubelet-standin-server") ||
+                c.includes("container-run.sh") ||
+                /^qemu-lab:/.test(c) ||
+                CONTROL_PLANE.some((b) => c.startsWith(`${HOST_K8S_BIN}/${b} `)),
+        );
 }
 
 /** The SSH NodePort of each VM (the post's nodejs-ssh and mongodb-ssh Services). */
