@@ -10,6 +10,7 @@ import { IngressNginx } from "./components/ingressNginx";
 import { Workload } from "./components/workload";
 import { App } from "./components/app";
 import { Dns } from "./components/dns";
+import { EtcdSnapshot } from "./components/etcdSnapshot";
 
 export = async () => {
     // The lab as Pulumi.<stack>.yaml says, validated, and the add-ons' upstream manifests: all before anything is touched.
@@ -23,6 +24,7 @@ export = async () => {
 
     // 1. Hosts and cluster: every host prepared in parallel, kubeadm init, Flannel, the workers joined, all nodes Ready.
     const cluster = new Cluster("cluster", cfg);
+    const made: pulumi.Resource[] = [cluster];
     const outputs: Record<string, unknown> = { kubeconfig: cluster.kubeconfig, nodes: cluster.nodeNames, domain: cfg.domain };
     let ingressNode: pulumi.Input<string> | undefined = cfg.dns?.ingressNode;
     const dnsAfter: pulumi.Resource[] = [cluster.ready];
@@ -47,6 +49,7 @@ export = async () => {
             domain: cfg.domain,
             cluster,
         });
+        made.push(kubevirt, skydive, ingress);
         ingressNode ??= ingress.controller.node;
         dnsAfter.push(ingress.ready);
         Object.assign(outputs, { httpNodePort: ingress.httpNodePort, mgmtNodePort: ingress.mgmtNodePort });
@@ -61,13 +64,24 @@ export = async () => {
                 readyTimeoutSeconds: timeoutSeconds,
                 addonsReady,
             });
+            made.push(workload);
             outputs.vms = workload.status;
 
             // 4. The app inside the VMs, installed by Ansible with the passwords as secrets.
             const { nodejs, mongodb } = workload.status;
             if (cfg.stages.app && nodejs && mongodb) {
                 const after = [...workload.running, skydive.ready];
-                new App("app", { settings: cfg.app, workload: cfg.workload, cluster, nodejs, mongodb, analyzer: skydive.analyzer, after });
+                made.push(
+                    new App("app", {
+                        settings: cfg.app,
+                        workload: cfg.workload,
+                        cluster,
+                        nodejs,
+                        mongodb,
+                        analyzer: skydive.analyzer,
+                        after,
+                    }),
+                );
             }
         }
     }
@@ -75,7 +89,11 @@ export = async () => {
     // 5. DNS: the nodes and the ingress wildcard in dnsmasq on the DNS host.
     if (cfg.dns && ingressNode) {
         const dns = new Dns("dns", { settings: cfg.dns, domain: cfg.domain, cluster, ingressNode, after: dnsAfter });
+        made.push(dns);
         Object.assign(outputs, { dnsServer: dns.server, ingressAddress: dns.ingressAddress });
     }
+
+    // On destroy, first of all: a snapshot of the master's etcd, kept on this machine, before anything is taken down.
+    new EtcdSnapshot("etcd-snapshot", { master: cfg.master, ssh: cfg.ssh, dir: cfg.cluster.etcdSnapshotDir, after: made });
     return outputs;
 };

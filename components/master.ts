@@ -60,8 +60,9 @@ export class Master extends pulumi.ComponentResource {
                 // The master's own Node is drained and deleted before its reset, as every node's is.
                 removeArgs: { "ssh-user": ssh.user, "node-name": host.name },
             },
-            // The cluster is the one thing a changed setting must never re-create.
-            { parent: this, dependsOn: args.prepared, ignoreChanges: ["create"] },
+            // The cluster is the one thing a changed setting must never re-create; `protect` keeps a
+            // destroy from resetting it at all (Pulumi refuses to delete a protected resource).
+            { parent: this, dependsOn: args.prepared, ignoreChanges: ["create"], protect: c.protect },
         );
 
         const adminConf = hostStep(

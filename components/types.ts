@@ -6,6 +6,7 @@ export const TYPES = {
     hostKeys: "kubevirt-lab:hosts:HostKeys",
     master: "kubevirt-lab:cluster:Master",
     worker: "kubevirt-lab:cluster:Worker",
+    etcdSnapshot: "kubevirt-lab:cluster:EtcdSnapshot",
     dns: "kubevirt-lab:dns:Dnsmasq",
     kubevirt: "kubevirt-lab:addons:KubeVirt",
     skydive: "kubevirt-lab:addons:Skydive",
