@@ -485,7 +485,16 @@ export class PodRuntime {
         fs.writeFileSync(plan, lines.map((l) => l.map(field).join("\t")).join("\n") + "\n", { mode: 0o600 });
         const ns = rt.sandbox?.netns ? ["/usr/bin/nsenter", `--net=${netnsPath(rt.sandbox.netns)}`, "--"] : [];
         const pid = rt.pod.spec?.hostPID ? [] : ["--pid", "--fork", "--kill-child"];
-        const unshare = ["/usr/bin/unshare", "--mount", ...(rt.hostNetwork ? [] : ["--uts"]), "--ipc", ...pid, "--propagation", "private", "--"];
+        const unshare = [
+            "/usr/bin/unshare",
+            "--mount",
+            ...(rt.hostNetwork ? [] : ["--uts"]),
+            "--ipc",
+            ...pid,
+            "--propagation",
+            "private",
+            "--",
+        ];
         return { command: [...ns, ...unshare, "/bin/bash", RUNNER, plan], env, argv };
     }
 
