@@ -12,6 +12,11 @@ import { AppSettings, WorkloadSettings, nodeAddress } from "./config";
 import { Cluster } from "./cluster";
 import { PodStatus } from "./k8s";
 import { TYPES } from "./types";
+import { keyscanCommand } from "./hostKeys";
+
+/** Seconds ssh-keyscan waits for a VM. */
+const HOST_KEY_SCAN_SECONDS = 15;
+
 
 export const ANSIBLE_DIR = path.join(__dirname, "..", "ansible");
 
@@ -62,18 +67,26 @@ export function ansibleTreeHash(dir = ANSIBLE_DIR): string {
 
 /** The line that ends the inventory's here-document; YAML of the inventory never has it as a line. */
 const INVENTORY_END = "KUBEVIRT_LAB_INVENTORY_END";
+/** The line that ends the VMs' known_hosts here-document; ssh-keyscan's lines never are it. */
+const KNOWN_HOSTS_END = "KUBEVIRT_LAB_KNOWN_HOSTS_END";
 
 /**
  * The shell line that writes the inventory to a private temp dir and runs ansible/run-playbook.sh
  * on it. The inventory travels in clear text (a here-document), so a preview shows a changed host
- * or port as it is, and so are the skipped tags (`--skip-tags a,b`: the setting appSkipTags).
+ * or port as it is, and so are the skipped tags (`--skip-tags a,b`: the setting appSkipTags) and
+ * the VMs' SSH host keys (`knownHosts`, known_hosts lines: ssh accepts those and no other).
  */
-export function playbookCommand(inventoryYaml: string, skipTags: readonly string[] = []): string {
+export function playbookCommand(inventoryYaml: string, skipTags: readonly string[] = [], knownHosts?: string): string {
     if (inventoryYaml.split("\n").includes(INVENTORY_END)) throw new Error(`the inventory has a line ${INVENTORY_END}`);
     const body = inventoryYaml.endsWith("\n") ? inventoryYaml : `${inventoryYaml}\n`;
     const bad = skipTags.filter((t) => !/^[a-z][a-z0-9_]*$/.test(t));
     if (bad.length > 0) throw new Error(`not an Ansible tag: ${bad.join(", ")}`);
     const skip = skipTags.length > 0 ? ` --skip-tags ${skipTags.join(",")}` : "";
+    if (knownHosts?.split("\n").includes(KNOWN_HOSTS_END)) throw new Error(`the known hosts have a line ${KNOWN_HOSTS_END}`);
+    const known =
+        knownHosts === undefined
+            ? []
+            : [`cat > "$inv_dir/known_hosts" <<'${KNOWN_HOSTS_END}'`, `${knownHosts.replace(/\n?$/, "\n")}${KNOWN_HOSTS_END}`];
     return [
         "set -eu",
         // A private directory, and a .yml name: Ansible's yaml inventory plugin takes no other suffix.
@@ -82,7 +95,8 @@ export function playbookCommand(inventoryYaml: string, skipTags: readonly string
         'inv="$inv_dir/inventory.yml"',
         `cat > "$inv" <<'${INVENTORY_END}'`,
         `${body}${INVENTORY_END}`,
-        `bash ansible/run-playbook.sh "$inv"${skip}`,
+        ...known,
+        `bash ansible/run-playbook.sh "$inv"${knownHosts === undefined ? "" : ' --known-hosts "$inv_dir/known_hosts"'}${skip}`,
     ].join("\n");
 }
 
@@ -130,10 +144,28 @@ export class App extends pulumi.ComponentResource {
         const secrets = pulumi
             .all([args.settings.mongodbAdminPassword, args.settings.mongodbPassword])
             .apply(([admin, app]) => JSON.stringify({ mongodb_admin_password: admin, mongodb_app_password: app }));
+        // The VMs' SSH host keys, recorded when these VM instances are first met (trust on first use,
+        // as the hosts' own: components/hostKeys.ts): a VM made again (a new virt-launcher pod) is
+        // a new record; the same VM offering another key is refused by ssh.
+        const vmHostKeys = new command.local.Command(
+            `${name}-vm-host-keys`,
+            {
+                create: hosts.apply((h) =>
+                    [
+                        keyscanCommand(h.nodejs, workload.nodejsSshNodePort, HOST_KEY_SCAN_SECONDS),
+                        keyscanCommand(h.mongodb, workload.mongodbSshNodePort, HOST_KEY_SCAN_SECONDS),
+                    ].join(" && "),
+                ),
+                triggers: [pulumi.output(args.nodejs).apply((p) => p.pod), pulumi.output(args.mongodb).apply((p) => p.pod)],
+                addPreviousOutputInEnv: false,
+                logging: "stderr",
+            },
+            { parent: this, dependsOn: args.after },
+        );
         this.playbook = new command.local.Command(
             `${name}-playbook`,
             {
-                create: inv.apply((i) => playbookCommand(i, args.settings.skipTags)),
+                create: pulumi.all([inv, vmHostKeys.stdout]).apply(([i, known]) => playbookCommand(i, args.settings.skipTags, known)),
                 stdin: pulumi.secret(secrets),
                 dir: path.join(__dirname, ".."),
                 triggers: [ansibleTreeHash()],

@@ -136,7 +136,7 @@ describe("dev stack: add-ons and workload", () => {
         assert.equal(r.type, "command:local:Command");
         const create = String(r.inputs.create);
         assert.ok(!create.includes("nodejspassword"), "no password on the command line");
-        assert.match(create, /bash ansible\/run-playbook\.sh "\$inv"$/);
+        assert.match(create, /bash ansible\/run-playbook\.sh "\$inv" --known-hosts "\$inv_dir\/known_hosts"$/);
         assert.doesNotMatch(create, /base64/, "the inventory travels in clear text");
         const inv = YAML.parse(/<<'KUBEVIRT_LAB_INVENTORY_END'\n([\s\S]*?)\nKUBEVIRT_LAB_INVENTORY_END\n/.exec(create)![1]);
         assert.deepEqual(inv.all.children, {

@@ -103,7 +103,7 @@ describe("appSkipTags", () => {
     it("is --skip-tags in clear text at the end of the app-playbook command of the graph; unset, no flag", async () => {
         const g = await runProgram(stackConfig("dev", { appSkipTags: SIM_TAGS }));
         const create = String(g.byName("app-playbook").inputs.create);
-        assert.match(create, /\nbash ansible\/run-playbook\.sh "\$inv" --skip-tags packages,source,users,service$/);
+        assert.match(create, /\nbash ansible\/run-playbook\.sh "\$inv" --known-hosts "\$inv_dir\/known_hosts" --skip-tags packages,source,users,service$/);
         const cfg = parseConfig(sourceOf(stackConfig("dev")));
         assert.deepEqual(cfg.app.skipTags, []);
         assert.match(playbookCommand("all: {}\n", cfg.app.skipTags), /run-playbook\.sh "\$inv"$/);

@@ -10,7 +10,7 @@
 # The file is <directory>/<prefix>-<UTC time>.db. --remote: the command line that runs
 # etcd-snapshot.sh on the master (components/remote.ts hostScript, as every host step). The master must offer --host-key (no other key is accepted).
 # The SSH key: --key-file, else the private key on stdin, which only an ssh-agent of this script
-# holds (in memory; the agent ends with the script). The snapshot lands in a private temporary
+# holds (in memory; the agent ends with the script, however it ends). The snapshot lands in a private temporary
 # directory first and is moved into --dir only once whole; the temporary directory goes when
 # the script ends, and a next run removes what a killed one left (its pid gone).
 set -euo pipefail
@@ -37,12 +37,7 @@ for old in "$tmp_base"/kubevirt-lab-etcd.*; do
   if [[ $pid =~ ^[0-9]+$ ]] && ! kill -0 "$pid" 2>/dev/null; then rm -rf -- "$old"; fi
 done
 work=$(mktemp -d "$tmp_base/kubevirt-lab-etcd.$$-XXXXXX")
-agent=""
-cleanup() {
-  if [[ -n $agent ]]; then kill "$agent" 2>/dev/null || true; fi
-  rm -rf -- "$work"
-}
-trap cleanup EXIT
+trap 'rm -rf -- "$work"' EXIT
 trap 'exit 130' INT TERM
 
 port=${arg[port]}
@@ -54,8 +49,12 @@ ssh_opts=(-o BatchMode=yes -o ConnectTimeout=15 -o LogLevel=ERROR -o StrictHostK
 if [[ -n ${arg[key-file]} ]]; then
   ssh_opts+=(-i "${arg[key-file]}")
 else
-  ssh-agent -D -a "$work/agent.sock" >/dev/null 2>&1 &
-  agent=$!
+  # The agent holds the key in memory; a guard in a session of its own ends it, and removes the
+  # work directory, as soon as this script is gone, however it ended (SIGKILL of its group too).
+  # shellcheck disable=SC2016 # the guard's own script
+  setsid bash -c 'ssh-agent -D -a "$1" >/dev/null 2>&1 & a=$!
+    while kill -0 "$2" 2>/dev/null && kill -0 "$a" 2>/dev/null; do sleep 0.2; done
+    kill "$a" 2>/dev/null; rm -rf -- "${1%/*}"' kvl-agent-guard "$work/agent.sock" $$ </dev/null >/dev/null 2>&1 &
   for _ in $(seq 100); do
     if [[ -S $work/agent.sock ]]; then break; fi
     sleep 0.05
