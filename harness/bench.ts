@@ -13,6 +13,7 @@
 // then the add-ons, the workload, the app, DNS), so that each up's time is that stage's; then a
 // no-op up (the engine's own cost, part of every figure) and the destroy of it all.
 import { Project, SimLab, engineEnv, parseCalls } from "./lib/simlab";
+import { standinsWithJoinConfig } from "./lib/standins";
 
 const DELAYS: Record<string, number> = { yum: 1.0, kubeadm: 1.0, kubectl: 0.3, systemctl: 0.1, sysctl: 0.1, setenforce: 0.1 };
 const PREP = new Set(["yum", "rpm", "systemctl", "sysctl", "setenforce", "getenforce", "docker-storage-setup", "modprobe"]);
@@ -46,7 +47,10 @@ async function measure(workers: number, full: boolean, engine: Record<string, st
     const names = Array.from({ length: workers }, (_, i) => `kn${i + 1}`);
     const hosts = [["km1", "172.31.50.221"], ...names.map((n, i) => [n, `172.31.50.${231 + i}`])];
     await lab.down();
+    // the stand-ins with kubeadm's join --config (harness/lib/standins.ts), for this lab of stand-ins only
+    process.env.SIMLAB_STANDINS = standinsWithJoinConfig();
     await lab.up(hosts.map(([n, a]) => `${n}=${a}`).join(","));
+    delete process.env.SIMLAB_STANDINS;
     const project = new Project(lab, "bench", engine);
     try {
         for (const [h] of hosts) {

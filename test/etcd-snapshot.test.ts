@@ -30,10 +30,10 @@ const skip = !support.ok
         : false;
 const sandbox = sandboxes();
 
-/** etcd as kubeadm 1.9 runs it, in the background of the sandbox, on `dataDir`; resolves when it answers. */
+/** etcd as kubeadm 1.9's static pod runs it (its flags, no more), in the background of the sandbox, on `dataDir`; resolves when it answers. */
 const etcd = (dataDir: string) => `
-  /opt/k8s/etcd --name km1 --data-dir ${dataDir} --listen-client-urls http://127.0.0.1:2379 \\
-    --advertise-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380 >/tmp/etcd.log 2>&1 &
+  /opt/k8s/etcd --listen-client-urls=http://127.0.0.1:2379 --advertise-client-urls=http://127.0.0.1:2379 \\
+    --data-dir=${dataDir} >/tmp/etcd.log 2>&1 &
   echo $! > /tmp/etcd.pid
   for i in $(seq 100); do ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 endpoint health >/dev/null 2>&1 && break; sleep 0.2; done`;
 /** The destroy's command for the master km1 at 127.0.0.1 of the sandbox, the snapshots in /root/lab-snapshots. */
@@ -85,8 +85,8 @@ describe("the etcd snapshot of a destroy", { skip }, () => {
 
             // README: restore it into a new data directory and start etcd there
             const restored = await sb.runAsync(
-                `set -e\n${stopEtcd}\nETCDCTL_API=3 etcdctl snapshot restore ${m[1]} --data-dir /var/lib/etcd-restored --name km1 ` +
-                    `--initial-cluster km1=http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 >/dev/null 2>&1\n` +
+                `set -e\n${stopEtcd}\nETCDCTL_API=3 etcdctl snapshot restore ${m[1]} --data-dir /var/lib/etcd-restored --name default ` +
+                    `--initial-cluster default=http://localhost:2380 --initial-advertise-peer-urls http://localhost:2380 >/dev/null 2>&1\n` +
                     `${etcd("/var/lib/etcd-restored")}\nETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 get --print-value-only /registry/secrets/nodejs-ex/mongodb\n${stopEtcd}`,
                 { timeoutMs: 90_000 },
             );

@@ -8,7 +8,10 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
 import { Project, SimLab, engineEnv, parseCalls } from "../../harness/lib/simlab";
+import { standinsWithJoinConfig } from "../../harness/lib/standins";
 
+// The stand-ins with kubeadm's join --config (harness/lib/standins.ts): the lab's hosts copy them at up.
+process.env.SIMLAB_STANDINS = standinsWithJoinConfig();
 const LAB = "kvldrift";
 const HOSTS = "km1=172.31.50.221,kn1=172.31.50.231,kn2=172.31.50.232";
 

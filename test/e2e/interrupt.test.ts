@@ -11,7 +11,10 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Project, SimLab, engineEnv, parseCalls, type RunResult } from "../../harness/lib/simlab";
+import { standinsWithJoinConfig } from "../../harness/lib/standins";
 
+// The stand-ins with kubeadm's join --config (harness/lib/standins.ts): the lab's hosts copy them at up.
+process.env.SIMLAB_STANDINS = standinsWithJoinConfig();
 const lab = new SimLab("kvlint");
 const HOSTS = "km1=172.31.50.221,kn1=172.31.50.231,kn2=172.31.50.232,kn3=172.31.50.233";
 const KN1 = { name: "kn1.virtomation.com", address: "172.31.50.231" };

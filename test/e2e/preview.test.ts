@@ -10,7 +10,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Project, SimLab, engineEnv } from "../../harness/lib/simlab";
+import { standinsWithJoinConfig } from "../../harness/lib/standins";
 
+// The stand-ins with kubeadm's join --config (harness/lib/standins.ts): the lab's hosts copy them at up.
+process.env.SIMLAB_STANDINS = standinsWithJoinConfig();
 const LAB = "kvlprev";
 const HOSTS = "km1=172.31.50.221,kn1=172.31.50.231";
 /** A preview of a one-line change must stay well under this many characters (the base64 era: 64,082). */

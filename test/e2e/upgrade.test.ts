@@ -9,6 +9,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Project, REPO, SimLab, engineEnv } from "../../harness/lib/simlab";
+import { standinsWithJoinConfig } from "../../harness/lib/standins";
+
+// The stand-ins with kubeadm's join --config (harness/lib/standins.ts): the lab's hosts copy them at up.
+process.env.SIMLAB_STANDINS = standinsWithJoinConfig();
 
 /** The previous release: the commit that landed before this layout (stop 6 of the tracker). */
 const PREVIOUS_RELEASE = "88fbbc322e5ac7a5dce4e2df20407bee266014f3";
