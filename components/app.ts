@@ -1,6 +1,7 @@
 // The application inside the VMs, installed by Ansible (ansible/) from the
 // operator's machine: the inventory is written from the live lab (the VMs'
-// SSH NodePorts, the Skydive analyzer's address), the passwords travel on
+// SSH NodePorts, the Skydive analyzer's address) and the settings (where the
+// app's source and npm dependencies come from), the passwords travel on
 // stdin, and the run repeats only when the playbook, roles or inventory change.
 import * as crypto from "crypto";
 import * as fs from "fs";
@@ -8,7 +9,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as YAML from "yaml";
-import { AppSettings, WorkloadSettings, nodeAddress } from "./config";
+import { AppSettings, NodejsSource, WorkloadSettings, nodeAddress } from "./config";
 import { Cluster } from "./cluster";
 import { PodStatus } from "./k8s";
 import { TYPES } from "./types";
@@ -28,6 +29,8 @@ export interface InventoryArgs {
     guestUser: string;
     /** Skydive analyzer pod IP. */
     analyzerIp: string;
+    /** Where the nodejs VM gets the app and its npm dependencies; unset: the roles' defaults. */
+    source?: NodejsSource;
     privateKeyPath?: string;
 }
 
@@ -39,6 +42,11 @@ export function inventory(a: InventoryArgs): string {
         ansible_python_interpreter: "/usr/bin/python3",
         analyzers: `${a.analyzerIp}:8082`,
     };
+    if (a.source) {
+        vars.nodejs_repo_url = a.source.repoUrl;
+        vars.nodejs_repo_version = a.source.repoVersion;
+        vars.nodejs_npm_registry = a.source.npmRegistry;
+    }
     if (a.privateKeyPath) vars.ansible_ssh_private_key_file = a.privateKeyPath;
     return YAML.stringify({
         all: {
@@ -138,6 +146,7 @@ export class App extends pulumi.ComponentResource {
                 workload,
                 guestUser: args.settings.guestUser,
                 analyzerIp: analyzer.ip,
+                source: args.settings.source,
                 privateKeyPath: cluster.ssh.privateKeyPath,
             }),
         );

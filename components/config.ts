@@ -113,6 +113,14 @@ export interface AppSettings {
     guestUser: string;
     /** Ansible tags of the roles skipped (`--skip-tags`); empty: every task runs. */
     skipTags: string[];
+    /** Where the nodejs VM gets the app and its npm dependencies (the nodejs role's variables). */
+    source: NodejsSource;
+}
+
+export interface NodejsSource {
+    repoUrl: string;
+    repoVersion: string;
+    npmRegistry: string;
 }
 
 export interface DnsSettings {
@@ -211,6 +219,7 @@ function toLabConfig(s: Settings, r: Resolved): LabConfig {
             usesPostPassword: s.mongodbPassword === undefined,
             guestUser: s.vmGuestUser,
             skipTags: s.appSkipTags,
+            source: { repoUrl: s.nodejsRepoUrl, repoVersion: s.nodejsRepoVersion, npmRegistry: s.npmRegistryUrl },
         },
         dns:
             s.dnsHost && stages.dns

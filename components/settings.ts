@@ -61,15 +61,24 @@ export type Stage = (typeof STAGES)[number];
 export const SELINUX_MODES = ["disabled", "permissive", "enforcing"] as const;
 export type SelinuxMode = (typeof SELINUX_MODES)[number];
 /** The tags of the Ansible roles (ansible/README.md) that `appSkipTags` may skip; `always` is not one. */
-export const APP_TAGS = ["packages", "source", "config", "service", "users"] as const;
+export const APP_TAGS = ["packages", "source", "config", "service", "users", "skydive_service"] as const;
 /** The post's published MongoDB password, used (with a warning) when no secret is set. */
 export const POST_MONGODB_PASSWORD = "nodejspassword";
+/** The commit of sclorg/nodejs-ex the post installed (March 2018); the repository's HEAD is another app now. */
+export const POST_NODEJS_EX_COMMIT = "93fc25fd35068aa311f4722e4d7e5187b06edd7b";
 /** Linux's limit for one argument (MAX_ARG_STRLEN, with its NUL): a host step's command line is one. */
 export const MAX_ARG_BYTES = 128 * 1024;
 /** What the rest of a step's command line may take besides its script and its longest list. */
 const COMMAND_MARGIN = 4096;
 
 const URL_PASSWORD = /^[A-Za-z0-9._~-]{8,128}$/;
+
+/** A branch, tag or commit name that git takes and Ansible leaves as it is (no spaces, braces, `..`, `//`). */
+export function isGitRef(v: string): boolean {
+    return (
+        /^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$/.test(v) && !v.includes("..") && !v.includes("//") && !/[./]$/.test(v) && !v.endsWith(".lock")
+    );
+}
 
 // ---------- defaults derived from other settings ----------
 
@@ -708,9 +717,25 @@ export const SETTINGS = {
             {
                 default: [],
                 description:
-                    "Ansible tags the app stage skips (`run-playbook.sh --skip-tags`); `[]` runs every task, as real VMs need; the simulated lab's VMs skip `[packages, source, users, service]`.",
+                    "Ansible tags the app stage skips (`run-playbook.sh --skip-tags`); `[]` runs every task, as real VMs need; the simulated lab skips `[packages, skydive_service]` (no Fedora packages, no Skydive binary).",
             },
         ),
+        nodejsRepoUrl: setting(url(["https"], "the app's git repository (cloned in the nodejs VM)"), {
+            default: "https://github.com/sclorg/nodejs-ex",
+            description: "Git repository of the app, nodejs-ex, that the nodejs VM clones (the role's `nodejs_repo_url`).",
+        }),
+        nodejsRepoVersion: setting(
+            text(isGitRef, "a git branch, tag or commit (letters, digits, . _ / -; no .., //, or trailing . or /)"),
+            {
+                default: POST_NODEJS_EX_COMMIT,
+                description:
+                    "Branch, tag or commit of it checked out (`nodejs_repo_version`); the post's commit, as the repository's HEAD (the post's master) is another app now.",
+            },
+        ),
+        npmRegistryUrl: setting(url(["https"], "an npm registry"), {
+            default: "https://registry.npmjs.org/",
+            description: "npm registry the nodejs VM installs the app's dependencies from (the role's `nodejs_npm_registry`).",
+        }),
         dnsConfigPath: setting(
             matching(
                 /^\/etc\/dnsmasq\.d\/[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.conf$/,

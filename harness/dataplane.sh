@@ -14,6 +14,11 @@
 #                                               nginx-module-vts 0.1.15 (what ingress-nginx
 #                                               0.13.0's image built in) for Debian's nginx 1.22.1,
 #                                               nginx-module-vts-0.1.15.tar.gz
+#   guest-packages/, app-mirror/                what the app stage needs inside the lab (the name
+#                                               `app`): the guests' packages (FerretDB v1.24.2
+#                                               behind the lab's mongod, mongosh as `mongo`) and the
+#                                               mirror of nodejs-ex and its npm tree, made by
+#                                               harness/app-stage.sh (its records, its --check)
 #
 # in $KUBEVIRT_LAB_CACHE/dataplane/bin (default cache ~/.cache/kubevirt-lab), never in the
 # repository. For each binary, in this order:
@@ -58,8 +63,8 @@
 #
 # usage: harness/dataplane.sh [-v] [--print-env | --check] [names...]
 #   (none)       provide all of them (or the names given: a name in bin/ such as cni/bridge, its
-#                last part such as bridge, or a group: cni, kube-dns, kubevirt, ingress-nginx,
-#                vts); print where they are, the last line being
+#                last part such as bridge, a group: cni, kube-dns, kubevirt, ingress-nginx, vts,
+#                or app: harness/app-stage.sh's); print where they are, the last line being
 #                `export KUBEVIRT_LAB_DATAPLANE_BIN=<dir>`
 #   --print-env  the same, but print only that export line
 #   --check      exit 0 if they are all there at the right version, else 1 naming the missing
@@ -135,12 +140,13 @@ for name in "${NAMES[@]}"; do
   esac
 done
 
-mode=setup verbose=0 wanted=()
+mode=setup verbose=0 wanted=() app=0
 for arg in "$@"; do
   case $arg in
     --print-env) mode=print-env ;;
     --check) mode=check ;;
     -v | --verbose) verbose=1 ;;
+    app) app=1 ;; # the app stage's parts (harness/app-stage.sh)
     -h | --help) sed -n '2,72p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
     -*) echo "dataplane: unknown option '$arg' (use --print-env, --check or -v)" >&2; exit 2 ;;
     *)
@@ -155,7 +161,7 @@ for arg in "$@"; do
       ;;
   esac
 done
-((${#wanted[@]})) || wanted=("${NAMES[@]}")
+if ((${#wanted[@]} == 0 && !app)); then wanted=("${NAMES[@]}") app=1; fi
 
 info() { if ((verbose)); then say "$@"; fi; }
 
@@ -749,6 +755,7 @@ if [[ $mode == check ]]; then
     echo "dataplane: missing or not current in $BIN: ingress-nginx-image (the ingress-nginx images' files)" >&2
     exit 1
   fi
+  if ((app)) && ! bash "$HARNESS/app-stage.sh" --check; then exit 1; fi
   info "all of ${wanted[*]} in $BIN"
   exit 0
 fi
@@ -800,6 +807,11 @@ fi
 # The ingress-nginx images' files come with the controller (the group ingress-nginx).
 if [[ " ${wanted[*]} " == *" nginx-ingress-controller "* ]] && ! ingress_image check; then
   ingress_image build
+fi
+
+# The app stage's parts (the guests' packages, the app's mirror), each made when it is not current.
+if ((app)); then
+  if ((verbose)); then bash "$HARNESS/app-stage.sh" -v; else bash "$HARNESS/app-stage.sh"; fi || exit 1
 fi
 
 if [[ $mode == setup ]]; then

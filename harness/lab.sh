@@ -32,7 +32,10 @@ lab=${SIMLAB_NAME:-kvl}
 run=/tmp/kubevirt-lab-sim/$lab
 state=${KUBEVIRT_LAB_STATE:-$HOME/.kubevirt-lab/state}
 stack=lab
+# The stack of the lab kvl is `lab` (Pulumi.lab.yaml); another lab's (SIMLAB_NAME) is lab-<name>,
+# whose file stack_file writes from Pulumi.lab.yaml with that lab's SSH key (each lab has its own).
 # the simulated lab of Pulumi.lab.yaml: its mirror host (the VMs are guests in their virt-launcher pods)
+[[ $lab == kvl ]] || stack=lab-$lab
 lab_args=(--kubernetes real --mirror mirror=172.31.50.5)
 
 export PULUMI_BACKEND_URL=file://$state
@@ -77,7 +80,8 @@ recover() {
 # lab is not). A lab started anew has new hosts (new SSH host keys, nothing installed): a state
 # left by the lab before describes hosts that are gone, so the stack is started anew too.
 lab_up() {
-  if simlab status >/dev/null 2>&1 && simlab info 2>/dev/null | grep -qx 'SIMLAB_KUBERNETES=real'; then
+  # (grep without -q: with pipefail, a grep that stops reading early would fail the pipeline)
+  if simlab status >/dev/null 2>&1 && simlab info 2>/dev/null | grep -x 'SIMLAB_KUBERNETES=real' >/dev/null; then
     return 0
   fi
   say "starting the simulated lab $lab (km1 kn1 kn2 of real Kubernetes 1.9.4, dns1, the mirror)"
@@ -90,8 +94,21 @@ lab_up() {
 }
 
 select_stack() {
+# stack_file: Pulumi.lab-<name>.yaml of a lab other than kvl: Pulumi.lab.yaml with the lab's run
+# directory in place of kvl's (its SSH key), keeping the salt the stack was made with.
+stack_file() {
+  [[ $stack == lab ]] && return 0
+  local f=$repo/Pulumi.$stack.yaml salt tmp
+  salt=$(grep -s '^encryptionsalt:' "$f" || true)
+  tmp=$(mktemp "$f.XXXXXX")
+  sed "s|/tmp/kubevirt-lab-sim/kvl/|$run/|g" "$repo/Pulumi.lab.yaml" | grep -v '^encryptionsalt:' >"$tmp" || true
+  if [[ -n $salt ]]; then echo "$salt" >>"$tmp"; else grep '^encryptionsalt:' "$repo/Pulumi.lab.yaml" >>"$tmp" || true; fi
+  mv -f "$tmp" "$f"
+}
+
   mkdir -p "$state"
   local_pulumi stack select "$stack" >/dev/null 2>&1 || local_pulumi stack init "$stack" >/dev/null
+  stack_file
 }
 
 # kubectl 1.9.4 on km1, with the cluster's admin.conf (where kubeadm put it)

@@ -558,6 +558,7 @@ EOF
     done
   fi
   [ "$mirror" = 1 ] && mirror_layout "$hd/www"
+  [ "$mirror" = 1 ] && bash "$LIBDIR/mirror-app.sh" "$hd/www" "http://$ip" # nodejs-ex (git) and its npm tree
   # /var of the host
   mkdir -p "$hd/ovl/var/upper/log/kubevirt-lab" "$hd/ovl/var/upper/lib/kubevirt-lab-sim"
 }

@@ -8,6 +8,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as YAML from "yaml";
 import { inventory, playbookCommand } from "../components/app";
 import { LabConfigError, parseConfig } from "../components/config";
 import { runProgram } from "./lib/graph";
@@ -103,7 +104,10 @@ describe("appSkipTags", () => {
     it("is --skip-tags in clear text at the end of the app-playbook command of the graph; unset, no flag", async () => {
         const g = await runProgram(stackConfig("dev", { appSkipTags: SIM_TAGS }));
         const create = String(g.byName("app-playbook").inputs.create);
-        assert.match(create, /\nbash ansible\/run-playbook\.sh "\$inv" --known-hosts "\$inv_dir\/known_hosts" --skip-tags packages,source,users,service$/);
+        assert.match(
+            create,
+            /\nbash ansible\/run-playbook\.sh "\$inv" --known-hosts "\$inv_dir\/known_hosts" --skip-tags packages,source,users,service$/,
+        );
         const cfg = parseConfig(sourceOf(stackConfig("dev")));
         assert.deepEqual(cfg.app.skipTags, []);
         assert.match(playbookCommand("all: {}\n", cfg.app.skipTags), /run-playbook\.sh "\$inv"$/);
@@ -120,9 +124,37 @@ describe("appSkipTags", () => {
             return [];
         };
         assert.deepEqual(problems(["config", "always"]), [
-            'kubevirt-lab:appSkipTags[1]: got "always", expected tags of the Ansible roles (packages, source, config, service, users; `always`, the checks of the settings, cannot be skipped)',
+            'kubevirt-lab:appSkipTags[1]: got "always", expected tags of the Ansible roles (packages, source, config, service, users, skydive_service; `always`, the checks of the settings, cannot be skipped)',
         ]);
         assert.match(problems(["dnf"])[0], /^kubevirt-lab:appSkipTags\[0\]: got "dnf", expected tags of the Ansible roles \(packages, /);
         assert.match(problems("packages")[0], /^kubevirt-lab:appSkipTags: got "packages", expected a list of tags of the Ansible roles/);
+    });
+});
+
+describe("where the nodejs VM gets the app", () => {
+    const varsOf = (create: string) =>
+        YAML.parse(create.split("<<'KUBEVIRT_LAB_INVENTORY_END'\n")[1].split("\nKUBEVIRT_LAB_INVENTORY_END")[0]).all.vars;
+
+    it("the inventory gives the nodejs role the settings' repository, version and npm registry: by default the post's commit", async () => {
+        const g = await runProgram(stackConfig("dev"));
+        const vars = varsOf(String(g.byName("app-playbook").inputs.create));
+        assert.equal(vars.nodejs_repo_url, "https://github.com/sclorg/nodejs-ex");
+        assert.equal(vars.nodejs_repo_version, "93fc25fd35068aa311f4722e4d7e5187b06edd7b");
+        assert.equal(vars.nodejs_npm_registry, "https://registry.npmjs.org/");
+    });
+
+    it("a mirror of plain http inside the lab, as Pulumi.lab.yaml's", async () => {
+        const g = await runProgram(
+            stackConfig("dev", {
+                plainHttpOrigins: ["http://172.31.50.5"],
+                nodejsRepoUrl: "http://172.31.50.5/github.com/sclorg/nodejs-ex",
+                nodejsRepoVersion: "93fc25f",
+                npmRegistryUrl: "http://172.31.50.5/registry.npmjs.org/",
+            }),
+        );
+        const vars = varsOf(String(g.byName("app-playbook").inputs.create));
+        assert.equal(vars.nodejs_repo_url, "http://172.31.50.5/github.com/sclorg/nodejs-ex");
+        assert.equal(vars.nodejs_repo_version, "93fc25f");
+        assert.equal(vars.nodejs_npm_registry, "http://172.31.50.5/registry.npmjs.org/");
     });
 });

@@ -87,7 +87,13 @@ describe("the simulated lab's stacks", () => {
         ])
             assert.match(url, /^http:\/\/172\.31\.50\.5\//, `${url}: the mirror host of harness/lab.sh`);
         assert.deepEqual(cfg.cluster.kubeadmIgnorePreflightErrors, ["SystemVerification"]);
-        assert.deepEqual(cfg.app.skipTags, ["packages", "source", "users", "service"]);
+        // every tag but Fedora's packages and the Skydive agent's start; the app and its npm tree from the mirror
+        assert.deepEqual(cfg.app.skipTags, ["packages", "skydive_service"]);
+        assert.deepEqual(cfg.app.source, {
+            repoUrl: "http://172.31.50.5/github.com/sclorg/nodejs-ex",
+            repoVersion: "93fc25f",
+            npmRegistry: "http://172.31.50.5/registry.npmjs.org/",
+        });
         assert.equal(cfg.dns?.ingressNode, undefined, "the ingress wildcard's node is looked up from the API");
     });
 

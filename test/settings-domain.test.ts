@@ -25,6 +25,8 @@ const HTTP = (origin: string) =>
 const CREDENTIALS = "a URL without a user or password in it (credentials do not belong in the stack file or on a command line)";
 const READS_AS = (href: string) => `a URL written as it is read (this one reads as ${JSON.stringify(href)})`;
 const YUM_URL = "an https or file:// URL of a yum repository";
+const REPO_URL = "an https URL of the app's git repository (cloned in the nodejs VM)";
+const GIT_REF = "a git branch, tag or commit (letters, digits, . _ / -; no .., //, or trailing . or /)";
 const GPG_URL = "an https or file:// URL of a GPG key";
 const NODE_PORT = "a NodePort from 30000 to 32767";
 const SSH_PORT_RANGE = "a port outside Kubernetes' NodePort range 30000-32767 (kube-proxy takes those on every node)";
@@ -423,10 +425,32 @@ const BAD: Row[] = [
         m(
             "appSkipTags[0]",
             "always",
-            "tags of the Ansible roles (packages, source, config, service, users; `always`, the checks of the settings, cannot be skipped)",
+            "tags of the Ansible roles (packages, source, config, service, users, skydive_service; `always`, the checks of the settings, cannot be skipped)",
         ),
     ),
     row({ appSkipTags: ["config", "config"] }, m("appSkipTags", ["config", "config"], EACH_ONCE)),
+    row({ nodejsRepoUrl: "git@github.com:sclorg/nodejs-ex.git" }, m("nodejsRepoUrl", "git@github.com:sclorg/nodejs-ex.git", REPO_URL)),
+    row(
+        { nodejsRepoUrl: "http://mirror.example/nodejs-ex" },
+        m("nodejsRepoUrl", "http://mirror.example/nodejs-ex", HTTP("http://mirror.example")),
+    ),
+    row(
+        { nodejsRepoUrl: "https://u:token@github.com/sclorg/nodejs-ex" },
+        m("nodejsRepoUrl", "https://u:token@github.com/sclorg/nodejs-ex", CREDENTIALS),
+    ),
+    row(
+        { nodejsRepoUrl: "https://github.com/sclorg/{{ lookup('pipe', 'id') }}" },
+        m(
+            "nodejsRepoUrl",
+            "https://github.com/sclorg/{{ lookup('pipe', 'id') }}",
+            READS_AS("https://github.com/sclorg/%7B%7B%20lookup('pipe',%20'id')%20%7D%7D"),
+        ),
+    ),
+    ...["-b", "master..dev", "feature//x", "v1.", "refs/", "main.lock", "{{ x }}", "a b", "/abs"].map((v) =>
+        row({ nodejsRepoVersion: v }, m("nodejsRepoVersion", v, GIT_REF)),
+    ),
+    row({ npmRegistryUrl: "registry.npmjs.org" }, m("npmRegistryUrl", "registry.npmjs.org", "an https URL of an npm registry")),
+    row({ npmRegistryUrl: "http://172.31.50.5/npm/" }, m("npmRegistryUrl", "http://172.31.50.5/npm/", HTTP("http://172.31.50.5"))),
     ...[
         "/etc/resolv.conf",
         "/etc/dnsmasq.d/../dnsmasq.conf",
@@ -491,6 +515,13 @@ const GOOD: Array<Record<string, unknown>> = [
     { kubernetesVersion: "1.9.11" },
     { sshPrivateKey: TEST_PRIVATE_KEY },
     { mongodbPassword: "a-long-password", mongodbAdminPassword: "another.long~password" },
+    {
+        plainHttpOrigins: ["http://172.31.50.5"],
+        nodejsRepoUrl: "http://172.31.50.5/github.com/sclorg/nodejs-ex",
+        nodejsRepoVersion: "93fc25f",
+        npmRegistryUrl: "http://172.31.50.5/registry.npmjs.org/",
+    },
+    { nodejsRepoVersion: "release/v1.2_rc-3" },
 ];
 
 describe("every setting's domain", () => {

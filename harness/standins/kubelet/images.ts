@@ -97,6 +97,9 @@ export const IMAGES: Record<string, Image> = {
         files: {
             "/entrypoint.sh": dp("virt-launcher"),
             "/usr/local/libexec/virt-launcher-lab": harnessFile("standins/virt-launcher/guest"),
+            // what the post's dnf installs put in the VMs (harness/app-stage.sh: mongod on FerretDB,
+            // mongo, their unit, user and files), laid in the guest by guest-root.sh
+            "/usr/local/libexec/virt-launcher-lab-packages": dp("guest-packages"),
         },
     },
     // ingress-nginx 0.13.0 (with-rbac.yaml: args only, starting with /nginx-ingress-controller).

@@ -9,7 +9,7 @@
 # tmpfs at /mnt (the container's empty /mnt, in this mount namespace only):
 #
 #   /usr (and the host's /bin, /sbin, /lib* links)  the container's, so the node's: read-only
-#   /usr/local                                      the guest's own, empty
+#   /usr/local                                      the guest's own: empty, or over the image's packages
 #   /etc     a private copy of the container's /etc (an overlay on it would be a third stacked
 #            overlay in the lab, where the node's and the container's /etc are overlays already:
 #            the kernel allows two), without the node's Kubernetes files and enabled units, with
@@ -55,7 +55,17 @@ for d in usr bin sbin lib lib32 lib64 libx32; do
     mount -o remount,bind,ro "$R/$d"
   fi
 done
-mount -t tmpfs -o mode=0755 kvl-guest-usr-local "$R/usr/local"
+# The image's packages, when it has them (harness/images/guest-packages: what the post's dnf
+# installs put in the VMs): /usr/local an overlay on the layer's usr/local (the guest's writes stay
+# in the guest), the layer's etc/ over /etc, its users made (sysusers.d) with the others below.
+PACKAGES=/usr/local/libexec/virt-launcher-lab-packages
+if [[ -d $PACKAGES/usr/local ]]; then
+  mkdir -p "$BASE/usr-local/upper" "$BASE/usr-local/work"
+  mount -t overlay kvl-guest-usr-local \
+    -o "lowerdir=$PACKAGES/usr/local,upperdir=$BASE/usr-local/upper,workdir=$BASE/usr-local/work" "$R/usr/local"
+else
+  mount -t tmpfs -o mode=0755 kvl-guest-usr-local "$R/usr/local"
+fi
 mkdir -p "$R"/usr/local/{bin,sbin,lib,libexec,share,etc,src}
 # A simulated lab host guards systemctl with stand-ins bound over it (harness/simlab; reboot,
 # shutdown, poweroff and halt are links to it, their guards land on it too): the guest's
@@ -73,6 +83,10 @@ cp -a /etc/. "$R/etc/"
 rm -rf "$R/etc/kubernetes" "$R/etc/cni" "$R"/etc/ssh/sshd_config.d "$R"/etc/ssh/ssh_host_*
 find "$R/etc/systemd/system" -maxdepth 1 -name '*.wants' -type d -exec rm -rf {} +
 cp -R "$SELF_DIR/etc/." "$R/etc/"
+if [[ -d $PACKAGES/etc ]]; then cp -R "$PACKAGES/etc/." "$R/etc/"; fi
+for f in "$R"/usr/local/lib/sysusers.d/*.conf; do
+  if [[ -f $f ]]; then systemd-sysusers --root "$R" "$f"; fi
+done
 echo "$GUEST_HOSTNAME" >"$R/etc/hostname"
 cat >"$R/etc/hosts" <<EOF
 127.0.0.1   localhost localhost.localdomain localhost4 localhost4.localdomain4
