@@ -29,9 +29,9 @@ export interface InventoryArgs {
     guestUser: string;
     /** Skydive analyzer pod IP. */
     analyzerIp: string;
+    privateKeyPath?: string;
     /** Where the nodejs VM gets the app and its npm dependencies; unset: the roles' defaults. */
     source?: NodejsSource;
-    privateKeyPath?: string;
 }
 
 /** The inventory of ansible/README.md: groups mongodb and nodejs, reached through their SSH NodePorts. */
@@ -42,12 +42,12 @@ export function inventory(a: InventoryArgs): string {
         ansible_python_interpreter: "/usr/bin/python3",
         analyzers: `${a.analyzerIp}:8082`,
     };
+    if (a.privateKeyPath) vars.ansible_ssh_private_key_file = a.privateKeyPath;
     if (a.source) {
         vars.nodejs_repo_url = a.source.repoUrl;
         vars.nodejs_repo_version = a.source.repoVersion;
         vars.nodejs_npm_registry = a.source.npmRegistry;
     }
-    if (a.privateKeyPath) vars.ansible_ssh_private_key_file = a.privateKeyPath;
     return YAML.stringify({
         all: {
             vars,
@@ -146,8 +146,8 @@ export class App extends pulumi.ComponentResource {
                 workload,
                 guestUser: args.settings.guestUser,
                 analyzerIp: analyzer.ip,
-                source: args.settings.source,
                 privateKeyPath: cluster.ssh.privateKeyPath,
+                source: args.settings.source,
             }),
         );
         const secrets = pulumi

@@ -31,11 +31,11 @@ repo=$(dirname "$here")
 lab=${SIMLAB_NAME:-kvl}
 run=/tmp/kubevirt-lab-sim/$lab
 state=${KUBEVIRT_LAB_STATE:-$HOME/.kubevirt-lab/state}
-stack=lab
 # The stack of the lab kvl is `lab` (Pulumi.lab.yaml); another lab's (SIMLAB_NAME) is lab-<name>,
 # whose file stack_file writes from Pulumi.lab.yaml with that lab's SSH key (each lab has its own).
-# the simulated lab of Pulumi.lab.yaml: its mirror host (the VMs are guests in their virt-launcher pods)
+stack=lab
 [[ $lab == kvl ]] || stack=lab-$lab
+# the simulated lab of Pulumi.lab.yaml: its mirror host (the VMs are guests in their virt-launcher pods)
 lab_args=(--kubernetes real --mirror mirror=172.31.50.5)
 
 export PULUMI_BACKEND_URL=file://$state
@@ -93,7 +93,6 @@ lab_up() {
   fi
 }
 
-select_stack() {
 # stack_file: Pulumi.lab-<name>.yaml of a lab other than kvl: Pulumi.lab.yaml with the lab's run
 # directory in place of kvl's (its SSH key), keeping the salt the stack was made with.
 stack_file() {
@@ -106,9 +105,10 @@ stack_file() {
   mv -f "$tmp" "$f"
 }
 
+select_stack() {
   mkdir -p "$state"
-  local_pulumi stack select "$stack" >/dev/null 2>&1 || local_pulumi stack init "$stack" >/dev/null
   stack_file
+  local_pulumi stack select "$stack" >/dev/null 2>&1 || local_pulumi stack init "$stack" >/dev/null
 }
 
 # kubectl 1.9.4 on km1, with the cluster's admin.conf (where kubeadm put it)
