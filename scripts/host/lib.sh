@@ -283,8 +283,9 @@ kubeadm_reset() {
 # pod_network_reset: what the pod network left that kubeadm 1.9's reset does not remove (it
 # removes the containers and /etc/cni/net.d, not the host's side of the network): the cni0 bridge
 # and flannel.1 VXLAN device, kube-proxy's KUBE-* chains and the rules jumping to them, flanneld's
-# --ip-masq rules for its network (read from /run/flannel/subnet.env), and the CNI plugins' and
-# flanneld's state (/var/lib/cni, /run/flannel). Other rules and devices are left alone.
+# --ip-masq rules for its network (read from /run/flannel/subnet.env), the CNI plugins' and
+# flanneld's state (/var/lib/cni, /run/flannel) and KubeVirt's runtime folders (/var/run/kubevirt,
+# /var/run/kubevirt-private). Other rules and devices are left alone.
 pod_network_reset() {
   local link table dump kept net="" subnet="" sn="" env=/run/flannel/subnet.env
   if [[ -f $env ]]; then
@@ -311,7 +312,8 @@ pod_network_reset() {
       fi
     done
   fi
-  rm -rf -- /var/lib/cni /run/flannel
+  # KubeVirt's runtime folders on the node (virt-handler's and the launchers' sockets, the VMs' private data)
+  rm -rf -- /var/lib/cni /run/flannel /var/run/kubevirt /var/run/kubevirt-private
 }
 
 # kubeadm_lock: one kubeadm init, join or reset of ours at a time on this host. A killed engine

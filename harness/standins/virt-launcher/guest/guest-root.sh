@@ -16,9 +16,19 @@
 #            the guest's hostname, hosts, machine-id, SSH host keys, users and sudo rules, and
 #            this folder's etc/ (sshd_config, the network and cloud-final units, dhclient's hook)
 #   /var     an overlay on the container's (empty) /var: the guest's writes stay in it
-#   /home /root /run /tmp   tmpfs;  /proc (/proc/sys read-only but net/), /sys (read-only),
+#   /home /root /opt   the guest's own
+#   /run /tmp   tmpfs;  /proc (/proc/sys read-only but net/), /sys (read-only),
 #            /dev, /sys/fs/cgroup (cgroup v2, a cgroup of the guest's own): the guest's own
 #   /var/lib/cloud/seed/nocloud   meta-data and user-data (the NoCloud seed the launcher packed)
+#
+# The guest's disk: what it writes to /etc, /var, /usr/local, /home, /root and /opt is kept in
+# DISK (GUEST_DISK, default <the launcher's share dir>/kubevirt-lab-disks/<namespace>_<name>,
+# the node's /var/run/kubevirt, a hostPath of the pod), so a VM stopped and started again on its
+# node (its OfflineVirtualMachine's running false, then true) finds its files, its SSH host keys,
+# its users and the app's data as it left them, as a VM with a persistent disk does (a real 0.4.1
+# registryDisk VM would come back as its image). The first boot on a disk lays the image's /etc
+# and makes the users; later boots keep what is there and only apply the cloud-config's keys again.
+# kubeadm reset's clean-up of the node (scripts/host/lib.sh) removes the disks.
 #
 # PLAN_DIR (written by the launcher, cloudinit.go and manager.go):
 #   guest.env    GUEST_NAME GUEST_NAMESPACE GUEST_HOSTNAME GUEST_SEED GUEST_UUID (shell syntax)
@@ -43,7 +53,12 @@ say() { echo "guest-root: $*" >&2; }
 : "${GUEST_HOSTNAME:?} ${GUEST_NAME:?} ${GUEST_NAMESPACE:?}"
 
 mount -t tmpfs -o mode=0755 kvl-guest "$BASE"
-mkdir -p "$R" "$BASE/var/upper" "$BASE/var/work"
+mkdir -p "$R"
+DISK=${GUEST_DISK:-/var/run/kubevirt/kubevirt-lab-disks/${GUEST_NAMESPACE}_$GUEST_NAME}
+mkdir -p "$DISK"/{etc,var/upper,var/work,usr-local/upper,usr-local/work,home,root,opt}
+chmod 0700 "$DISK"
+fresh=1
+if [[ -f $DISK/.kubevirt-lab-disk ]]; then fresh=0; fi
 
 # --- the system: the node's /usr, read-only; /usr/local the guest's own ------------------------
 for d in usr bin sbin lib lib32 lib64 libx32; do
@@ -60,11 +75,10 @@ done
 # in the guest), the layer's etc/ over /etc, its users made (sysusers.d) with the others below.
 PACKAGES=/usr/local/libexec/virt-launcher-lab-packages
 if [[ -d $PACKAGES/usr/local ]]; then
-  mkdir -p "$BASE/usr-local/upper" "$BASE/usr-local/work"
   mount -t overlay kvl-guest-usr-local \
-    -o "lowerdir=$PACKAGES/usr/local,upperdir=$BASE/usr-local/upper,workdir=$BASE/usr-local/work" "$R/usr/local"
+    -o "lowerdir=$PACKAGES/usr/local,upperdir=$DISK/usr-local/upper,workdir=$DISK/usr-local/work" "$R/usr/local"
 else
-  mount -t tmpfs -o mode=0755 kvl-guest-usr-local "$R/usr/local"
+  mount --bind "$DISK/usr-local/upper" "$R/usr/local"
 fi
 mkdir -p "$R"/usr/local/{bin,sbin,lib,libexec,share,etc,src}
 # A simulated lab host guards systemctl with stand-ins bound over it (harness/simlab; reboot,
@@ -75,53 +89,59 @@ for ((i = 0; i < 8; i++)); do
   umount "$R/usr/bin/systemctl"
 done
 
-# --- /etc: a private copy ---------------------------------------------------------------------
+# --- /etc: a private copy (on the guest's disk), laid at its first boot ---------------------
 mkdir "$R/etc"
-cp -a /etc/. "$R/etc/"
-# The node's cluster credentials, CNI configuration and enabled services are no part of a VM
-# image; the image's own files (this folder's etc/) are.
-rm -rf "$R/etc/kubernetes" "$R/etc/cni" "$R"/etc/ssh/sshd_config.d "$R"/etc/ssh/ssh_host_*
-find "$R/etc/systemd/system" -maxdepth 1 -name '*.wants' -type d -exec rm -rf {} +
-cp -R "$SELF_DIR/etc/." "$R/etc/"
-if [[ -d $PACKAGES/etc ]]; then cp -R "$PACKAGES/etc/." "$R/etc/"; fi
-for f in "$R"/usr/local/lib/sysusers.d/*.conf; do
-  if [[ -f $f ]]; then systemd-sysusers --root "$R" "$f"; fi
-done
-echo "$GUEST_HOSTNAME" >"$R/etc/hostname"
-cat >"$R/etc/hosts" <<EOF
+mount --bind "$DISK/etc" "$R/etc"
+if ((fresh)); then
+  cp -a /etc/. "$R/etc/"
+  # The node's cluster credentials, CNI configuration and enabled services are no part of a VM
+  # image; the image's own files (this folder's etc/) are.
+  rm -rf "$R/etc/kubernetes" "$R/etc/cni" "$R"/etc/ssh/sshd_config.d "$R"/etc/ssh/ssh_host_*
+  find "$R/etc/systemd/system" -maxdepth 1 -name '*.wants' -type d -exec rm -rf {} +
+  cp -R "$SELF_DIR/etc/." "$R/etc/"
+  if [[ -d $PACKAGES/etc ]]; then cp -R "$PACKAGES/etc/." "$R/etc/"; fi
+  echo "$GUEST_HOSTNAME" >"$R/etc/hostname"
+  cat >"$R/etc/hosts" <<EOF
 127.0.0.1   localhost localhost.localdomain localhost4 localhost4.localdomain4
 ::1         localhost localhost.localdomain localhost6 localhost6.localdomain6
 127.0.0.1   $GUEST_HOSTNAME.localdomain $GUEST_HOSTNAME
 EOF
+  tr -d '-' </proc/sys/kernel/random/uuid >"$R/etc/machine-id"
+  echo "# a lab guest: its filesystems are made by guest-root.sh (harness/standins/virt-launcher)" >"$R/etc/fstab"
+  # SSH host keys of the guest's own.
+  ssh-keygen -q -A -f "$R"
+else
+  say "$GUEST_NAMESPACE/$GUEST_NAME: its disk has been booted before: its /etc, /var, /home, /root, /opt and /usr/local kept"
+fi
+for f in "$R"/usr/local/lib/sysusers.d/*.conf; do
+  if [[ -f $f ]]; then systemd-sysusers --root "$R" "$f"; fi
+done
 # resolv.conf comes from DHCP (dhclient-script writes it); empty until then.
 rm -f "$R/etc/resolv.conf"
 : >"$R/etc/resolv.conf"
-tr -d '-' </proc/sys/kernel/random/uuid >"$R/etc/machine-id"
-echo "# a lab guest: its filesystems are made by guest-root.sh (harness/standins/virt-launcher)" >"$R/etc/fstab"
-# SSH host keys of the guest's own.
-ssh-keygen -q -A -f "$R"
 
 # What the image's boot starts: sshd, the network (dhclient on eth0), D-Bus; not the machine's
 # clock nor its binfmt table.
 u=$R/etc/systemd/system
 mkdir -p "$u/multi-user.target.wants" "$u/sockets.target.wants"
 ln -sf /lib/systemd/system/multi-user.target "$u/default.target"
-ln -s /lib/systemd/system/ssh.service "$u/multi-user.target.wants/ssh.service"
-ln -s ../network.service "$u/multi-user.target.wants/network.service"
-ln -s /lib/systemd/system/dbus.socket "$u/sockets.target.wants/dbus.socket"
+ln -sfn /lib/systemd/system/ssh.service "$u/multi-user.target.wants/ssh.service"
+ln -sfn ../network.service "$u/multi-user.target.wants/network.service"
+ln -sfn /lib/systemd/system/dbus.socket "$u/sockets.target.wants/dbus.socket"
 for m in systemd-timesyncd.service systemd-binfmt.service proc-sys-fs-binfmt_misc.automount; do
   ln -sf /dev/null "$u/$m"
 done
 
 # --- the other filesystems --------------------------------------------------------------------
 mkdir -p "$R/var"
-mount -t overlay kvl-guest-var -o "lowerdir=/var,upperdir=$BASE/var/upper,workdir=$BASE/var/work" "$R/var"
+mount -t overlay kvl-guest-var -o "lowerdir=/var,upperdir=$DISK/var/upper,workdir=$DISK/var/work" "$R/var"
 mkdir -p "$R"/var/{lib/dhcp,lib/cloud/seed/nocloud,lib/cloud/instance/scripts,log/journal,cache,spool,tmp}
 chmod 1777 "$R/var/tmp"
 for d in home root run tmp opt srv mnt media proc sys dev; do mkdir -p "$R/$d"; done
-mount -t tmpfs -o mode=0755 kvl-guest-home "$R/home"
-mount -t tmpfs -o mode=0700 kvl-guest-root-home "$R/root"
-cp -a "$R/etc/skel/." "$R/root/"
+for d in home root opt; do mount --bind "$DISK/$d" "$R/$d"; done
+chmod 0755 "$R/home" "$R/opt"
+chmod 0700 "$R/root"
+if ((fresh)); then cp -a "$R/etc/skel/." "$R/root/"; fi
 mount -t tmpfs -o mode=0755,nosuid,nodev kvl-guest-run "$R/run"
 mount -t tmpfs -o mode=1777,nosuid,nodev kvl-guest-tmp "$R/tmp"
 mount -t proc proc "$R/proc"
@@ -156,7 +176,7 @@ if [[ -n ${GUEST_SEED:-} && -f $GUEST_SEED ]]; then
 fi
 if [[ -f $PLAN/user-script ]]; then
   install -m 0700 "$PLAN/user-script" "$R/var/lib/cloud/instance/scripts/part-001"
-  ln -s ../cloud-final.service "$u/multi-user.target.wants/cloud-final.service"
+  ln -sfn ../cloud-final.service "$u/multi-user.target.wants/cloud-final.service"
 fi
 sudoers=$R/etc/sudoers.d/90-cloud-init-users
 rules=""
@@ -171,8 +191,11 @@ while IFS=$'\t' read -r -a f; do
   args=(--root "$R" --create-home --home-dir "/home/$user" --shell "$shell" --user-group)
   [[ -n $gecos ]] && args+=(--comment "$gecos")
   [[ -n $groups ]] && args+=(--groups "$groups")
-  useradd "${args[@]}" "$user"
-  usermod --root "$R" --password '*' "$user"
+  # a disk booted before has the user already (cloud-init's users module leaves it; its keys are applied again)
+  if ! grep -q "^$user:" "$R/etc/passwd"; then
+    useradd "${args[@]}" "$user"
+    usermod --root "$R" --password '*' "$user"
+  fi
   ids=$(awk -F: -v u="$user" '$1 == u { print $3 ":" $4 }' "$R/etc/passwd")
   install -d -m 0700 -o "${ids%:*}" -g "${ids#*:}" "$R/home/$user/.ssh"
   install -m 0600 -o "${ids%:*}" -g "${ids#*:}" "$PLAN/keys/$user" "$R/home/$user/.ssh/authorized_keys"
@@ -210,6 +233,8 @@ mkdir "$BASE/cgroup$cg"
 echo "$cg" >"$PLAN/cgroup"
 echo 0 >"$BASE/cgroup$cg/cgroup.procs"
 umount "$BASE/cgroup"
+
+touch "$DISK/.kubevirt-lab-disk"
 
 # --- boot -------------------------------------------------------------------------------------
 hostname "$GUEST_HOSTNAME"
