@@ -15,9 +15,10 @@ import { PodStatus } from "./k8s";
 import { TYPES } from "./types";
 import { keyscanCommand } from "./hostKeys";
 
-/** Seconds ssh-keyscan waits for a VM. */
+/** Seconds ssh-keyscan waits for a VM's answer. */
 const HOST_KEY_SCAN_SECONDS = 15;
-
+/** Seconds a VM's sshd may take to answer after its virt-launcher pod runs (its guest boots, DHCP, sshd). */
+const VM_BOOT_SECONDS = 180;
 
 export const ANSIBLE_DIR = path.join(__dirname, "..", "ansible");
 
@@ -161,8 +162,8 @@ export class App extends pulumi.ComponentResource {
             {
                 create: hosts.apply((h) =>
                     [
-                        keyscanCommand(h.nodejs, workload.nodejsSshNodePort, HOST_KEY_SCAN_SECONDS),
-                        keyscanCommand(h.mongodb, workload.mongodbSshNodePort, HOST_KEY_SCAN_SECONDS),
+                        keyscanCommand(h.nodejs, workload.nodejsSshNodePort, HOST_KEY_SCAN_SECONDS, VM_BOOT_SECONDS),
+                        keyscanCommand(h.mongodb, workload.mongodbSshNodePort, HOST_KEY_SCAN_SECONDS, VM_BOOT_SECONDS),
                     ].join(" && "),
                 ),
                 triggers: [pulumi.output(args.nodejs).apply((p) => p.pod), pulumi.output(args.mongodb).apply((p) => p.pod)],

@@ -20,12 +20,17 @@ const PREFERENCE = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
  * The shell line (run by `/bin/sh -c` on this machine) that prints a host's keys as ssh-keyscan
  * does, one `<host> <type> <base64>` line per key, and fails when it gets none.
  */
-export function keyscanCommand(address: string, port: number, timeoutSeconds: number): string {
+export function keyscanCommand(address: string, port: number, timeoutSeconds: number, waitSeconds = 0): string {
     const target = `${address}:${port}`;
-    return (
-        `keys=$(ssh-keyscan -T ${timeoutSeconds} -p ${port} -t ed25519,ecdsa,rsa ${address} 2>/dev/null) && [ -n "$keys" ] ` +
-        `&& printf '%s\\n' "$keys" || { echo "kubevirt-lab: ssh-keyscan got no host key from ${target}" >&2; exit 1; }`
-    );
+    const scan = `keys=$(ssh-keyscan -T ${timeoutSeconds} -p ${port} -t ed25519,ecdsa,rsa ${address} 2>/dev/null)`;
+    // waitSeconds: a host still booting (a VM whose sshd is not up yet) is scanned again every 2 s, that long at most
+    const tries = Math.max(1, Math.ceil(waitSeconds / 2) + 1);
+    const attempt =
+        tries === 1
+            ? `${scan} && [ -n "$keys" ]`
+            : `i=0; until ${scan} && [ -n "$keys" ]; do i=$((i+1)); [ "$i" -lt ${tries} ] || break; sleep 2; done; [ -n "$keys" ]`;
+    const found = tries === 1 ? attempt : `{ ${attempt}; }`;
+    return `${found} && printf '%s\\n' "$keys" || { echo "kubevirt-lab: ssh-keyscan got no host key from ${target}" >&2; exit 1; }`;
 }
 
 /** The keys in ssh-keyscan's output (comment lines and anything else left out). */
