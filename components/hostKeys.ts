@@ -24,11 +24,13 @@ export function keyscanCommand(address: string, port: number, timeoutSeconds: nu
     const target = `${address}:${port}`;
     const scan = `keys=$(ssh-keyscan -T ${timeoutSeconds} -p ${port} -t ed25519,ecdsa,rsa ${address} 2>/dev/null)`;
     // waitSeconds: a host still booting (a VM whose sshd is not up yet) is scanned again every 2 s, that long at most
+    // (bounded by count and by time: a scan of a host that does not answer takes timeoutSeconds)
     const tries = Math.max(1, Math.ceil(waitSeconds / 2) + 1);
     const attempt =
         tries === 1
             ? `${scan} && [ -n "$keys" ]`
-            : `i=0; until ${scan} && [ -n "$keys" ]; do i=$((i+1)); [ "$i" -lt ${tries} ] || break; sleep 2; done; [ -n "$keys" ]`;
+            : `i=0; end=$(($(date +%s) + ${waitSeconds})); until ${scan} && [ -n "$keys" ]; do ` +
+              `i=$((i+1)); [ "$i" -lt ${tries} ] && [ "$(date +%s)" -lt "$end" ] || break; sleep 2; done; [ -n "$keys" ]`;
     const found = tries === 1 ? attempt : `{ ${attempt}; }`;
     return `${found} && printf '%s\\n' "$keys" || { echo "kubevirt-lab: ssh-keyscan got no host key from ${target}" >&2; exit 1; }`;
 }
