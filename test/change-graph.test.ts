@@ -11,7 +11,8 @@ function dump(overrides: Record<string, unknown>): Promise<Record<string, unknow
         execFile(
             process.execPath,
             ["--import", "tsx", path.join(REPO, "test/lib/dump-graph.ts")],
-            { env: { ...process.env, KVL_CONFIG: JSON.stringify(stackConfig("dev", overrides)) }, maxBuffer: 64 << 20, timeout: 60000 },
+            // a program run takes 10-30 s on a loaded 2-core machine, and six run at once
+            { env: { ...process.env, KVL_CONFIG: JSON.stringify(stackConfig("dev", overrides)) }, maxBuffer: 64 << 20, timeout: 240_000 },
             (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout))),
         );
     });
@@ -69,6 +70,7 @@ describe("what a change touches", () => {
             { vmsRunning: false },
             [
                 "command:local:Command app-playbook",
+                "command:local:Command app-vm-host-keys", // other VM instances: their keys recorded again
                 "command:remote:Command nodejs-ex-mongodb-running",
                 "command:remote:Command nodejs-ex-nodejs-running",
                 "kubernetes:kubevirt.io/v1alpha1:OfflineVirtualMachine nodejs-ex/mongodb",

@@ -13,6 +13,8 @@ import * as path from "node:path";
 import { describe, it } from "node:test";
 
 import { snapshotCommand } from "../components/etcdSnapshot";
+import { fakeHostKey, runProgram } from "./lib/graph";
+import { stackConfig } from "./lib/stack";
 import { sandboxes } from "./lib/hosts";
 import { REPO_ROOT, sandboxSupported, shQuote } from "./lib/sandbox";
 import { startSshd } from "./lib/sshd";
@@ -29,6 +31,8 @@ const skip = !support.ok
         ? `no etcdctl in ${TOOLS} (bash harness/etcd-tools.sh builds it)`
         : false;
 const sandbox = sandboxes();
+/** The repository in the sandbox at its own path (the destroy's command runs scripts/operator/ from it; /tmp is the sandbox's own). */
+const REPO_BIND = { source: REPO_ROOT, target: REPO_ROOT, readOnly: true };
 
 /** etcd as kubeadm 1.9's static pod runs it (its flags, no more), in the background of the sandbox, on `dataDir`; resolves when it answers. */
 const etcd = (dataDir: string) => `
@@ -56,7 +60,7 @@ describe("the etcd snapshot of a destroy", { skip }, () => {
         const sb = await sandbox({
             hostname: "km1",
             binDirs: [bin, standinsWithJoinConfig()],
-            binds: [{ source: K8S_BIN, target: "/opt/k8s", readOnly: true }],
+            binds: [{ source: K8S_BIN, target: "/opt/k8s", readOnly: true }, REPO_BIND],
         });
         try {
             const sshd = await startSshd(sb);
@@ -116,7 +120,7 @@ describe("the etcd snapshot of a destroy", { skip }, () => {
     });
 
     it("a master without etcd data: no snapshot, said so, and the destroy goes on", async () => {
-        const sb = await sandbox({ hostname: "km1" });
+        const sb = await sandbox({ hostname: "km1", binds: [REPO_BIND] });
         const sshd = await startSshd(sb);
         const cmd = destroyCommand(sshd.hostKey);
         const r = await sb.runAsync(`cd ${shQuote(REPO_ROOT)} && sh -c ${shQuote(cmd)}`, { stdin: sshd.clientKey, timeoutMs: 60_000 });
@@ -124,5 +128,22 @@ describe("the etcd snapshot of a destroy", { skip }, () => {
         assert.equal(r.stdout, "kubevirt-lab: no etcd snapshot of km1.virtomation.com: it has no etcd data\n");
         assert.match(r.stderr, /etcd-snapshot\.sh: no etcd data in \/var\/lib\/etcd on this host: no snapshot/);
         assert.equal(sb.exists("/root/lab-snapshots"), false);
+    });
+});
+
+describe("on the graph", () => {
+    it("the snapshot is the first thing a destroy deletes: it depends on every stage; protect guards the kubeadm init", async () => {
+        const g = await runProgram(stackConfig("dev", { protect: "true", etcdSnapshotDir: "/var/backups/lab" }));
+        const snap = g.byName("etcd-snapshot-on-destroy");
+        assert.equal(snap.type, "command:local:Command");
+        assert.equal(snap.inputs.create, undefined, "nothing runs when it is made");
+        assert.deepEqual(snap.dependsOn.sort(), ["app", "cluster", "dns", "ingress-nginx", "kubevirt", "nodejs-ex", "skydive"]);
+        const del = String(snap.inputs.delete);
+        assert.match(del, /^bash scripts\/operator\/fetch-etcd-snapshot\.sh --address 172\.31\.50\.221 --port 22 --user root /);
+        assert.ok(del.includes(`--host-key '${fakeHostKey("172.31.50.221")}'`), "the master's pinned key");
+        assert.match(del, / --dir \/var\/backups\/lab --prefix test-km1 --remote \/dev\/fd\/3 3<<'KUBEVIRT_LAB_REMOTE_END'\n/);
+        assert.ok(snap.inputs.stdin?.includes("PRIVATE KEY"), "the key as a secret on stdin (no key file in this stack)");
+        assert.equal(g.byName("km1-kubeadm-init").opts.protect, true);
+        assert.ok(!g.resources.some((r) => r.name !== "km1-kubeadm-init" && r.opts.protect), "only the init");
     });
 });
