@@ -137,8 +137,8 @@ describe(
                 assert.equal(listed.status, 0, `the agent holds the key: ${listed.stderr}`);
                 assert.deepEqual(filesHolding(tmp, body), [], "no file holds the key while the tool runs");
                 const exited = new Promise((r) => child.on("exit", r));
-            child.kill("SIGKILL");
-            await exited; // reaped: its pid is gone
+                child.kill("SIGKILL");
+                await exited; // reaped: its pid is gone
                 const agentAlive = () => spawnSync("ssh-add", ["-l"], { env: { ...process.env, SSH_AUTH_SOCK: sock } }).status === 0;
                 for (let i = 0; i < 40 && agentAlive(); i++) await wait(100);
                 assert.equal(agentAlive(), false, "the agent is gone with its tool");
