@@ -148,6 +148,10 @@ describe("dev stack: add-ons and workload", () => {
             ansible_become: true,
             ansible_python_interpreter: "/usr/bin/python3",
             analyzers: "10.244.1.2:8082",
+            // the post's app at the post's commit (its master is another app now), from npm's registry
+            nodejs_repo_url: "https://github.com/sclorg/nodejs-ex",
+            nodejs_repo_version: "93fc25fd35068aa311f4722e4d7e5187b06edd7b",
+            nodejs_npm_registry: "https://registry.npmjs.org/",
         });
         assert.deepEqual(JSON.parse(String(r.inputs.stdin)), {
             mongodb_admin_password: "nodejspassword",

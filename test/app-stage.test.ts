@@ -201,7 +201,11 @@ describe("the app stage's parts, in namespaces with no route out", { skip, timeo
         const npm = run(
             ...inNs(
                 NS.vm,
+                // the guest's own environment: none of the npm_config_* that npm test passes down
+                // (an omit-lockfile-registry-resolved in the operator's ~/.npmrc hides where each came from)
                 "env",
+                "-i",
+                `PATH=${process.env.PATH}`,
                 `HOME=${dir}`,
                 "npm",
                 "install",

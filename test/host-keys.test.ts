@@ -86,7 +86,7 @@ describe("host keys on the graph", () => {
         const keys = g.byName("app-vm-host-keys");
         assert.match(
             keys.inputs.create,
-            /ssh-keyscan -T 15 -p 30022 -t ed25519,ecdsa,rsa 172\.31\.50\.231 .* && keys=\$\(ssh-keyscan -T 15 -p 30122 /,
+            /ssh-keyscan -T 15 -p 30022 -t ed25519,ecdsa,rsa 172\.31\.50\.231 .* until keys=\$\(ssh-keyscan -T 15 -p 30122 /,
         );
         assert.deepEqual(
             keys.inputs.triggers,
