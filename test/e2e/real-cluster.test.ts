@@ -1,15 +1,21 @@
 // The whole post for real: the Pulumi engine against a simulated lab of real Kubernetes
-// (harness/simlab.sh up --kubernetes real --mirror --vms): real kubeadm 1.9.4 init on km1 and join
-// on kn1 and kn2, the real control plane (etcd, kube-apiserver, controller-manager, scheduler) run
-// by the kubelet stand-in, Flannel from the lab's mirror applied by real kubectl, the add-ons
-// (KubeVirt, Skydive, ingress-nginx) and the workload (the two OfflineVirtualMachines, their
-// Services, the Ingresses) through the official Kubernetes provider, virt-controller's place taken
-// by its stand-in run from its Deployment's pods, the app installed by Ansible into the two hosts
-// standing in for the VMs through <node>:30022/30122, and dnsmasq's records. Every check is made
-// against the real API server (kubectl 1.9.4 from the lab's operator namespace and the stack's
-// kubeconfig output), the hosts and the DNS server, not against the program's outputs. Then: a
-// second up that changes nothing, a NodePort change, vmsRunning false, and a destroy that deletes
-// every object through the API before the drains and kubeadm resets.
+// (harness/simlab.sh up --kubernetes real --mirror): real kubeadm 1.9.4 init on km1 and join on kn1
+// and kn2, the real control plane (etcd, kube-apiserver, controller-manager, scheduler) run by the
+// kubelet stand-in, Flannel from the lab's mirror applied by real kubectl, the add-ons (KubeVirt,
+// Skydive, ingress-nginx) and the workload (the two OfflineVirtualMachines, their Services, the
+// Ingresses) through the official Kubernetes provider. The pods run their real programs on a real
+// pod network (CNI v0.6.0's bridge and host-local, flanneld v0.9.1's VXLAN, kube-proxy 1.9.4's
+// iptables, kube-dns 1.14.7, KubeVirt 0.4.1's controllers and virt-launcher's pod wiring,
+// ingress-nginx 0.13.0 with VTS); each VM is a guest of namespaces behind its pod's vnet0, with its
+// address by DHCP, into which Ansible installs the app through <node>:30022/30122 (kube-proxy's
+// NodePorts); dnsmasq's records last. Every check is made against the real API server (kubectl 1.9.4
+// from the lab's operator namespace and the stack's kubeconfig output), the hosts, the pods, the
+// guests and the DNS server, not against the program's outputs: the post's deep dive read layer by
+// layer, and the page count growing through the ingress with its queries crossing flannel.1. Then:
+// a second up that changes nothing, a NodePort change, vmsRunning false (the page fails, no guest
+// left) and true (the count continues), and a destroy that deletes every object through the API
+// before the drains and kubeadm resets, leaving no flannel.1, cni0, veth, pod namespace, KUBE-*
+// chain or process of the lab.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
