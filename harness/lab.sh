@@ -10,7 +10,8 @@
 #   harness/lab.sh destroy  `pulumi destroy` the lab stack: the lab's objects deleted through the
 #                         API, the workers drained and reset, the master reset last
 #   harness/lab.sh down     destroy, then tear the simulated lab down
-#   harness/lab.sh verify|drift [ARGS...]  npm run verify / drift for the lab stack, from inside the lab
+#   harness/lab.sh verify|drift|diagnose [ARGS...]  npm run verify / drift / diagnose for the lab stack,
+#                         from inside the lab
 #   harness/lab.sh pulumi ARGS...  any pulumi command against the lab stack, from inside the lab
 #                         (cancel, stack and config, which talk to no host, also while the lab is down)
 #
@@ -175,6 +176,7 @@ Next:
   npm run lab -- pulumi preview    # nothing to do: the lab matches the stack file
   npm run lab -- drift             # npm run drift: every host step, node, DNS record and object still as made
   npm run lab -- verify            # npm run verify: DNS, the page count growing, vts and swap
+  npm run lab -- diagnose          # npm run diagnose: the deep dive's layers, known faults with their fix, the packet paths drawn
   npm run lab -- destroy           # pulumi destroy: the lab's objects, then the workers drained and reset, master last
   npm run lab -- down              # destroy, then remove the simulated hosts
   harness/simlab.sh exec km1 cat /etc/yum.repos.d/kubernetes.repo
@@ -213,14 +215,15 @@ case $cmd in
     fi
     simlab down
     ;;
-  verify | drift)
-    # npm run verify / drift for the lab stack, from the operator namespace (the only place its
-    # hosts and DNS server answer)
+  verify | drift | diagnose)
+    # npm run verify / drift / diagnose for the lab stack, from the operator namespace (the only
+    # place its hosts, guests and DNS server answer); diagnose's kubectl is Kubernetes 1.9.4's
     engine
+    [[ $cmd != diagnose ]] || eval "$(bash "$repo/harness/kubernetes.sh" --print-env)"
     select_stack
     simlab status >/dev/null 2>&1 || { echo "lab: the simulated lab $lab is not up: npm run lab starts it" >&2; exit 1; }
     cd "$repo"
-    op_run npm run --silent "$cmd" -- --stack "$stack" --cwd "$repo" "$@"
+    op_run ${KUBEVIRT_LAB_K8S_BIN:+KUBEVIRT_LAB_K8S_BIN="$KUBEVIRT_LAB_K8S_BIN"} npm run --silent "$cmd" -- --stack "$stack" --cwd "$repo" "$@"
     ;;
   pulumi)
     engine
@@ -243,7 +246,7 @@ case $cmd in
     fi
     ;;
   *)
-    echo "usage: harness/lab.sh [up|destroy|down|verify|drift|pulumi ARGS...]" >&2
+    echo "usage: harness/lab.sh [up|destroy|down|verify|drift|diagnose|pulumi ARGS...]" >&2
     exit 2
     ;;
 esac

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # harness/prereqs.sh: what a README command needs on this machine, set up when it is missing.
 #
-#   harness/prereqs.sh lab | test | e2e | bench | verify | lint
+#   harness/prereqs.sh lab | test | e2e | bench | verify | lint | diagnose
 #
 # Each npm script the README gives runs this first. For the programs it runs for real it checks
 # PATH; what is missing is installed from Debian's packages when we are root with apt-get
@@ -35,6 +35,7 @@ sudo|sudo|the host scripts run through sudo -n for a non-root SSH user
 iptables|iptables|in a lab of real Kubernetes, real kubeadm's preflight needs iptables in PATH and kube-proxy 1.9.4 writes its rules with it
 ansible-playbook|ansible|the app stage runs the Ansible roles for real, into the VMs' guests
 tcpdump|tcpdump|a learner looks at the lab's packets with it
+ping|iputils-ping|npm run diagnose pings the overlay from the nodes and the gateway from the VMs' guests (the lab's hosts and guests run this machine's programs)
 conntrack|conntrack|a learner looks at the lab's conntrack table with it
 nginx|nginx|ingress-nginx's controller runs Debian's nginx with the VTS module
 dumb-init|dumb-init|the lab's ingress-nginx 0.13.0 image runs its controller under dumb-init, the image's entrypoint
@@ -45,14 +46,17 @@ setpriv|util-linux|the lab's defaultbackend 1.4 image runs its server as the ima
 /usr/lib/nginx/modules/ngx_http_geoip_module.so|libnginx-mod-http-geoip|the ingress-nginx 0.13.0 template's geoip_country (use-geoip is on by default)
 /usr/lib/nginx/modules/ngx_stream_module.so|libnginx-mod-stream|the ingress-nginx 0.13.0 template's stream block (TCP and UDP services)
 /usr/share/GeoIP/GeoIP.dat|geoip-database|the ingress-nginx image's /etc/nginx/geoip/GeoIP.dat (the country database)"
+readonly DIAGNOSE_TOOLS="dot|graphviz|npm run diagnose draws the packet paths with Graphviz's dot (SVG, PNG)"
 readonly TEST_TOOLS="shellcheck|shellcheck|every host script is checked by shellcheck
 ansible-lint|ansible-lint|the Ansible roles are linted"
 
 case ${1:-} in
-  lab | e2e | bench) tools=$LAB_TOOLS ;;
-  test) tools=$LAB_TOOLS$'\n'$TEST_TOOLS ;;
+  lab | e2e) tools=$LAB_TOOLS$'\n'$DIAGNOSE_TOOLS ;;
+  bench) tools=$LAB_TOOLS ;;
+  test) tools=$LAB_TOOLS$'\n'$DIAGNOSE_TOOLS$'\n'$TEST_TOOLS ;;
+  diagnose) tools="ssh|openssh-client|npm run diagnose reads the hosts and the VMs' guests over SSH"$'\n'$DIAGNOSE_TOOLS ;;
   verify | lint) tools="" ;;
-  *) echo "usage: harness/prereqs.sh lab|test|e2e|bench|verify|lint" >&2; exit 2 ;;
+  *) echo "usage: harness/prereqs.sh lab|test|e2e|bench|verify|lint|diagnose" >&2; exit 2 ;;
 esac
 what=$1
 

@@ -14,15 +14,36 @@ const PREREQS = path.join(REPO, "harness", "prereqs.sh");
 const PKG = JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8"));
 
 /** What each README command runs for real, by profile (harness/prereqs.sh's tables). */
-const LAB = ["sshd", "ssh", "ssh-keygen", "ip", "unshare", "nsenter", "dnsmasq", "dig", "curl", "sudo", "iptables", "ansible-playbook"];
+const LAB = [
+    "sshd",
+    "ssh",
+    "ssh-keygen",
+    "ip",
+    "unshare",
+    "nsenter",
+    "dnsmasq",
+    "dig",
+    "curl",
+    "sudo",
+    "iptables",
+    "ansible-playbook",
+    "ping",
+];
 const PROFILES: Record<string, string[]> = {
-    lab: LAB,
-    e2e: LAB,
+    lab: [...LAB, "dot"],
+    e2e: [...LAB, "dot"],
     bench: LAB,
-    test: [...LAB, "shellcheck", "ansible-lint"],
+    test: [...LAB, "dot", "shellcheck", "ansible-lint"],
 };
 /** The README's commands and the profile each one checks. */
-const COMMANDS: Record<string, string> = { test: "test", "test:e2e": "e2e", bench: "bench", verify: "verify", lint: "lint" };
+const COMMANDS: Record<string, string> = {
+    test: "test",
+    "test:e2e": "e2e",
+    bench: "bench",
+    verify: "verify",
+    lint: "lint",
+    diagnose: "diagnose",
+};
 
 /** Programs the script itself runs: the only ones on the hidden PATH. */
 const BASICS = ["bash", "dirname", "id", "cat"];
@@ -80,7 +101,7 @@ function runPrereqs(profile: string, bin: string, opts: { user?: "nobody"; apt?:
     const argv = opts.user
         ? ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/bash", PREREQS, profile]
         : ["/bin/bash", PREREQS, profile];
-    return spawnSync(argv[0], argv.slice(1), { env, encoding: "utf8", timeout: 30_000 });
+    return spawnSync(argv[0], argv.slice(1), { env, encoding: "utf8", timeout: 120_000 });
 }
 
 const isRoot = process.getuid?.() === 0;
@@ -150,6 +171,15 @@ describe("harness/prereqs.sh", () => {
         );
     });
 
+    it("diagnose needs ssh and Graphviz's dot, named in one line when missing", { skip: !isRoot && "needs root (setpriv)" }, () => {
+        const r = runPrereqs("diagnose", hiddenPath(), { user: "nobody" });
+        assert.equal(r.status, 1, r.stderr);
+        assert.match(
+            r.stderr,
+            /^prereqs: missing for npm run diagnose: ssh \(openssh-client: .*\), dot \(graphviz: .*\); install them with: sudo apt-get install -y openssh-client graphviz\n$/,
+        );
+    });
+
     it("verify needs no system program", () => {
         const r = runPrereqs("verify", hiddenPath());
         assert.equal(r.status, 0, r.stderr);
@@ -159,6 +189,6 @@ describe("harness/prereqs.sh", () => {
     it("refuses an unknown command", () => {
         const r = runPrereqs("deploy", hiddenPath());
         assert.equal(r.status, 2);
-        assert.match(r.stderr, /^usage: harness\/prereqs\.sh lab\|test\|e2e\|bench\|verify\|lint/);
+        assert.match(r.stderr, /^usage: harness\/prereqs\.sh lab\|test\|e2e\|bench\|verify\|lint\|diagnose/);
     });
 });

@@ -1,0 +1,217 @@
+// npm run diagnose: the post's deep dive as a command. Read-only, over SSH and the API with the
+// stack's settings, as npm run drift reads them: every layer of the post (Kubernetes objects, the
+// hosts, the virt-launcher pods, the VMs' guests, the ingress) collected at once
+// (tools/diagnose/collect.ts), the known faults of that network flagged with their evidence, what
+// they break, the fix and the sources (rules.ts), and the post's two packet paths drawn from the
+// facts (draw.ts: Graphviz's dot for SVG and PNG).
+//
+//   npm run diagnose -- [--stack <name>] [--cwd <dir>] [--ssh-config <file>] [--timeout-ms <ms>]
+//                       [--kubectl <path>] [--out <dir>] [--no-pictures] [--json] [--facts <file.json>]
+//
+// --facts judges and draws recorded facts (the `facts` of a --json output) instead of the lab.
+// Exit status: 0 nothing but warnings, 1 a fault, 2 bad usage, or a node, the API or a launcher pod
+// that could not be read (what it would have shown is missing from the findings).
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import * as drift from "./drift";
+import { runCli } from "./cli";
+import { collect, findKubectl, run } from "./diagnose/collect";
+import { Facts } from "./diagnose/facts";
+import { Finding, judge } from "./diagnose/rules";
+import { PacketPath, pathDot, paths } from "./diagnose/draw";
+import { reportText } from "./diagnose/report";
+
+export const USAGE = `usage: npm run diagnose -- [--stack <name>] [--cwd <project dir>] [--ssh-config <file>] [--timeout-ms <ms>]
+                           [--kubectl <path>] [--out <dir>] [--no-pictures] [--json] [--facts <file.json>]
+Reads the stack's settings and outputs (pulumi config --json --show-secrets, stack output --show-secrets: the
+kubeconfig), then every node over SSH (scripts/host/netfacts.sh, read-only), the API (kubectl, and kubectl exec into
+the virt-launcher pods' compute container), each VM's guest over SSH through its NodePort, and the DNS host.
+Prints the facts layer by layer, the faults found with their fix and sources, and the packet paths; the pictures
+(SVG, PNG) go to --out (default: ${path.join(os.tmpdir(), "kubevirt-lab-diagnose", "<stack>")}).`;
+
+export interface ParsedArgs {
+    stack?: string;
+    cwd?: string;
+    sshConfig?: string;
+    timeoutMs: number;
+    kubectl?: string;
+    out?: string;
+    json: boolean;
+    facts?: string;
+    /** The paths as text (and JSON) only, not drawn. */
+    noPictures: boolean;
+}
+
+export function parseCliArgs(argv: string[]): ParsedArgs {
+    let v: Record<string, string | boolean | undefined>;
+    try {
+        ({ values: v } = parseArgs({
+            args: argv,
+            strict: true,
+            options: {
+                stack: { type: "string" },
+                cwd: { type: "string" },
+                "ssh-config": { type: "string" },
+                "timeout-ms": { type: "string" },
+                kubectl: { type: "string" },
+                out: { type: "string" },
+                json: { type: "boolean" },
+                facts: { type: "string" },
+                "no-pictures": { type: "boolean" },
+            },
+        }));
+    } catch (err) {
+        throw new drift.UsageError((err as Error).message);
+    }
+    const timeoutMs = v["timeout-ms"] === undefined ? 20_000 : Number(v["timeout-ms"]);
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1000 || timeoutMs > 600_000)
+        throw new drift.UsageError(`--timeout-ms: "${v["timeout-ms"]}" is not 1000-600000`);
+    const stack = v.stack as string | undefined;
+    if (stack !== undefined && !/^[A-Za-z0-9_./-]+$/.test(stack)) throw new drift.UsageError(`--stack: "${stack}" is not a stack name`);
+    return {
+        stack,
+        cwd: v.cwd as string | undefined,
+        sshConfig: v["ssh-config"] as string | undefined,
+        timeoutMs,
+        kubectl: v.kubectl as string | undefined,
+        out: v.out as string | undefined,
+        json: v.json === true,
+        facts: v.facts as string | undefined,
+        noPictures: v["no-pictures"] === true,
+    };
+}
+
+/** The lab's facts: the stack's settings, host keys and kubeconfig read at once, then every layer. */
+export async function labFacts(a: ParsedArgs): Promise<Facts> {
+    const t0 = Date.now();
+    const stackName = a.stack ?? (await drift.pulumi(a, ["stack", "--show-name"])).stdout.trim();
+    if (!stackName) throw new drift.UsageError("no stack: give --stack <name> or `pulumi stack select` one");
+    // two pulumi commands at once: the settings, and the state with its outputs in clear (the kubeconfig)
+    const [{ stack, cfg }, exported] = await Promise.all([
+        drift.readStack({ ...a, stack: stackName }),
+        drift.pulumi(a, ["stack", "export", "--stack", stackName, "--show-secrets"]),
+    ]);
+    const pulumiMs = Date.now() - t0;
+    if (!(await drift.hasSsh())) throw new Error("ssh is missing: install it with: sudo apt-get install -y openssh-client");
+    const outputs = exported.code === 0 ? stackOutputs(exported.stdout) : {};
+    const kubeconfig = typeof outputs.kubeconfig === "string" ? outputs.kubeconfig : undefined;
+    const launcherHints: Record<string, string> = {};
+    for (const [vm, v] of Object.entries((outputs.vms ?? {}) as Record<string, { pod?: string } | undefined>))
+        if (v?.pod) launcherHints[vm] = v.pod;
+    const guestKnownHosts = exported.code === 0 ? vmHostKeys(exported.stdout) : undefined;
+    const tmp = drift.privateTempDir("diagnose");
+    const hostKeys = drift.expectedHostKeys(cfg, exported.code === 0 ? exported.stdout : undefined);
+    const ssh = await drift.openSshAccess(cfg, hostKeys, tmp, a.timeoutMs / 1000 + 60);
+    try {
+        const access = {
+            cfg,
+            ssh,
+            sshConfig: a.sshConfig,
+            kubectl: findKubectl(a.kubectl),
+            kubeconfig,
+            launcherHints,
+            guestKnownHosts,
+            timeoutMs: a.timeoutMs,
+        };
+        const facts = await collect(access, stack);
+        facts.timings = { pulumi: pulumiMs, ...facts.timings, total: Date.now() - t0 };
+        return facts;
+    } finally {
+        await ssh.close();
+        fs.rmSync(tmp, { recursive: true, force: true });
+    }
+}
+
+/** Pulumi's mark of a secret in a state export; with --show-secrets its `plaintext` is the value's JSON. */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+function unsecret(v: unknown): unknown {
+    if (Array.isArray(v)) return v.map(unsecret);
+    if (v && typeof v === "object") {
+        const o = v as Record<string, unknown>;
+        if (SECRET_SIG in o) return typeof o.plaintext === "string" ? unsecret(JSON.parse(o.plaintext)) : undefined;
+        return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, unsecret(x)]));
+    }
+    return v;
+}
+
+/** The stack's outputs from `pulumi stack export --show-secrets` (those of its pulumi:pulumi:Stack resource). */
+export function stackOutputs(exportJson: string): Record<string, unknown> {
+    const dep = (JSON.parse(exportJson) as { deployment?: { resources?: Array<{ type: string; outputs?: Record<string, unknown> }> } })
+        .deployment;
+    const root = dep?.resources?.find((r) => r.type === "pulumi:pulumi:Stack");
+    return (unsecret(root?.outputs ?? {}) as Record<string, unknown>) ?? {};
+}
+
+/** The VMs' host keys the app stage recorded (the stdout of its `<name>-vm-host-keys` step: ssh-keyscan's lines). */
+export function vmHostKeys(exportJson: string): string | undefined {
+    const dep = (JSON.parse(exportJson) as { deployment?: { resources?: Array<{ urn: string; outputs?: { stdout?: unknown } }> } })
+        .deployment;
+    const r = dep?.resources?.find((x) => x.urn.endsWith("-vm-host-keys"));
+    const out = unsecret(r?.outputs?.stdout);
+    return typeof out === "string" ? out : undefined;
+}
+
+/** Each path as <out>/<name>.dot, and .svg and .png by dot when it is there; the files written. */
+export async function drawPictures(f: Facts, ps: PacketPath[], out: string): Promise<{ files: string[]; note?: string }> {
+    fs.mkdirSync(out, { recursive: true });
+    const files: string[] = [];
+    let note: string | undefined;
+    await Promise.all(
+        ps.map(async (p) => {
+            const dot = path.join(out, `${p.name}.dot`);
+            fs.writeFileSync(dot, pathDot(p, f));
+            for (const fmt of ["svg", "png"]) {
+                const file = path.join(out, `${p.name}.${fmt}`);
+                const r = await run("dot", [`-T${fmt}`, "-o", file, dot], { timeoutMs: 30_000 });
+                if (r.code === 0) files.push(file);
+                else if (r.code === 127)
+                    note = "dot (Graphviz) is missing: the .dot files are written; apt-get install graphviz draws them";
+                else note = `dot -T${fmt} failed: ${r.stderr.trim().split("\n").pop()}`;
+            }
+            if (!files.some((x) => x.startsWith(path.join(out, `${p.name}.`)))) files.push(dot);
+        }),
+    );
+    return { files: files.sort(), ...(note ? { note } : {}) };
+}
+
+export interface Diagnosis {
+    facts: Facts;
+    findings: Finding[];
+    paths: PacketPath[];
+    pictures: string[];
+}
+
+/** The CLI: returns the exit status. */
+export async function main(argv: string[], print: (line: string) => void = (l) => console.log(l)): Promise<number> {
+    let a: ParsedArgs;
+    let facts: Facts;
+    try {
+        a = parseCliArgs(argv);
+        if (a.facts) {
+            // a --json output (its `facts`), or the facts alone
+            const read = JSON.parse(fs.readFileSync(a.facts, "utf8")) as Facts | { facts: Facts };
+            facts = "facts" in read ? read.facts : read;
+        } else facts = await labFacts(a);
+    } catch (err) {
+        print(`diagnose: ${(err as Error).message}`);
+        if (err instanceof drift.UsageError) print(USAGE);
+        return 2;
+    }
+    const findings = judge(facts);
+    const ps = paths(facts, findings);
+    const out = a.out ?? path.join(os.tmpdir(), "kubevirt-lab-diagnose", facts.lab.stack);
+    const pics = a.noPictures ? { files: [] as string[], note: undefined } : await drawPictures(facts, ps, out);
+    if (a.json) print(JSON.stringify({ facts, findings, paths: ps, pictures: pics.files }, null, 2));
+    else {
+        for (const l of reportText(facts, findings, ps, pics.files)) print(l);
+        if (pics.note) print(`diagnose: ${pics.note}`);
+    }
+    // a layer that could not be read: the findings may miss what it would have shown
+    if (facts.nodes.some((n) => n.error) || facts.k8sError || facts.launchers.some((l) => l.error)) return 2;
+    return findings.some((x) => x.severity === "fault") ? 1 : 0;
+}
+
+if (require.main === module) runCli("diagnose", main);
