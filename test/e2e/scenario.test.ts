@@ -3,6 +3,7 @@
 // unreachable host, destroy; and no secret in the state or the console.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { Project, SimLab, engineEnv, parseCalls } from "../../harness/lib/simlab";
@@ -234,6 +235,40 @@ describe("pulumi up / re-up / change / destroy against simulated hosts", () => {
         assert.match(r.stdout + r.stderr, /kn2|172\.31\.50\.232/, `the error names kn2:\n${(r.stdout + r.stderr).slice(-3000)}`);
         await lab.cli(["start-sshd", "kn2"]);
         await up("kn2 back");
+    });
+
+    it("9. a host offering another SSH key stops even a no-op up before anything runs anywhere, with both fingerprints; the --replace it prints accepts it", async () => {
+        const keyFile = path.join(lab.dir, "hosts", "kn1", "ssh_host_ed25519_key");
+        const fingerprint = () => execFileSync("ssh-keygen", ["-lf", `${keyFile}.pub`], { encoding: "utf8" }).split(" ")[1];
+        const old = fingerprint();
+        await lab.cli(["stop-sshd", "kn1"]);
+        fs.rmSync(keyFile);
+        fs.rmSync(`${keyFile}.pub`);
+        execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", keyFile]); // kn1 rebuilt, or someone else at its address
+        await lab.cli(["start-sshd", "kn1"]);
+        const now = fingerprint();
+        const before = callCounts(["km1", "kn1", "kn2", "dns1"]);
+        for (const args of [["preview"], ["up", "--yes", "--skip-preview"]]) {
+            const r = await project.pulumi(args, 240_000);
+            const out = r.stdout + r.stderr;
+            assert.notEqual(r.code, 0, `${args[0]} must stop:\n${out.slice(-3000)}`);
+            assert.match(out, /the SSH host key of kn1\.virtomation\.com \(172\.31\.50\.231:22\) is not the one this stack expects:/);
+            assert.ok(out.includes(`expected (recorded by the first pulumi up): ssh-ed25519 ${old}`), out.slice(-3000));
+            assert.ok(out.includes(`the host offers now: ssh-ed25519 ${now}`), out.slice(-3000));
+        }
+        for (const h of Object.keys(before)) assert.deepEqual(newCalls(before, h), [], `${h}: nothing ran`);
+        const r = await project.pulumi(["up", "--yes", "--skip-preview"], 240_000);
+        const urn = /pulumi up --replace '([^']+kn1-host-key)'/.exec(r.stdout + r.stderr)?.[1];
+        assert.ok(urn, "the message names the record to replace");
+        const accepted = await project.pulumi(["up", "--yes", "--skip-preview", "--replace", urn], 600_000);
+        assert.equal(accepted.code, 0, `the accepting up failed:\n${accepted.stdout.slice(-3000)}\n${accepted.stderr.slice(-3000)}`);
+        assert.deepEqual(
+            newCalls(before, "kn1").filter((l) => / kubeadm (init|join|reset)/.test(l)),
+            [],
+            "kn1's steps ran again on it, never a join or a reset",
+        );
+        const again = await project.pulumi(["preview", "--expect-no-changes"]);
+        assert.equal(again.code, 0, `expected no changes:\n${again.stdout.slice(-3000)}`);
     });
 
     it("6. destroy resets every host and removes the files it added", async () => {
