@@ -15,6 +15,17 @@ export default tseslint.config(
         },
     },
     {
+        // The product (the program, its components and the user commands) never reaches into the
+        // development harness or the tests: a user of real hosts has neither.
+        files: ["index.ts", "components/**/*.ts", "tools/**/*.ts"],
+        rules: {
+            "no-restricted-imports": [
+                "error",
+                { patterns: [{ group: ["**/harness/**", "**/test/**"], message: "the product never imports harness/ or test/" }] },
+            ],
+        },
+    },
+    {
         // Tests read the engine's JSON output (preview steps, stack exports), and the stand-ins the
         // Kubernetes API's JSON: neither has types here.
         files: ["test/**/*.ts", "harness/standins/**/*.ts"],
