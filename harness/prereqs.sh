@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # harness/prereqs.sh: what a README command needs on this machine, set up when it is missing.
 #
-#   harness/prereqs.sh lab | test | e2e | bench | verify | lint | diagnose
+#   harness/prereqs.sh lab | test | e2e | bench | lint
 #
 # Each npm script the README gives runs this first. For the programs it runs for real it checks
 # PATH; what is missing is installed from Debian's packages when we are root with apt-get
@@ -54,9 +54,8 @@ case ${1:-} in
   lab | e2e) tools=$LAB_TOOLS$'\n'$DIAGNOSE_TOOLS ;;
   bench) tools=$LAB_TOOLS ;;
   test) tools=$LAB_TOOLS$'\n'$DIAGNOSE_TOOLS$'\n'$TEST_TOOLS ;;
-  diagnose) tools="ssh|openssh-client|npm run diagnose reads the hosts and the VMs' guests over SSH"$'\n'$DIAGNOSE_TOOLS ;;
-  verify | lint) tools="" ;;
-  *) echo "usage: harness/prereqs.sh lab|test|e2e|bench|verify|lint|diagnose" >&2; exit 2 ;;
+  lint) tools="" ;;
+  *) echo "usage: harness/prereqs.sh lab|test|e2e|bench|lint (the user commands check with tools/need.sh)" >&2; exit 2 ;;
 esac
 what=$1
 

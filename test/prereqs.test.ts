@@ -36,14 +36,10 @@ const PROFILES: Record<string, string[]> = {
     test: [...LAB, "dot", "shellcheck", "ansible-lint"],
 };
 /** The README's commands and the profile each one checks. */
-const COMMANDS: Record<string, string> = {
-    test: "test",
-    "test:e2e": "e2e",
-    bench: "bench",
-    verify: "verify",
-    lint: "lint",
-    diagnose: "diagnose",
-};
+const COMMANDS: Record<string, string> = { test: "test", "test:e2e": "e2e", bench: "bench", lint: "lint" };
+/** The user commands: they check with the product's tools/need.sh, never the harness. */
+const USER_COMMANDS = ["verify", "drift", "diagnose"];
+const NEED = path.join(REPO, "tools", "need.sh");
 
 /** Programs the script itself runs: the only ones on the hidden PATH. */
 const BASICS = ["bash", "dirname", "id", "cat"];
@@ -171,24 +167,66 @@ describe("harness/prereqs.sh", () => {
         );
     });
 
-    it("diagnose needs ssh and Graphviz's dot, named in one line when missing", { skip: !isRoot && "needs root (setpriv)" }, () => {
-        const r = runPrereqs("diagnose", hiddenPath(), { user: "nobody" });
+    it("refuses an unknown command", () => {
+        const r = runPrereqs("deploy", hiddenPath());
+        assert.equal(r.status, 2);
+        assert.match(r.stderr, /^usage: harness\/prereqs\.sh lab\|test\|e2e\|bench\|lint/);
+    });
+});
+
+describe("tools/need.sh (the user commands' check)", () => {
+    /** tools/need.sh with only `bin` on PATH, as root: it installs nothing even so. */
+    const runNeed = (what: string, bin: string) =>
+        spawnSync("/bin/bash", [NEED, what], { env: { PATH: bin, HOME: os.tmpdir() }, encoding: "utf8", timeout: 60_000 });
+
+    it("npm run verify, drift and diagnose run it, and nothing of harness/", () => {
+        for (const c of USER_COMMANDS) {
+            assert.match(
+                PKG.scripts[c],
+                new RegExp(`^bash tools/need\\.sh ${c} && tsx tools/${c}\\.ts$`),
+                `npm run ${c}: ${PKG.scripts[c]}`,
+            );
+            assert.doesNotMatch(PKG.scripts[c], /harness/);
+        }
+    });
+
+    it("diagnose needs ssh and Graphviz's dot: one line naming both and the install line; no apt-get run", () => {
+        const bin = hiddenPath();
+        const { apt, log } = fakeApt(bin);
+        fs.symlinkSync(apt, path.join(bin, "apt-get"));
+        const r = runNeed("diagnose", bin);
         assert.equal(r.status, 1, r.stderr);
         assert.match(
             r.stderr,
-            /^prereqs: missing for npm run diagnose: ssh \(openssh-client: .*\), dot \(graphviz: .*\); install them with: sudo apt-get install -y openssh-client graphviz\n$/,
+            /^kubevirt-lab: missing for npm run diagnose: ssh \(openssh-client: .*\), dot \(graphviz: .*\); install them with: sudo apt-get install -y openssh-client graphviz\n$/,
         );
+        assert.ok(!fs.existsSync(log), "apt-get not run");
     });
 
-    it("verify needs no system program", () => {
-        const r = runPrereqs("verify", hiddenPath());
+    it("drift needs ssh; verify needs no system program", () => {
+        const r = runNeed("drift", hiddenPath());
+        assert.equal(r.status, 1);
+        assert.match(
+            r.stderr,
+            /^kubevirt-lab: missing for npm run drift: ssh \(openssh-client: .*\); install them with: sudo apt-get install -y openssh-client\n$/,
+        );
+        const v = runNeed("verify", hiddenPath());
+        assert.equal(v.status, 0, v.stderr);
+        assert.equal(v.stderr, "");
+    });
+
+    it("with every program there it says nothing", () => {
+        const bin = hiddenPath();
+        for (const p of ["ssh", "dot"])
+            fs.symlinkSync(spawnSync("bash", ["-c", `command -v ${p}`], { encoding: "utf8" }).stdout.trim(), path.join(bin, p));
+        const r = runNeed("diagnose", bin);
         assert.equal(r.status, 0, r.stderr);
         assert.equal(r.stderr, "");
     });
 
     it("refuses an unknown command", () => {
-        const r = runPrereqs("deploy", hiddenPath());
+        const r = runNeed("up", hiddenPath());
         assert.equal(r.status, 2);
-        assert.match(r.stderr, /^usage: harness\/prereqs\.sh lab\|test\|e2e\|bench\|verify\|lint\|diagnose/);
+        assert.match(r.stderr, /^usage: tools\/need\.sh verify\|drift\|diagnose/);
     });
 });

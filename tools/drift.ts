@@ -548,7 +548,7 @@ export async function readStack(a: Pick<ParsedArgs, "stack" | "cwd">): Promise<{
     return { stack: name.split("/").pop()!, cfg: configFromJson(c.stdout) };
 }
 
-/** harness/prereqs.sh verify checks nothing on PATH: ssh is the one program besides pulumi. */
+/** ssh: the one program besides pulumi (tools/need.sh checks it before npm run drift and diagnose). */
 export const hasSsh = async (): Promise<boolean> => (await exec("ssh", ["-V"], 10_000)).code !== 127;
 
 /**
