@@ -163,6 +163,7 @@ describe("pulumi up / re-up / change / destroy against simulated hosts", () => {
                 ...["docker-storage", "packages", "repo", "selinux", "services", "swap", "sysctl"].map(
                     (s) => `create command:remote:Command kn3-${s}`,
                 ),
+                "create command:local:Command kn3-host-key", // its SSH host key recorded on first use
                 "create command:remote:Command kn3-drain",
                 "create command:remote:Command kn3-join-command",
                 "create command:remote:Command kn3-kubeadm-join",
