@@ -1110,12 +1110,13 @@ describe("the whole post with real Kubernetes 1.9.4 in the simulated lab", () =>
                 changed,
                 [
                     "command:local:Command app-playbook deleted",
+                    "command:local:Command app-vm-host-keys deleted",
                     "command:remote:Command nodejs-ex-mongodb-running deleted",
                     "command:remote:Command nodejs-ex-nodejs-running deleted",
                     "kubernetes:kubevirt.io/v1alpha1:OfflineVirtualMachine nodejs-ex/mongodb updated",
                     "kubernetes:kubevirt.io/v1alpha1:OfflineVirtualMachine nodejs-ex/nodejs updated",
                 ],
-                "expected the two OVMs updated and the waits for running VMs (and the app run on them) dropped",
+                "expected the two OVMs updated and the waits for running VMs (and the app run on them, with their host keys) dropped",
             );
             await waitFor(
                 "no VirtualMachine and no virt-launcher pod in nodejs-ex",
