@@ -85,6 +85,8 @@ HARNESS=$(cd "${BASH_SOURCE[0]%/*}" && pwd)
 REPO=$(dirname "$HARNESS")
 # shellcheck source=lib/progress.sh
 source "$HARNESS/lib/progress.sh"
+# shellcheck source=lib/gomod.sh
+source "$HARNESS/lib/gomod.sh"
 export PROGRESS_PREFIX=dataplane
 
 readonly CNI_VERSION=v0.6.0
@@ -280,8 +282,6 @@ missing_binaries() {
   echo "${missing[*]}"
 }
 
-resolves() { command -v getent >/dev/null 2>&1 && getent hosts "$1" >/dev/null 2>&1; }
-
 # --- official downloads --------------------------------------------------------------------------
 
 # download_cni NAME...: the release tgz, the plugins NAME (cni/<plugin>) taken out of it.
@@ -379,12 +379,7 @@ unpack_tree() {
 
 # The one patch: github.com/ugorji/go/codec's code-generator alphabet ends in "__", a duplicate
 # symbol that Go >= 1.22 rejects when the package initialises. The last "_" as "." (as
-# harness/kubernetes.sh does for Kubernetes 1.9.4).
-patch_ugorji() {
-  local file=$1/vendor/github.com/ugorji/go/codec/gen.go
-  sed -i 's|0123456789__")|0123456789_.")|' "$file"
-  grep -q '0123456789_\.")' "$file" || { echo "ugorji patch did not apply to $file" >&2; return 1; }
-}
+# harness/kubernetes.sh does for Kubernetes 1.9.4): patch_ugorji (harness/lib/gomod.sh).
 
 # --- the CNI plugins from the Go module proxy ----------------------------------------------------
 
@@ -406,28 +401,6 @@ EOF
 
 readonly CNI_MODULE=github.com/containernetworking/plugins
 
-# go_env: the environment of every go command here (on top of the machine's own go env).
-go_env() {
-  export CGO_ENABLED=0 GOWORK=off
-  GOMODCACHE=$(go env GOMODCACHE)
-  export GOMODCACHE
-  # Resolve the build cache before GOPATH changes, so it stays the machine's (shared, warm).
-  GOCACHE=$(go env GOCACHE)
-  export GOCACHE
-}
-
-# escape PATH: the module cache's spelling of a module path or version (capitals as !lower).
-escape() {
-  local s=$1 out="" c i
-  for ((i = 0; i < ${#s}; i++)); do
-    c=${s:i:1}
-    if [[ $c == [A-Z] ]]; then out+="!${c,}"; else out+=$c; fi
-  done
-  echo "$out"
-}
-
-module_dir() { echo "$GOMODCACHE/$(escape "$1")@$(escape "$2")"; }
-
 # cni_modules_to_download: the plugins module and its table's, those not in the module cache yet.
 cni_modules_to_download() {
   local m
@@ -436,10 +409,7 @@ cni_modules_to_download() {
   done < <(echo "$CNI_MODULE@$CNI_VERSION"; cni_deps_table | awk 'NF == 3 { print $2 "@" $3 }')
 }
 
-download_modules() {
-  echo "downloading $# modules: $*"
-  (cd "$DP_DIR" && GO111MODULE=on GOFLAGS=-mod=mod go mod download -x "$@")
-}
+download_modules() { download_modules_in "$DP_DIR" "$@"; }
 
 # prepare_cni_tree: the GOPATH work tree of the plugins, copied from the read-only module cache
 # (whose zip has no vendor/), its dependencies linked into vendor/.

@@ -41,6 +41,8 @@ set -euo pipefail
 HARNESS=$(cd "${BASH_SOURCE[0]%/*}" && pwd)
 # shellcheck source=lib/progress.sh
 source "$HARNESS/lib/progress.sh"
+# shellcheck source=lib/gomod.sh
+source "$HARNESS/lib/gomod.sh"
 export PROGRESS_PREFIX=kubernetes
 
 readonly K8S_VERSION=v1.9.4
@@ -301,7 +303,6 @@ missing_binaries() {
   echo "${missing[*]}"
 }
 
-resolves() { command -v getent >/dev/null 2>&1 && getent hosts "$1" >/dev/null 2>&1; }
 
 # --- official download ---------------------------------------------------------------------------
 
@@ -315,27 +316,7 @@ download_one() {
 
 # --- build from the Go module proxy --------------------------------------------------------------
 
-# go_env: the environment of every go command here (on top of the machine's own go env).
-go_env() {
-  export CGO_ENABLED=0 GONOSUMDB=github.com/quobyte/api GOWORK=off
-  GOMODCACHE=$(go env GOMODCACHE)
-  export GOMODCACHE
-  # Resolve the build cache before GOPATH changes, so it stays the machine's (shared, warm).
-  GOCACHE=$(go env GOCACHE)
-  export GOCACHE
-}
 
-# escape PATH: the module cache's spelling of a module path or version (capitals as !lower).
-escape() {
-  local s=$1 out="" c i
-  for ((i = 0; i < ${#s}; i++)); do
-    c=${s:i:1}
-    if [[ $c == [A-Z] ]]; then out+="!${c,}"; else out+=$c; fi
-  done
-  echo "$out"
-}
-
-module_dir() { echo "$GOMODCACHE/$(escape "$1")@$(escape "$2")"; }
 
 # all_modules: "<module>@<version>" of k8s.io/kubernetes and of every row of the table.
 all_modules() {
@@ -352,10 +333,7 @@ modules_to_download() {
 }
 
 # download_modules MODULE@VERSION...: fetch them into the module cache.
-download_modules() {
-  echo "downloading $# modules: $*"
-  (cd "$VER_DIR" && GO111MODULE=on GOFLAGS=-mod=mod go mod download -x "$@")
-}
+download_modules() { download_modules_in "$VER_DIR" "$@"; }
 
 # prepare_tree: the GOPATH work tree, laid from the read-only module cache and patched. Each step
 # is idempotent; the stamp file says the whole is done.
@@ -397,18 +375,8 @@ prepare_tree() {
 
 # Patch 1: github.com/ugorji/go/codec's code-generator alphabet ends in "__", a duplicate symbol
 # that Go >= 1.22 rejects when the package initialises (every binary panics "encoding alphabet
-# includes duplicate symbols"). A private copy, with the last "_" as ".". Idempotent.
-patch_ugorji() {
-  local link=$1/vendor/github.com/ugorji/go target
-  if [[ -L $link ]]; then
-    target=$(readlink "$link")
-    rm "$link"
-    cp -R "$target" "$link"
-    chmod -R u+w "$link"
-  fi
-  sed -i 's|0123456789__")|0123456789_.")|' "$link/codec/gen.go"
-  grep -q '0123456789_\.")' "$link/codec/gen.go" || { echo "ugorji patch did not apply" >&2; return 1; }
-}
+# includes duplicate symbols"). A private copy, with the last "_" as ".": patch_ugorji
+# (harness/lib/gomod.sh).
 
 # Patch 2: the alpha InitialResources admission plugin needs github.com/hawkular/hawkular-client-go,
 # which the proxy does not serve: its import and registration lines go. Idempotent.
@@ -522,6 +490,7 @@ usual_seconds() {
 build_missing() {
   local names=("$@") name
   go_env
+  export GONOSUMDB=github.com/quobyte/api # not in the checksum database
   mkdir -p "$VER_DIR"
   local modules
   mapfile -t modules < <(modules_to_download)
