@@ -79,6 +79,12 @@ const INVENTORY_END = "KUBEVIRT_LAB_INVENTORY_END";
 /** The line that ends the VMs' known_hosts here-document; ssh-keyscan's lines never are it. */
 const KNOWN_HOSTS_END = "KUBEVIRT_LAB_KNOWN_HOSTS_END";
 
+/** The two lines of a quoted here-document writing `body` to `target`; a body holding the end line is refused. */
+function hereDoc(target: string, body: string, end: string, what: string): string[] {
+    if (body.split("\n").includes(end)) throw new Error(`${what} a line ${end}`);
+    return [`cat > ${target} <<'${end}'`, `${body.replace(/\n?$/, "\n")}${end}`];
+}
+
 /**
  * The shell line that writes the inventory to a private temp dir and runs ansible/run-playbook.sh
  * on it. The inventory travels in clear text (a here-document), so a preview shows a changed host
@@ -86,24 +92,17 @@ const KNOWN_HOSTS_END = "KUBEVIRT_LAB_KNOWN_HOSTS_END";
  * the VMs' SSH host keys (`knownHosts`, known_hosts lines: ssh accepts those and no other).
  */
 export function playbookCommand(inventoryYaml: string, skipTags: readonly string[] = [], knownHosts?: string): string {
-    if (inventoryYaml.split("\n").includes(INVENTORY_END)) throw new Error(`the inventory has a line ${INVENTORY_END}`);
-    const body = inventoryYaml.endsWith("\n") ? inventoryYaml : `${inventoryYaml}\n`;
     const bad = skipTags.filter((t) => !/^[a-z][a-z0-9_]*$/.test(t));
     if (bad.length > 0) throw new Error(`not an Ansible tag: ${bad.join(", ")}`);
     const skip = skipTags.length > 0 ? ` --skip-tags ${skipTags.join(",")}` : "";
-    if (knownHosts?.split("\n").includes(KNOWN_HOSTS_END)) throw new Error(`the known hosts have a line ${KNOWN_HOSTS_END}`);
-    const known =
-        knownHosts === undefined
-            ? []
-            : [`cat > "$inv_dir/known_hosts" <<'${KNOWN_HOSTS_END}'`, `${knownHosts.replace(/\n?$/, "\n")}${KNOWN_HOSTS_END}`];
+    const known = knownHosts === undefined ? [] : hereDoc('"$inv_dir/known_hosts"', knownHosts, KNOWN_HOSTS_END, "the known hosts have");
     return [
         "set -eu",
         // A private directory, and a .yml name: Ansible's yaml inventory plugin takes no other suffix.
         'inv_dir=$(mktemp -d "${TMPDIR:-/tmp}/kubevirt-lab-inventory.XXXXXX")',
         "trap 'rm -rf \"$inv_dir\"' EXIT",
         'inv="$inv_dir/inventory.yml"',
-        `cat > "$inv" <<'${INVENTORY_END}'`,
-        `${body}${INVENTORY_END}`,
+        ...hereDoc('"$inv"', inventoryYaml, INVENTORY_END, "the inventory has"),
         ...known,
         `bash ansible/run-playbook.sh "$inv"${knownHosts === undefined ? "" : ' --known-hosts "$inv_dir/known_hosts"'}${skip}`,
     ].join("\n");
