@@ -14,6 +14,14 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { commandLine, Image, imageFiles, IMAGES } from "../harness/standins/kubelet/images";
+import { waitFor as waitEvery } from "./lib/wait";
+/** The shared poll (test/lib/wait.ts), every 200 ms unless told. */
+const waitFor = <T>(
+    what: string,
+    fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+    timeoutMs: number,
+    everyMs = 200,
+) => waitEvery(what, fn, timeoutMs, everyMs);
 
 const REPO = path.join(__dirname, "..");
 const RUNNER = path.join(REPO, "harness", "standins", "kubelet", "container-run.sh");
@@ -59,18 +67,6 @@ function skipReason(): string | false {
 }
 
 const SKIP = skipReason();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls fn every `everyMs` until it returns something truthy: bounded by count and by time. */
-async function waitFor<T>(what: string, fn: () => T | undefined | null | false, timeoutMs: number, everyMs = 200): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (let i = 0; i < Math.ceil(timeoutMs / everyMs) + 1 && Date.now() <= deadline; i++) {
-        const v = fn();
-        if (v) return v;
-        await sleep(everyMs);
-    }
-    throw new Error(`${what}: not within ${timeoutMs} ms`);
-}
 
 let work = "";
 const started: { name: string; child: ChildProcess; log: string }[] = [];

@@ -15,6 +15,7 @@ import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { PodIPs } from "../harness/standins/kubelet/pods";
 import { Steps } from "./lib/steps";
+import { waitFor } from "./lib/wait";
 
 const REPO = path.join(__dirname, "..");
 const STANDIN = path.join(REPO, "harness", "standins", "kubelet", "kubelet-standin");
@@ -59,25 +60,6 @@ function skipReason(): string | false {
 const SKIP = skipReason();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls fn every `everyMs` until it returns something truthy: bounded by count and by time. */
-async function waitFor<T>(what: string, fn: () => T | undefined | null | false, timeoutMs: number, everyMs = 500): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    const max = Math.ceil(timeoutMs / everyMs) + 1;
-    let last: unknown;
-    for (let i = 0; i < max && Date.now() <= deadline; i++) {
-        try {
-            const v = fn();
-            if (v) return v;
-        } catch (e) {
-            last = e;
-        }
-        await sleep(everyMs);
-    }
-    throw new Error(
-        `${what}: not within ${timeoutMs} ms${last ? ` (last error: ${last instanceof Error ? last.message : String(last)})` : ""}`,
-    );
-}
 
 function ipInCIDR(ip: string, cidr: string): boolean {
     const toInt = (s: string) => s.split(".").reduce((a, b) => a * 256 + Number(b), 0);

@@ -17,6 +17,14 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, test } from "node:test";
+import { waitFor as waitEvery } from "./lib/wait";
+/** The shared poll (test/lib/wait.ts), every 200 ms unless told. */
+const waitFor = <T>(
+    what: string,
+    fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+    timeoutMs: number,
+    everyMs = 200,
+) => waitEvery(what, fn, timeoutMs, everyMs);
 
 const REPO = path.join(__dirname, "..");
 const RUNNER = path.join(REPO, "harness", "standins", "kubelet", "container-run.sh");
@@ -66,7 +74,6 @@ function skipReason(): string | false {
 }
 
 const skip = skipReason();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function run(cmd: string, args: string[], timeout = 20_000): { code: number | null; out: string; err: string } {
     const r = spawnSync(cmd, args, { encoding: "utf8", timeout });
@@ -77,25 +84,6 @@ function must(cmd: string, args: string[], timeout = 20_000): string {
     const r = run(cmd, args, timeout);
     if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")}: exit ${r.code}: ${r.err.trim()}`);
     return r.out;
-}
-
-/** Polls fn until it returns something truthy: bounded by count and by time. */
-async function waitFor<T>(what: string, fn: () => T | undefined | null | false, timeoutMs: number, everyMs = 200): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    const max = Math.ceil(timeoutMs / everyMs) + 1;
-    let last: unknown;
-    for (let i = 0; i < max && Date.now() <= deadline; i++) {
-        try {
-            const v = fn();
-            if (v) return v;
-        } catch (e) {
-            last = e;
-        }
-        await sleep(everyMs);
-    }
-    throw new Error(
-        `${what}: not within ${timeoutMs} ms${last ? ` (last error: ${last instanceof Error ? last.message : String(last)})` : ""}`,
-    );
 }
 
 /** Processes whose command name (argv[0]) is the guest holder's. */

@@ -25,6 +25,14 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { Project, REPO, RunResult, SimLab, engineEnv, parseCalls } from "../../harness/lib/simlab";
 import { Steps } from "../lib/steps";
+import { waitFor as waitEvery } from "../lib/wait";
+/** The shared poll (test/lib/wait.ts), every 1000 ms unless told. */
+const waitFor = <T>(
+    what: string,
+    fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+    timeoutMs: number,
+    everyMs = 1000,
+) => waitEvery(what, fn, timeoutMs, everyMs);
 
 const LAB = "kvlreal";
 /** The cluster's bootstrap tokens after the first up (step 1), secrets step 10 looks for. */
@@ -72,22 +80,6 @@ async function getJSON(...args: string[]): Promise<any> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls fn until it returns something truthy, bounded by count and time; the error says what was last seen. */
-async function waitFor<T>(what: string, fn: () => Promise<T | false>, timeoutMs: number, everyMs = 1000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let last = "";
-    for (let i = 0; i < Math.ceil(timeoutMs / everyMs) + 1 && Date.now() <= deadline; i++) {
-        try {
-            const v = await fn();
-            if (v) return v;
-        } catch (e) {
-            last = e instanceof Error ? e.message : String(e);
-        }
-        await sleep(everyMs);
-    }
-    throw new Error(`expected ${what} within ${timeoutMs} ms${last ? `; last seen: ${last}` : ""}`);
-}
 
 /**
  * The processes of a host as "pid command line": every descendant of its holder (the PID 1 of its PID
