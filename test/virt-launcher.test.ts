@@ -17,14 +17,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, test } from "node:test";
-import { waitFor as waitEvery } from "./lib/wait";
+import { pollEvery } from "./lib/wait";
 /** The shared poll (test/lib/wait.ts), every 200 ms unless told. */
-const waitFor = <T>(
-    what: string,
-    fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-    timeoutMs: number,
-    everyMs = 200,
-) => waitEvery(what, fn, timeoutMs, everyMs);
+const waitFor = pollEvery(200);
 
 const REPO = path.join(__dirname, "..");
 const RUNNER = path.join(REPO, "harness", "standins", "kubelet", "container-run.sh");

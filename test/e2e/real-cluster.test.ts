@@ -25,14 +25,9 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { Project, REPO, RunResult, SimLab, engineEnv, parseCalls } from "../../harness/lib/simlab";
 import { Steps } from "../lib/steps";
-import { waitFor as waitEvery } from "../lib/wait";
+import { pollEvery } from "../lib/wait";
 /** The shared poll (test/lib/wait.ts), every 1000 ms unless told. */
-const waitFor = <T>(
-    what: string,
-    fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-    timeoutMs: number,
-    everyMs = 1000,
-) => waitEvery(what, fn, timeoutMs, everyMs);
+const waitFor = pollEvery(1000);
 
 const LAB = "kvlreal";
 /** The cluster's bootstrap tokens after the first up (step 1), secrets step 10 looks for. */

@@ -29,3 +29,14 @@ export async function waitFor<T>(
         `${what}: not within ${timeoutMs} ms${last ? ` (last error: ${last instanceof Error ? last.message : String(last)})` : ""}`,
     );
 }
+
+/** waitFor with another default interval: `const waitFor = pollEvery(200)`. */
+export const pollEvery =
+    (defaultEveryMs: number) =>
+    <T>(
+        what: string,
+        fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+        timeoutMs: number,
+        everyMs = defaultEveryMs,
+    ): Promise<T> =>
+        waitFor(what, fn, timeoutMs, everyMs);
