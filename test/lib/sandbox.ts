@@ -258,10 +258,21 @@ export class Sandbox {
         if (bins.length === 0) throw new Error("binDirs must not be empty");
         if (bins.length === 1) ops.push(`ro_bind(${p(bins[0])}, '/usr/local/bin');`);
         else ops.push(`mnt('overlay', '/usr/local/bin', 'overlay', MS_RDONLY, ${p(`lowerdir=${bins.join(":")}`)});`);
-        for (const b of this.options.binds ?? []) {
-            ops.push(`make_path(${p(b.target)});`);
-            ops.push(b.readOnly ? `ro_bind(${p(b.source)}, ${p(b.target)});` : `mnt(${p(b.source)}, ${p(b.target)}, 0, MS_BIND, 0);`);
-        }
+        // Each bind's source is opened first and bound from its descriptor: a source under /tmp or
+        // /run (a repository cloned into /tmp) is still reached once those are the sandbox's tmpfs,
+        // and a target under them is bound after they are mounted.
+        const binds = this.options.binds ?? [];
+        const bindOp = (b: Bind, i: number) => [
+            `make_path(${p(b.target)});`,
+            b.readOnly ? `ro_bind($src[${i}], ${p(b.target)});` : `mnt($src[${i}], ${p(b.target)}, 0, MS_BIND, 0);`,
+        ];
+        const inTmpfs = (b: Bind) => /^\/(tmp|run)(\/|$)/.test(b.target);
+        const opens = binds.map(
+            (b, i) =>
+                `open(my $fh${i}, "<", ${p(b.source)}) or die "sandbox: ${i}: $!\n"; $src[${i}] = "/proc/self/fd/" . fileno($fh${i});`,
+        );
+        binds.forEach((b, i) => inTmpfs(b) || ops.push(...bindOp(b, i)));
+        const late = binds.flatMap((b, i) => (inTmpfs(b) ? bindOp(b, i) : []));
         return `
 use strict; use warnings; use File::Path qw(make_path);
 use constant { MS_RDONLY => 1, MS_REMOUNT => 32, MS_BIND => 4096, MS_REC => 16384 };
@@ -271,6 +282,8 @@ sub mnt { my ($src, $tgt, $type, $flags, $data) = @_;
 sub ro_bind { my ($src, $tgt) = @_;
   mnt($src, $tgt, 0, MS_BIND | MS_REC, 0);
   mnt(0, $tgt, 0, MS_REMOUNT | MS_BIND | MS_RDONLY, 0); }
+my @src;
+${opens.join("\n")}
 ${ops.join("\n")}
 # Every other top-level directory read-only: a write there fails instead of
 # reaching the machine (the mounts above keep their own flags).
@@ -285,6 +298,7 @@ print $h ${p(this.hostname)}; close($h) or die "sandbox: hostname: $!\n";
 ro_bind("/proc/sys", "/proc/sys");
 mnt("tmpfs", "/tmp", "tmpfs", 0, "mode=1777");
 mnt("tmpfs", "/run", "tmpfs", 0, "mode=755");
+${late.join("\n")}
 $| = 1; print "ready\n";
 my $wait = <STDIN>;
 `;
