@@ -17,7 +17,7 @@ export default tseslint.config(
     {
         // The product (the program, its components and the user commands) never reaches into the
         // development harness or the tests: a user of real hosts has neither.
-        files: ["index.ts", "components/**/*.ts", "tools/**/*.ts"],
+        files: ["index.ts", "components/**/*.ts", "tools/**/*.ts", "steps/*/step.ts"],
         rules: {
             "no-restricted-imports": [
                 "error",
@@ -28,7 +28,7 @@ export default tseslint.config(
     {
         // Tests read the engine's JSON output (preview steps, stack exports), and the stand-ins the
         // Kubernetes API's JSON: neither has types here.
-        files: ["test/**/*.ts", "harness/standins/**/*.ts"],
+        files: ["test/**/*.ts", "steps/**/*.test.ts", "harness/standins/**/*.ts"],
         rules: { "@typescript-eslint/no-explicit-any": "off" },
     },
 );

@@ -1,6 +1,6 @@
 // Before `pulumi destroy` resets the master (kubeadm reset wipes etcd), a snapshot of its etcd is
 // taken and kept on the operator's machine: a local.Command whose delete runs
-// scripts/operator/fetch-etcd-snapshot.sh, which runs scripts/host/etcd-snapshot.sh on the master
+// scripts/operator/fetch-etcd-snapshot.sh, which runs steps/etcd-snapshot/etcd-snapshot.sh on the master
 // over SSH (the master's pinned host key, the lab's key) and prints where it kept the file. It
 // depends on everything the lab makes, so that a destroy deletes it first: the snapshot holds the
 // cluster as it was before anything of it was taken down. Nothing runs when it is made.

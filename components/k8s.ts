@@ -128,7 +128,7 @@ export function applyObjects(
         groups.push(new k8s.yaml.ConfigGroup(name, { objs: rest }, { ...opts, dependsOn: base ? [...deps, base] : deps }));
     }
     // Kubernetes 1.9 never finishes the provider's foreground delete of a DaemonSet
-    // (scripts/host/delete-daemonsets.sh says why): a step on the master that depends on the
+    // (steps/delete-daemonsets/delete-daemonsets.sh says why): a step on the master that depends on the
     // objects, so that a destroy runs its removal (the DaemonSets, orphaning, then their pods and
     // revisions) before the provider deletes them.
     const daemonsets = rest.filter((o) => o.kind === "DaemonSet").map((o) => `${o.metadata.namespace ?? "default"}/${o.metadata.name}`);

@@ -1,14 +1,21 @@
 // How a host script reaches a host: one `remote.Command` per step, the script
 // carried in clear text inside the command line (so a changed file is an
 // in-place update of that step, shown line by line by `pulumi preview --diff`),
-// values as named, quoted arguments, secrets on stdin. See scripts/host/README.md.
+// values as named, quoted arguments, secrets on stdin. See steps/README.md.
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { HostSpec, SshSettings } from "./config";
 
-export const SCRIPT_DIR = path.join(__dirname, "..", "scripts", "host");
+/** The host steps: `<STEPS_DIR>/<step>/<step>.sh`, and the functions they share in `<STEPS_DIR>/lib.sh`. */
+export const STEPS_DIR = path.join(__dirname, "..", "steps");
+
+/** The file of a step's script `<name>` (`repo.sh`) under the steps root `root`: `<root>/repo/repo.sh`. */
+export function scriptFile(name: string, root: string = STEPS_DIR): string {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_-]*\.sh$/.test(name)) throw new Error(`not a step script: ${JSON.stringify(name)}`);
+    return path.join(root, name.slice(0, -3), name);
+}
 
 /** Quotes a value for a POSIX shell: 'it'\''s'. */
 export function shQuote(s: string): string {
@@ -17,39 +24,59 @@ export function shQuote(s: string): string {
 
 /** A script's line that stands for lib.sh: it sources it when the file is run directly. */
 const LIB_MARKER = "# kubevirt-lab:lib";
+/** The lines that open and close a part of a script (or of lib.sh) that only its `check` action needs. */
+export const CHECK_BEGIN = "# kubevirt-lab:check {";
+export const CHECK_END = "# kubevirt-lab:check }";
 
 const scriptCache = new Map<string, string>();
 
+/** `lines` without its check-only parts (from a CHECK_BEGIN line to the CHECK_END line, both included). */
+function withoutCheck(lines: string[], name: string): string[] {
+    const out: string[] = [];
+    let inside = false;
+    for (const line of lines) {
+        if (line === CHECK_BEGIN) {
+            if (inside) throw new Error(`${name}: ${CHECK_BEGIN} inside a check-only part`);
+            inside = true;
+        } else if (line === CHECK_END) {
+            if (!inside) throw new Error(`${name}: ${CHECK_END} without its ${CHECK_BEGIN}`);
+            inside = false;
+        } else if (!inside) out.push(line);
+    }
+    if (inside) throw new Error(`${name}: ${CHECK_BEGIN} never closed`);
+    return out;
+}
+
 /**
- * The text of `<dir>/<name>` as it is sent to a host: every line that ends in
- * `# kubevirt-lab:lib` (the `source .../lib.sh` line, and a `# shellcheck
- * source=` line right above it) replaced by `<dir>/lib.sh` without its shebang
- * line, so that the host receives one self-contained script. Cached per
- * (dir, name): the files are read once per process.
+ * The text of the step script `<name>` as it is sent to a host: every line that
+ * ends in `# kubevirt-lab:lib` (the `source .../lib.sh` line, and a `# shellcheck
+ * source=` line right above it) replaced by `<root>/lib.sh` without its shebang
+ * line, so that the host receives one self-contained script. The parts that only
+ * the read-only `check` action needs (CHECK_BEGIN to CHECK_END, in the script and
+ * in lib.sh) are left out unless `forCheck`: what `apply` and `remove` send does
+ * not change when a check does, so a new or changed check is no update of a lab's
+ * steps. Cached: the files are read once per process.
  */
-export function renderScript(name: string, dir: string = SCRIPT_DIR): string {
-    const key = `${dir}\0${name}`;
+export function renderScript(name: string, root: string = STEPS_DIR, forCheck = false): string {
+    const key = `${root}\0${name}\0${forCheck}`;
     let text = scriptCache.get(key);
     if (text === undefined) {
-        const raw = fs.readFileSync(path.join(dir, name), "utf8");
-        const lines = raw.split("\n");
-        if (lines.some((l) => l.trimEnd().endsWith(LIB_MARKER))) {
-            const lib = fs
-                .readFileSync(path.join(dir, "lib.sh"), "utf8")
-                .replace(/^#![^\n]*\n/, "")
-                .replace(/\n$/, "");
-            const out: string[] = [];
-            for (const line of lines) {
-                if (!line.trimEnd().endsWith(LIB_MARKER)) out.push(line);
-                else {
-                    if (out.length > 0 && /^\s*# shellcheck source=/.test(out[out.length - 1])) out.pop();
-                    out.push(lib);
-                }
+        const lines = fs.readFileSync(scriptFile(name, root), "utf8").split("\n");
+        const out: string[] = [];
+        for (const line of lines) {
+            if (!line.trimEnd().endsWith(LIB_MARKER)) out.push(line);
+            else {
+                if (out.length > 0 && /^\s*# shellcheck source=/.test(out[out.length - 1])) out.pop();
+                out.push(
+                    fs
+                        .readFileSync(path.join(root, "lib.sh"), "utf8")
+                        .replace(/^#![^\n]*\n/, "")
+                        .replace(/\n$/, ""),
+                );
             }
-            text = out.join("\n");
-        } else {
-            text = raw;
         }
+        const joined = out.join("\n").split("\n");
+        text = (forCheck ? joined : withoutCheck(joined, name)).join("\n");
         scriptCache.set(key, text);
     }
     return text;
@@ -87,16 +114,19 @@ export function scriptCommandLine(text: string, name: string, argv: readonly str
     ].join("\n");
 }
 
-/** The command line that runs `<dir>/<name>` (rendered: lib.sh inlined) as root on a host. */
-export function hostScript(name: string, argv: readonly string[], sshUser: string, dir: string = SCRIPT_DIR): string {
-    return scriptCommandLine(renderScript(name, dir), name, argv, sshUser);
+/**
+ * The command line that runs the step script `<name>` (rendered: lib.sh inlined) as root on a
+ * host; a `check` (argv[0]) carries the script's check-only parts, the other actions do not.
+ */
+export function hostScript(name: string, argv: readonly string[], sshUser: string, root: string = STEPS_DIR): string {
+    return scriptCommandLine(renderScript(name, root, argv[0] === "check"), name, argv, sshUser);
 }
 
 // ---------- named arguments ----------
 
-/** How often an option may be given (scripts/host/lib.sh, OPTIONS): "" once, "?" at most once, "+" once or more, "*" any number of times. */
+/** How often an option may be given (steps/lib.sh, OPTIONS): "" once, "?" at most once, "+" once or more, "*" any number of times. */
 export type OptionKind = "" | "?" | "+" | "*";
-/** The options of each action of a script (`apply`, `remove`, or `run` for a script without actions), in declared order. */
+/** The options of each action of a script (`apply`, `remove`, or `run` for a script without actions; and `check`), in declared order. */
 export type ScriptOptions = ReadonlyMap<string, ReadonlyMap<string, OptionKind>>;
 
 const optionsCache = new Map<string, ScriptOptions | undefined>();
@@ -105,12 +135,12 @@ const optionsCache = new Map<string, ScriptOptions | undefined>();
  * The options `<dir>/<name>` declares on its `OPTIONS[<action>]='<spec>'`
  * lines (see lib.sh), or undefined for a script that declares none.
  */
-export function scriptOptions(name: string, dir: string = SCRIPT_DIR): ScriptOptions | undefined {
-    const key = `${dir}\0${name}`;
+export function scriptOptions(name: string, root: string = STEPS_DIR): ScriptOptions | undefined {
+    const key = `${root}\0${name}`;
     if (!optionsCache.has(key)) {
-        const raw = fs.readFileSync(path.join(dir, name), "utf8");
+        const raw = fs.readFileSync(scriptFile(name, root), "utf8");
         const actions = new Map<string, Map<string, OptionKind>>();
-        for (const m of raw.matchAll(/^OPTIONS\[(apply|remove|run)\]='([^']*)'$/gm)) {
+        for (const m of raw.matchAll(/^OPTIONS\[(apply|remove|run|check)\]='([^']*)'$/gm)) {
             const opts = new Map<string, OptionKind>();
             for (const word of m[2].split(/\s+/).filter((w) => w !== "")) {
                 const w = /^([a-z][a-z0-9-]*)([?+*]?)$/.exec(word);
@@ -121,11 +151,9 @@ export function scriptOptions(name: string, dir: string = SCRIPT_DIR): ScriptOpt
                 throw new Error(`${name}: OPTIONS[${m[1]}]: more than one repeatable option`);
             actions.set(m[1], opts);
         }
-        if (
-            actions.size > 0 &&
-            !(actions.has("run") ? actions.size === 1 : actions.has("apply") && actions.has("remove") && actions.size === 2)
-        ) {
-            throw new Error(`${name}: OPTIONS must declare apply and remove, or run alone`);
+        const main = actions.size - (actions.has("check") ? 1 : 0);
+        if (main > 0 && !(actions.has("run") ? main === 1 : actions.has("apply") && actions.has("remove") && main === 2)) {
+            throw new Error(`${name}: OPTIONS must declare apply and remove, or run alone (and check, if the step has one)`);
         }
         optionsCache.set(key, actions.size > 0 ? actions : undefined);
     }
@@ -143,8 +171,8 @@ export type ResolvedArgs = Readonly<Record<string, string | readonly string[] | 
  * list exactly for the repeatable option, every required option given. The
  * values were checked by components/config.ts; the script checks nothing more.
  */
-export function checkArgs(script: string, action: string, args: ScriptArgs, dir: string = SCRIPT_DIR): void {
-    const declared = scriptOptions(script, dir)?.get(action);
+export function checkArgs(script: string, action: string, args: ScriptArgs, root: string = STEPS_DIR): void {
+    const declared = scriptOptions(script, root)?.get(action);
     if (!declared) throw new Error(`${script} declares no options for ${action} (OPTIONS[${action}] in the script)`);
     const problems: string[] = [];
     for (const [key, value] of Object.entries(args)) {
@@ -192,13 +220,13 @@ export function connection(host: HostSpec, ssh: SshSettings): command.types.inpu
 export interface StepArgs {
     host: HostSpec;
     ssh: SshSettings;
-    /** scripts/host/<script> */
+    /** The step's script, `repo.sh` for steps/repo/repo.sh. */
     script: string;
     /**
      * Arguments of the `apply` run (or of the `run` of a script without
      * actions), named: `{ "node-name": host.name }` becomes `--node-name <name>`
      * (checked against the script's OPTIONS, see checkArgs). Positional words
-     * only for a script that declares no OPTIONS (none of scripts/host does).
+     * only for a script that declares no OPTIONS (none of steps/ does).
      */
     args?: ScriptArgs | readonly pulumi.Input<string>[];
     /** Whether the script takes `apply`/`remove` as its first argument. */

@@ -404,7 +404,7 @@ describe("diagnose: the packet paths and their pictures", () => {
 
 describe("netfacts.sh", { skip: process.getuid?.() !== 0 && "needs root (a network namespace of its own)" }, () => {
     it("in an empty network namespace: every section, read-only, the closing line on stderr", () => {
-        const r = spawnSync("unshare", ["--net", "bash", path.join(__dirname, "..", "scripts", "host", "netfacts.sh")], {
+        const r = spawnSync("unshare", ["--net", "bash", path.join(__dirname, "..", "steps", "netfacts", "netfacts.sh")], {
             encoding: "utf8",
             timeout: 30_000,
         });

@@ -1,4 +1,4 @@
-// scripts/host/dnsmasq-records.sh, run for real the way Pulumi runs it: the
+// steps/dnsmasq-records/dnsmasq-records.sh, run for real the way Pulumi runs it: the
 // rendered script (lib.sh inlined) in the command line hostStep writes
 // (components/remote.ts), run by the login shell, with named arguments; a
 // recording `systemctl` first on PATH. Then a real dnsmasq on a loopback

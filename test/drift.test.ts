@@ -1,5 +1,5 @@
 /**
- * npm run drift (tools/drift.ts, scripts/host/probe.sh): probe.sh in a sandbox
+ * npm run drift (tools/drift.ts, steps/probe/probe.sh): probe.sh in a sandbox
  * (test/lib/sandbox.ts) prepared by the very command lines the program runs
  * (its graph under mocks), reporting every step OK and then each kind of drift
  * made by hand in the stand-ins' state; the report lines; the repairs (their

@@ -1,7 +1,7 @@
 // The etcd snapshot a destroy takes before it resets the master, for real: etcd 3.1.11 (the
 // etcd of Kubernetes 1.9.4, as kubeadm runs it: /var/lib/etcd, http://127.0.0.1:2379) and a real
 // sshd in one sandbox; the destroy's command (components/etcdSnapshot.ts) runs the operator's
-// scripts/operator/fetch-etcd-snapshot.sh, which runs scripts/host/etcd-snapshot.sh over SSH with
+// scripts/operator/fetch-etcd-snapshot.sh, which runs steps/etcd-snapshot/etcd-snapshot.sh over SSH with
 // the pinned host key and the key on stdin (held by an ssh-agent), and keeps the snapshot in a
 // 0600 file. Then the README's restore: `etcdctl snapshot restore` into a new data dir, etcd
 // 3.1.11 started on it, the key read back. etcdctl (3.5, from the Go module proxy) is built by

@@ -1,5 +1,5 @@
 /**
- * The host scripts (scripts/host/*.sh), run the way the Pulumi components run
+ * The host scripts (steps/*.sh), run the way the Pulumi components run
  * them, in sandboxes (test/lib/sandbox.ts) whose CentOS tools are the
  * recording stand-ins (harness/standins/bin). For each script: the exact files
  * it writes (contents from the post), the commands it calls and their order,
@@ -1597,7 +1597,7 @@ function elideScript(cmd: string): string {
         renderScript(name, HOST_SCRIPTS),
         `${name}: the text carried is the rendered script`,
     );
-    return [lines[0], `    <scripts/host/${name} as renderScript makes it>`, ...lines.slice(end)].join("\n");
+    return [lines[0], `    <steps/${name} as renderScript makes it>`, ...lines.slice(end)].join("\n");
 }
 
 describe("golden command lines", () => {

@@ -1,6 +1,6 @@
 /**
  * shellcheck over every shell script of the project: *.sh under scripts/
- * (scripts/host/lib.sh too, and followed from each host script's `source`
+ * (steps/lib.sh too, and followed from each host script's `source`
  * line: -x with source path SCRIPTDIR) and every file of harness/standins/bin
  * (the stand-ins have no extension; sim-lib.sh is sourced by them) at severity
  * "style", *.sh under tools/ at "warning". The host scripts as sent to a host
@@ -56,9 +56,9 @@ describe("shellcheck", () => {
     it("finds the host scripts and the stand-ins", () => {
         const files = shellFiles().map((f) => f.file);
         for (const f of [
-            "scripts/host/repo.sh",
-            "scripts/host/kubeadm-join.sh",
-            "scripts/host/lib.sh",
+            "steps/repo/repo.sh",
+            "steps/kubeadm-join/kubeadm-join.sh",
+            "steps/lib.sh",
             "harness/standins/bin/kubeadm",
             "harness/standins/bin/sim-lib.sh",
         ]) {

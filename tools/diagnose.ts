@@ -26,7 +26,7 @@ import { reportText } from "./diagnose/report";
 export const USAGE = `usage: npm run diagnose -- [--stack <name>] [--cwd <project dir>] [--ssh-config <file>] [--timeout-ms <ms>]
                            [--kubectl <path>] [--out <dir>] [--no-pictures] [--json] [--facts <file.json>]
 Reads the stack's settings and outputs (pulumi config --json --show-secrets, stack output --show-secrets: the
-kubeconfig), then every node over SSH (scripts/host/netfacts.sh, read-only), the API (kubectl, and kubectl exec into
+kubeconfig), then every node over SSH (steps/netfacts/netfacts.sh, read-only), the API (kubectl, and kubectl exec into
 the virt-launcher pods' compute container), each VM's guest over SSH through its NodePort, and the DNS host.
 Prints the facts layer by layer, the faults found with their fix and sources, and the packet paths; the pictures
 (SVG, PNG) go to --out (default: ${path.join(os.tmpdir(), "kubevirt-lab-diagnose", "<stack>")}).`;

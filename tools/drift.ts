@@ -13,7 +13,7 @@
 // What is expected comes from the stack's settings (`pulumi config --json
 // --show-secrets`, read by components/config.ts's parseConfig like the program
 // reads them). Each host is probed over SSH, in parallel, by the read-only
-// scripts/host/probe.sh. One line per host and step, `OK <host> <step>` or
+// steps/probe/probe.sh. One line per host and step, `OK <host> <step>` or
 // `DRIFT <host> <step>: expected ..., saw ...`, then for each drifted step the
 // `pulumi up --replace` that brings it back, destructive ones marked. Exit
 // status: 0 nothing drifted, 1 drift, 2 bad usage, an unreachable host (named)
@@ -108,14 +108,14 @@ export function expectedObjects(cfg: LabConfig): ObjectRef[] {
     return out;
 }
 
-/** The content of /etc/yum.repos.d/kubernetes.repo that scripts/host/repo.sh writes. */
+/** The content of /etc/yum.repos.d/kubernetes.repo that steps/repo/repo.sh writes. */
 export function repoFile(cfg: LabConfig): string {
     const s = cfg.hostPrep;
     const lines = ["[kubernetes]", "name=Kubernetes", `baseurl=${s.yumRepoBaseUrl}`, "enabled=1", "gpgcheck=1", "repo_gpgcheck=1"];
     return [...lines, `gpgkey=${s.yumRepoGpgKeys.join(" ")}`, ""].join("\n");
 }
 
-/** The content of /etc/sysconfig/docker-storage-setup that scripts/host/docker-storage.sh writes. */
+/** The content of /etc/sysconfig/docker-storage-setup that steps/docker-storage/docker-storage.sh writes. */
 export function dockerStorageFile(device: string): string {
     const lvm = ["CONTAINER_ROOT_LV_NAME=dockerlv", "CONTAINER_ROOT_LV_SIZE=100%FREE", "CONTAINER_ROOT_LV_MOUNT_PATH=/var/lib/docker"];
     return ["STORAGE_DRIVER=overlay2", `DEVS=${device}`, ...lvm, "VG=dockervg", ""].join("\n");
@@ -455,7 +455,7 @@ export class UsageError extends Error {}
 
 export const USAGE = `usage: npm run drift -- [--stack <name>] [--cwd <project dir>] [--ssh-config <file>] [--timeout-ms <ms>]
 Reads the stack's settings (pulumi config --json --show-secrets: PULUMI_CONFIG_PASSPHRASE for a passphrase stack),
-probes every host over SSH (scripts/host/probe.sh, read-only) and asks the DNS host for the lab's names.`;
+probes every host over SSH (steps/probe/probe.sh, read-only) and asks the DNS host for the lab's names.`;
 
 export interface ParsedArgs {
     stack?: string;

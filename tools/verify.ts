@@ -6,13 +6,13 @@
 //   page  http://nodejs.ingress.<domain>:30000/ shows a page-view count that grows
 //   vts   http://mgmt.ingress.<domain>:32000/nginx_status is the vhost traffic status page
 //   swap  each Kubernetes host has no active swap and no swap line in /etc/fstab
-//         (kubeadm 1.9.4's preflight refuses swap; scripts/host/swap.sh turns it off)
+//         (kubeadm 1.9.4's preflight refuses swap; steps/swap/swap.sh turns it off)
 //
 // Inputs come from the stack outputs (`pulumi stack output --json
 // --show-secrets=false`) or from a JSON file of them (--outputs); flags win.
 // The swap check's hosts and SSH settings come from the stack's settings
 // (`pulumi config --json --show-secrets`) and it probes each host with
-// scripts/host/probe.sh over SSH, read-only, as npm run drift does (tools/drift.ts).
+// steps/probe/probe.sh over SSH, read-only, as npm run drift does (tools/drift.ts).
 // Each check prints one line (swap: one a host), `PASS <check>: ...` or `FAIL
 // <check>: expected ..., saw ...`; the exit status is 1 if any check failed, 2
 // on bad usage or settings that cannot be read.
@@ -329,7 +329,7 @@ Without --outputs and --domain, the inputs come from \`pulumi stack output --jso
 (keys: domain, dnsServer, ingressAddress, httpNodePort, mgmtNodePort).
 Checks: ${CHECKS.join(", ")}; all of them by default, only ${STACKLESS_CHECKS.join(", ")} when --outputs or --domain
 gives the inputs and --stack is not given. swap reads the stack's settings (pulumi config --json --show-secrets:
-PULUMI_CONFIG_PASSPHRASE for a passphrase stack) and probes each Kubernetes host over SSH (scripts/host/probe.sh).`;
+PULUMI_CONFIG_PASSPHRASE for a passphrase stack) and probes each Kubernetes host over SSH (steps/probe/probe.sh).`;
 
 export interface ParsedArgs {
     outputs?: string;

@@ -2,7 +2,7 @@
 # kubeadm 1.9's `kubeadm join --config <file>` (a kubeadm.k8s.io/v1alpha1 NodeConfiguration) for the
 # recording kubeadm stand-in of harness/standins/bin, which knows only join's flags: installed as
 # `kubeadm` beside the stand-in, renamed `kubeadm.standin` (harness/lib/standins.ts makes that
-# directory). For `join --config <file>` it reads the file here (scripts/host/kubeadm-join.sh gives
+# directory). For `join --config <file>` it reads the file here (steps/kubeadm-join/kubeadm-join.sh gives
 # /dev/stdin) and runs the stand-in *in this process* (sourced) with the flags it knows, so that
 # no process gets the token as an argument, as with the real kubeadm; every other call is the
 # stand-in's as it is. The stand-in's calls log then shows the join with its flags.

@@ -1,7 +1,7 @@
 // The recording stand-ins of harness/standins/bin with kubeadm 1.9's `join --config` added
 // (harness/lib/kubeadm-join-config.sh): a copy in a private temp dir, made once per process, for a
 // Sandbox's binDirs or a simulated lab's SIMLAB_STANDINS (harness/simlab.sh copies its stand-ins
-// from there). scripts/host/kubeadm-join.sh gives kubeadm its token in a NodeConfiguration on
+// from there). steps/kubeadm-join/kubeadm-join.sh gives kubeadm its token in a NodeConfiguration on
 // stdin, which the stand-in itself does not read yet.
 import * as fs from "fs";
 import * as os from "os";

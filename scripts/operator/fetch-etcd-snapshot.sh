@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # fetch-etcd-snapshot.sh: on the operator's machine, before `pulumi destroy` resets the master:
-# runs the master's scripts/host/etcd-snapshot.sh over SSH and keeps what it prints in a 0600
+# runs the master's steps/etcd-snapshot/etcd-snapshot.sh over SSH and keeps what it prints in a 0600
 # file of a 0700 directory, and prints that file's path (README, "Restoring the etcd snapshot").
 #
 #   fetch-etcd-snapshot.sh --address <ip> --port <n> --user <user> --host-key '<type> <base64>'

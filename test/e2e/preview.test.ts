@@ -45,7 +45,7 @@ after(async () => {
 
 describe("pulumi preview --diff of a changed host script", () => {
     it("shows the changed line in clear text once per host, no base64, a short preview, an update of that script's steps only", async (t) => {
-        const file = path.join(project.dir, "scripts", "host", SCRIPT);
+        const file = path.join(project.dir, "steps", SCRIPT.replace(/\.sh$/, ""), SCRIPT);
         const text = fs.readFileSync(file, "utf8");
         assert.equal(text.split("\n").filter((l) => l === OLD_LINE).length, 1, `${SCRIPT} has the line to change once`);
         fs.writeFileSync(file, text.replace(OLD_LINE, NEW_LINE));

@@ -49,7 +49,8 @@ export const REPO_ROOT = path.resolve(__dirname, "..", "..");
 /** The recording stand-ins, mounted on /usr/local/bin. */
 export const STANDINS_BIN = path.join(REPO_ROOT, "harness", "standins", "bin");
 /** The host scripts. */
-export const HOST_SCRIPTS = path.join(REPO_ROOT, "scripts", "host");
+/** The host steps' root: steps/<step>/<step>.sh and steps/lib.sh (components/remote.ts STEPS_DIR). */
+export const HOST_SCRIPTS = path.join(REPO_ROOT, "steps");
 /** Where the stand-ins log calls inside a sandbox (their default). */
 export const CALLS_LOG = "/var/log/kubevirt-lab/calls.log";
 /** The stand-ins' state directory inside a sandbox (their default). */
@@ -128,11 +129,11 @@ export type Snapshot = Map<string, Entry>;
 
 /**
  * The command line kubevirt-lab's Pulumi components run on a host (see
- * scripts/host/README.md), made by the production code: `<scriptsDir>/<script>`
+ * steps/README.md), made by the production code: `<scriptsDir>/<step>/<script>`
  * with lib.sh inlined, in clear text inside the command, as the SSH user root.
  * `args` are the script's words: the action, then `--name value`... (the
  * tests build them with `namedArgv`, as hostStep does; or give bad ones).
- * A mutated copy of a script in another directory needs lib.sh beside it.
+ * A mutated copy of a script under another root needs lib.sh in that root: `<root>/repo/repo.sh`, `<root>/lib.sh`.
  */
 export function scriptCommand(script: string, args: readonly string[], scriptsDir = HOST_SCRIPTS): string {
     return hostScript(script, args, "root", scriptsDir);
@@ -420,7 +421,7 @@ my $wait = <STDIN>;
         });
     }
 
-    /** Run a host script the way the Pulumi components do (scripts/host/README.md). */
+    /** Run a host script the way the Pulumi components do (steps/README.md). */
     runScript(script: string, args: readonly string[], opts: RunOptions = {}): RunResult {
         return this.run(scriptCommand(script, args), opts);
     }

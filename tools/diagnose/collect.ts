@@ -1,4 +1,4 @@
-// What `npm run diagnose` reads, and how: every node over SSH (scripts/host/netfacts.sh, one session
+// What `npm run diagnose` reads, and how: every node over SSH (steps/netfacts/netfacts.sh, one session
 // per host, all at once), the API with kubectl and the stack's kubeconfig (one `get` of the objects
 // the post reads, then one `kubectl exec` into each virt-launcher pod's compute container), each
 // VM's guest over SSH through its NodePort (as Ansible reaches it), the DNS host for the ingress

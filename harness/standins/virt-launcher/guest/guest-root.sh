@@ -28,7 +28,7 @@
 # its users and the app's data as it left them, as a VM with a persistent disk does (a real 0.4.1
 # registryDisk VM would come back as its image). The first boot on a disk lays the image's /etc
 # and makes the users; later boots keep what is there and only apply the cloud-config's keys again.
-# kubeadm reset's clean-up of the node (scripts/host/lib.sh) removes the disks.
+# kubeadm reset's clean-up of the node (steps/lib.sh) removes the disks.
 #
 # PLAN_DIR (written by the launcher, cloudinit.go and manager.go):
 #   guest.env    GUEST_NAME GUEST_NAMESPACE GUEST_HOSTNAME GUEST_SEED GUEST_UUID (shell syntax)

@@ -12,8 +12,8 @@
 set -euo pipefail
 
 SCRIPT=drain-node.sh
-# shellcheck source=lib.sh
-source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+# shellcheck source=../lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh" # kubevirt-lab:lib
 OPTIONS[apply]='node-name'
 OPTIONS[remove]='node-name'
 

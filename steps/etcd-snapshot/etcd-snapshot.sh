@@ -16,8 +16,8 @@
 set -euo pipefail
 
 SCRIPT=etcd-snapshot.sh
-# shellcheck source=lib.sh
-source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+# shellcheck source=../lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh" # kubevirt-lab:lib
 OPTIONS[run]=''
 STATUS_FD=2
 DATA=/var/lib/etcd

@@ -14,8 +14,8 @@ set -euo pipefail
 umask 022
 
 SCRIPT=packages.sh
-# shellcheck source=lib.sh
-source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+# shellcheck source=../lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh" # kubevirt-lab:lib
 OPTIONS[apply]='yum-update kubernetes-version package*'
 OPTIONS[remove]=''
 

@@ -18,8 +18,8 @@
 set -euo pipefail
 
 SCRIPT=delete-daemonsets.sh
-# shellcheck source=lib.sh
-source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+# shellcheck source=../lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh" # kubevirt-lab:lib
 OPTIONS[apply]='daemonset+'
 OPTIONS[remove]='daemonset+'
 # shellcheck disable=SC2016 # a go-template, not shell

@@ -10,8 +10,8 @@
 set -euo pipefail
 
 SCRIPT=wait-nodes.sh
-# shellcheck source=lib.sh
-source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+# shellcheck source=../lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh" # kubevirt-lab:lib
 OPTIONS[run]='timeout node+ interval?'
 
 # run <node>...

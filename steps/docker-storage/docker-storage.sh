@@ -12,8 +12,8 @@ set -euo pipefail
 umask 022
 
 SCRIPT=docker-storage.sh
-# shellcheck source=lib.sh
-source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+# shellcheck source=../lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh" # kubevirt-lab:lib
 OPTIONS[apply]='device?'
 OPTIONS[remove]=''
 CONF=/etc/sysconfig/docker-storage-setup

@@ -8,8 +8,8 @@
 set -euo pipefail
 
 SCRIPT=join-command.sh
-# shellcheck source=lib.sh
-source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+# shellcheck source=../lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh" # kubevirt-lab:lib
 OPTIONS[run]='ttl'
 STATUS_FD=2
 

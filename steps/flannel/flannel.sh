@@ -12,8 +12,8 @@ set -euo pipefail
 umask 022
 
 SCRIPT=flannel.sh
-# shellcheck source=lib.sh
-source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+# shellcheck source=../lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh" # kubevirt-lab:lib
 OPTIONS[apply]='manifest-url'
 OPTIONS[remove]=''
 CA=$K8S_DIR/pki/ca.crt

@@ -24,8 +24,8 @@
 set -euo pipefail
 
 SCRIPT=dnsmasq-records.sh
-# shellcheck source=lib.sh
-source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+# shellcheck source=../lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh" # kubevirt-lab:lib
 OPTIONS[apply]='conf-path ingress-domain ingress-ip record+'
 OPTIONS[remove]='conf-path'
 MARKER="# Managed by kubevirt-lab (scripts/host/dnsmasq-records.sh): local changes are overwritten."

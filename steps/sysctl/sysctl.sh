@@ -16,8 +16,8 @@ set -euo pipefail
 umask 022
 
 SCRIPT=sysctl.sh
-# shellcheck source=lib.sh
-source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+# shellcheck source=../lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh" # kubevirt-lab:lib
 OPTIONS[apply]='setting*'
 OPTIONS[remove]=''
 CONF=/etc/sysctl.d/k8s.conf

@@ -30,8 +30,8 @@ set -euo pipefail
 umask 022
 
 SCRIPT=kubeadm-init.sh
-# shellcheck source=lib.sh
-source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+# shellcheck source=../lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh" # kubevirt-lab:lib
 OPTIONS[apply]='pod-network-cidr service-cidr node-name advertise-address kubernetes-version ssh-user ignore-preflight-errors* api-timeout?'
 OPTIONS[remove]='ssh-user node-name'
 

@@ -12,8 +12,8 @@
 set -euo pipefail
 
 SCRIPT=wait-pods.sh
-# shellcheck source=lib.sh
-source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+# shellcheck source=../lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh" # kubevirt-lab:lib
 OPTIONS[run]='timeout namespace selector min-ready interval?'
 STATUS_FD=2
 # A go-template, not jsonpath: kubectl 1.9's jsonpath drops the {"\n"} that follows a nested

@@ -24,8 +24,8 @@
 set -euo pipefail
 
 SCRIPT=netfacts.sh
-# shellcheck source=lib.sh
-source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+# shellcheck source=../lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh" # kubevirt-lab:lib
 OPTIONS[run]=''
 # stdout is data
 STATUS_FD=2

@@ -22,8 +22,8 @@
 set -euo pipefail
 
 SCRIPT=probe.sh
-# shellcheck source=lib.sh
-source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+# shellcheck source=../lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh" # kubevirt-lab:lib
 OPTIONS[run]='check+'
 # stdout is data
 STATUS_FD=2

@@ -12,8 +12,8 @@ set -euo pipefail
 umask 022
 
 SCRIPT=repo.sh
-# shellcheck source=lib.sh
-source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+# shellcheck source=../lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh" # kubevirt-lab:lib
 OPTIONS[apply]='baseurl gpgkey+'
 OPTIONS[remove]=''
 REPO_FILE=/etc/yum.repos.d/kubernetes.repo

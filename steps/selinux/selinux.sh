@@ -23,8 +23,8 @@ set -euo pipefail
 umask 022
 
 SCRIPT=selinux.sh
-# shellcheck source=lib.sh
-source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+# shellcheck source=../lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh" # kubevirt-lab:lib
 OPTIONS[apply]='mode'
 OPTIONS[remove]=''
 CONF=/etc/selinux/config

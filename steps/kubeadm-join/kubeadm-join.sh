@@ -35,8 +35,8 @@ set -euo pipefail
 umask 022
 
 SCRIPT=kubeadm-join.sh
-# shellcheck source=lib.sh
-source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+# shellcheck source=../lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh" # kubevirt-lab:lib
 OPTIONS[apply]='node-name ignore-preflight-errors* kubelet-timeout?'
 OPTIONS[remove]=''
 FORM="kubeadm join --token <token> <host:port> --discovery-token-ca-cert-hash sha256:<hex>"

@@ -15,8 +15,8 @@ set -euo pipefail
 umask 022
 
 SCRIPT=swap.sh
-# shellcheck source=lib.sh
-source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh" # kubevirt-lab:lib
+# shellcheck source=../lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/../lib.sh" # kubevirt-lab:lib
 OPTIONS[apply]=''
 OPTIONS[remove]=''
 FSTAB=/etc/fstab
