@@ -151,6 +151,9 @@ export function scriptOptions(name: string, root: string = STEPS_DIR): ScriptOpt
                 throw new Error(`${name}: OPTIONS[${m[1]}]: more than one repeatable option`);
             actions.set(m[1], opts);
         }
+        // `OPTIONS[check]=${OPTIONS[apply]}`: a check takes what its apply takes (the same binding).
+        const same = /^OPTIONS\[check\]=\$\{OPTIONS\[(apply|run)\]\}$/m.exec(raw);
+        if (same && actions.has(same[1])) actions.set("check", actions.get(same[1])!);
         const main = actions.size - (actions.has("check") ? 1 : 0);
         if (main > 0 && !(actions.has("run") ? main === 1 : actions.has("apply") && actions.has("remove") && main === 2)) {
             throw new Error(`${name}: OPTIONS must declare apply and remove, or run alone (and check, if the step has one)`);

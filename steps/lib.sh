@@ -365,3 +365,112 @@ drain_node() {
     changed=changed
   fi
 }
+# kubevirt-lab:check {
+# The check action: `<script> check <the options of its apply>` is read-only. It prints on stdout
+# one line per item the step owns (a file, a service, a package, a sysctl key...):
+#   ok<TAB><item>                                  as apply makes it
+#   drift<TAB><item><TAB><expected><TAB><saw>      not so: what apply would make, what is there
+# and nothing else (what the step's functions say goes to stderr), then the closing line
+# `kubevirt-lab: <script> check: unchanged` on stderr. A script declares it with
+# `OPTIONS[check]=${OPTIONS[apply]}` (the same options, from the same binding) or its own options,
+# and a `check` function. This part, and the script's own check part, reaches a host only with
+# the check action (components/remote.ts renderScript): what apply and remove send is as it was.
+
+# kvl::main (the one above) becomes kvl::main_without_check, and kvl::main gains the check action.
+_kvl_main=$(declare -f kvl::main)
+eval "kvl::main_without_check${_kvl_main#kvl::main}"
+unset _kvl_main
+kvl::main() {
+  if [[ ${1-} != check ]]; then
+    kvl::main_without_check "$@"
+    return
+  fi
+  shift
+  action=check
+  [[ -n ${OPTIONS[check]+set} ]] || usage
+  kvl::args "${OPTIONS[check]}" "$@"
+  changed=unchanged
+  # the items go to the stdout the script was given (fd 3); anything else the step prints, to stderr
+  exec 3>&1 1>&2
+  check ${LIST[@]+"${LIST[@]}"}
+  finish >&2
+}
+
+# kvl::q <text>: the text in double quotes, as JSON writes a string.
+kvl::q() {
+  local t=$1
+  t=${t//\\/\\\\}
+  t=${t//\"/\\\"}
+  t=${t//$'\t'/\\t}
+  t=${t//$'\r'/\\r}
+  t=${t//$'\n'/\\n}
+  printf '"%s"' "$t"
+}
+
+# kvl::line <text>: the text on one line (tabs and newlines as spaces), for a field of an item.
+kvl::line() {
+  local t=${1//$'\t'/ }
+  t=${t//$'\r'/ }
+  printf '%s' "${t//$'\n'/ }"
+}
+
+# kvl::words <text>: its words, one blank between them (blanks at the ends dropped).
+kvl::words() {
+  local -a w
+  read -r -d '' -a w <<<"$1" || true
+  printf '%s' "${w[*]}"
+}
+
+# check_ok <item>, check_drift <item> <expected> <saw>: one item's line.
+check_ok() {
+  printf 'ok\t%s\n' "$(kvl::line "$1")" >&3
+}
+check_drift() {
+  printf 'drift\t%s\t%s\t%s\n' "$(kvl::line "$1")" "$(kvl::line "$2")" "$(kvl::line "$3")" >&3
+}
+
+# check_is <item> <expected> <saw> <want> <have>: ok when <have> is <want>, else the drift.
+check_is() {
+  if [[ $4 == "$5" ]]; then check_ok "$1"; else check_drift "$1" "$2" "$3"; fi
+}
+
+# check_file <path> <content>: the item `file <path>`: the file holds exactly <content>; else its
+# first line that differs (or that it is missing, ends early, goes on, has other line endings).
+check_file() {
+  local path=$1 have="" i n
+  local -a a b
+  if [[ ! -f $path ]]; then
+    check_drift "file $path" "$path as the step writes it" "no such file"
+    return 0
+  fi
+  IFS= read -r -d '' have <"$path" || true
+  if [[ $have == "$2" ]]; then
+    check_ok "file $path"
+    return 0
+  fi
+  mapfile -t a <<<"$2"
+  mapfile -t b <<<"$have"
+  for ((i = 0; i < (${#a[@]} > ${#b[@]} ? ${#a[@]} : ${#b[@]}); i++)); do
+    if ((i < ${#a[@]} && i < ${#b[@]})) && [[ ${a[i]} == "${b[i]}" ]]; then continue; fi
+    n=$((i + 1))
+    if ((i >= ${#b[@]})) || { [[ -z ${b[i]} ]] && ((i == ${#b[@]} - 1)); }; then
+      check_drift "file $path" "$path line $n $(kvl::q "${a[i]}")" "the file ends before it"
+    elif ((i >= ${#a[@]})) || { [[ -z ${a[i]} ]] && ((i == ${#a[@]} - 1)); }; then
+      check_drift "file $path" "$path to end after line $i" "line $n $(kvl::q "${b[i]}")"
+    else
+      check_drift "file $path" "$path line $n $(kvl::q "${a[i]}")" "$(kvl::q "${b[i]}")"
+    fi
+    return 0
+  done
+  check_drift "file $path" "$path as the step writes it" "other line endings"
+}
+
+# kvl::check_mode: apply run after this writes nothing: the functions that write a file (own_file,
+# write_file, update_in_place) check it instead (check_file), so that a check computes exactly
+# what its apply would write. Only for an apply whose other commands are read-only.
+kvl::check_mode() {
+  own_file() { check_file "$1" "$2"; }
+  write_file() { check_file "$1" "$2"; }
+  update_in_place() { check_file "$1" "$2"; }
+}
+# kubevirt-lab:check }

@@ -49,4 +49,13 @@ remove() {
   disown_file "$CONF"
 }
 
+# kubevirt-lab:check {
+# check [--device <path>]: the item `file /etc/sysconfig/docker-storage-setup`, as apply would write
+# it (apply run in check mode); nothing without a device.
+OPTIONS[check]=${OPTIONS[apply]}
+check() {
+  kvl::check_mode
+  apply "$@"
+}
+# kubevirt-lab:check }
 kvl::main "$@"

@@ -36,4 +36,18 @@ remove() {
   remove_file "$RECORD"
 }
 
+# kubevirt-lab:check {
+# check --manifest-url <url>: the item `file /var/lib/kubevirt-lab/flannel.applied`: that manifest
+# applied to this cluster (its CA), as apply records it.
+OPTIONS[check]=${OPTIONS[apply]}
+check() {
+  local ca_sum
+  if [[ ! -f $CA ]]; then
+    check_drift "file $RECORD" "$CA (kubeadm init done)" "no such file"
+    return 0
+  fi
+  ca_sum=$(sha256sum <"$CA")
+  check_file "$RECORD" "${ca_sum%% *} ${ARG[manifest-url]}"$'\n'
+}
+# kubevirt-lab:check }
 kvl::main "$@"

@@ -122,4 +122,22 @@ remove() {
   fi
 }
 
+# kubevirt-lab:check {
+# check <the apply's options>: the items `kubeadm init` (admin.conf is there) and `control plane`
+# (it answers `kubectl get nodes` with admin.conf). Each node's Ready is wait-nodes.sh's check.
+OPTIONS[check]=${OPTIONS[apply]}
+check() {
+  local out
+  if [[ ! -f $ADMIN_CONF ]]; then
+    check_drift "kubeadm init" "$ADMIN_CONF (kubeadm init done)" "no such file"
+    return 0
+  fi
+  check_ok "kubeadm init"
+  if out=$(kubectl --kubeconfig="$ADMIN_CONF" get nodes --no-headers 2>&1); then
+    check_ok "control plane"
+  else
+    check_drift "control plane" "the control plane answering kubectl get nodes" "${out:-no answer}"
+  fi
+}
+# kubevirt-lab:check }
 kvl::main "$@"

@@ -157,4 +157,16 @@ remove() {
   kubeadm_reset
 }
 
+# kubevirt-lab:check {
+# check <the apply's options>: the item `kubeadm join`: the kubelet's kubelet.conf is there (the
+# node's Ready is wait-nodes.sh's check, on the master).
+OPTIONS[check]=${OPTIONS[apply]}
+check() {
+  if [[ -f $KUBELET_CONF ]]; then
+    check_ok "kubeadm join"
+  else
+    check_drift "kubeadm join" "$KUBELET_CONF (kubeadm join done)" "no such file"
+  fi
+}
+# kubevirt-lab:check }
 kvl::main "$@"

@@ -53,4 +53,29 @@ remove() {
   :
 }
 
+# kubevirt-lab:check {
+# check <the apply's options>: the item `package <name>` for each package apply installs: installed
+# (`rpm -q`), else what is installed instead. apply runs with missing_packages reporting each
+# package and finding none missing, so it installs nothing.
+OPTIONS[check]=${OPTIONS[apply]}
+check() {
+  missing_packages() {
+    local name base other
+    for name in "$@"; do
+      if rpm -q --quiet "$name"; then
+        check_ok "package $name"
+        continue
+      fi
+      other="not installed"
+      if [[ $name =~ ^(.+)-[0-9][^-]*$ ]]; then
+        base=${BASH_REMATCH[1]}
+        if rpm -q --quiet "$base"; then other="$(LC_ALL=C rpm -q "$base" | head -n 1) instead"; fi
+      fi
+      check_drift "package $name" "$name installed" "$other"
+    done
+    missing=()
+  }
+  apply "$@"
+}
+# kubevirt-lab:check }
 kvl::main "$@"

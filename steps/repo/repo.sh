@@ -34,4 +34,13 @@ remove() {
   disown_file "$REPO_FILE"
 }
 
+# kubevirt-lab:check {
+# check --baseurl <url> --gpgkey <url>...: the item `file /etc/yum.repos.d/kubernetes.repo`, as
+# apply would write it (apply run in check mode: it writes nothing).
+OPTIONS[check]=${OPTIONS[apply]}
+check() {
+  kvl::check_mode
+  apply "$@"
+}
+# kubevirt-lab:check }
 kvl::main "$@"

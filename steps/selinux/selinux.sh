@@ -122,4 +122,25 @@ remove() {
   update_in_place "$CONF" "${out%.}"
 }
 
+# kubevirt-lab:check {
+# check --mode <mode>: the items `selinux config` (the last SELINUX= line of /etc/selinux/config is
+# SELINUX=<mode>) and `selinux running` (getenforce is not Enforcing, unless the mode is enforcing).
+OPTIONS[check]=${OPTIONS[apply]}
+check() {
+  local mode=${ARG[mode]} line="" saw running=absent
+  if [[ -f $CONF ]]; then
+    line=$(grep -E '^SELINUX=' "$CONF" | tail -n 1) || true
+    saw=${line:-no SELINUX= line}
+  else
+    saw="no such file"
+  fi
+  check_is "selinux config" "SELINUX=$mode in $CONF" "$saw" "SELINUX=$mode" "$line"
+  if command -v getenforce >/dev/null; then running=$(getenforce 2>/dev/null) || running=absent; fi
+  if [[ $mode == enforcing || $running != Enforcing ]]; then
+    check_ok "selinux running"
+  else
+    check_drift "selinux running" "getenforce not Enforcing" "getenforce $running"
+  fi
+}
+# kubevirt-lab:check }
 kvl::main "$@"

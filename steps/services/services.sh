@@ -31,4 +31,23 @@ remove() {
   :
 }
 
+# kubevirt-lab:check {
+# check: the items `docker active`, `docker enabled`, `kubelet enabled` (systemctl is-active,
+# is-enabled).
+OPTIONS[check]=${OPTIONS[apply]}
+check() {
+  local unit state want
+  for unit in docker:active docker:enabled kubelet:enabled; do
+    want=${unit#*:}
+    unit=${unit%:*}
+    if [[ $want == active ]]; then
+      state=$(systemctl is-active "$unit" 2>/dev/null) || true
+    else
+      state=$(systemctl is-enabled "$unit" 2>/dev/null) || true
+    fi
+    state=${state:-unknown}
+    check_is "$unit $want" "$unit $want" "$unit $state" "$want" "$state"
+  done
+}
+# kubevirt-lab:check }
 kvl::main "$@"

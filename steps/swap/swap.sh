@@ -77,4 +77,19 @@ remove() {
   fi
 }
 
+# kubevirt-lab:check {
+# check: the items `swap active` (swapon --show has no area) and `swap fstab` (no uncommented swap
+# line in /etc/fstab).
+OPTIONS[check]=${OPTIONS[apply]}
+check() {
+  local areas lines
+  areas=$(active_swap | paste -sd ',' | sed 's/,/, /g')
+  check_is "swap active" "no active swap (swapon --show empty)" "swap on $areas" "" "$areas"
+  lines=""
+  if [[ -f $FSTAB ]]; then
+    lines=$(awk '$0 !~ /^[[:space:]]*#/ && $3 == "swap"' "$FSTAB")
+  fi
+  check_is "swap fstab" "no active swap line in $FSTAB" "$(kvl::q "${lines%%$'\n'*}")" "" "$lines"
+}
+# kubevirt-lab:check }
 kvl::main "$@"

@@ -50,4 +50,32 @@ remove() {
   reload
 }
 
+# kubevirt-lab:check {
+# check [--setting '<key> = <value>']...: the item `file /etc/sysctl.d/k8s.conf` as apply would
+# write it (apply run in check mode: no mark, no `sysctl --system`), then `sysctl <key>` for each of
+# its lines: the running value (`sysctl -n`) is the file's (blanks aside).
+OPTIONS[check]=${OPTIONS[apply]}
+check() {
+  local written="" line key value have
+  kvl::check_mode
+  own_file() {
+    check_file "$1" "$2"
+    written=$2
+  }
+  RELOAD=/dev/null
+  reload() { :; }
+  apply "$@"
+  while IFS= read -r line; do
+    [[ $line == *=* ]] || continue
+    key=$(kvl::words "${line%%=*}")
+    value=$(kvl::words "${line#*=}")
+    if ! have=$(sysctl -n "$key" 2>/dev/null); then
+      check_drift "sysctl $key" "sysctl $key = $value" "no such key"
+    else
+      have=$(kvl::words "$have")
+      check_is "sysctl $key" "sysctl $key = $value" "$key = $have" "$value" "$have"
+    fi
+  done <<<"$written"
+}
+# kubevirt-lab:check }
 kvl::main "$@"

@@ -63,4 +63,28 @@ run() {
   exit 1
 }
 
+# kubevirt-lab:check {
+# check <the run's options>: the item `node <name>` for each node: Ready in `kubectl get nodes`
+# (one look, no wait).
+OPTIONS[check]=${OPTIONS[run]}
+check() {
+  local seen="" name state node
+  local -A status=()
+  if [[ -f $ADMIN_CONF ]] && seen=$(kubectl --kubeconfig="$ADMIN_CONF" get nodes --no-headers 2>/dev/null); then
+    while read -r name state _; do
+      [[ -n ${name:-} ]] && status[$name]=$state
+    done <<<"$seen"
+  else
+    for node in "$@"; do check_drift "node $node" "node $node Ready" "no control plane to ask"; done
+    return 0
+  fi
+  for node in "$@"; do
+    case ${status[$node]:-} in
+      Ready | Ready,*) check_ok "node $node" ;;
+      "") check_drift "node $node" "node $node Ready" "not in kubectl get nodes" ;;
+      *) check_drift "node $node" "node $node Ready" "${status[$node]}" ;;
+    esac
+  done
+}
+# kubevirt-lab:check }
 kvl::main "$@"
