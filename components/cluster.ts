@@ -11,6 +11,7 @@ import { Master } from "./master";
 import { Worker } from "./worker";
 import { PodWait, PodWaitArgs, clusterProvider, waitForPods } from "./k8s";
 import { hostStep } from "./remote";
+import * as waitNodesStep from "../steps/wait-nodes/step";
 import { TYPES } from "./types";
 
 export class Cluster extends pulumi.ComponentResource {
@@ -74,8 +75,8 @@ export class Cluster extends pulumi.ComponentResource {
             {
                 host: cfg.master,
                 ssh,
-                script: "wait-nodes.sh",
-                args: { timeout: String(cfg.cluster.nodeReadyTimeoutSeconds), node: this.nodeNames },
+                script: waitNodesStep.script,
+                args: waitNodesStep.args(cfg.cluster.nodeReadyTimeoutSeconds, this.nodeNames),
             },
             {
                 parent: this,

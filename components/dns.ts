@@ -6,6 +6,7 @@ import * as command from "@pulumi/command";
 import { DnsSettings, nodeAddress } from "./config";
 import { Cluster } from "./cluster";
 import { hostStep } from "./remote";
+import * as recordsStep from "../steps/dnsmasq-records/step";
 import { TYPES } from "./types";
 
 export interface DnsArgs {
@@ -37,15 +38,10 @@ export class Dns extends pulumi.ComponentResource {
             {
                 host: s.host,
                 ssh: args.cluster.ssh,
-                script: "dnsmasq-records.sh",
+                script: recordsStep.script,
                 withActions: true,
-                args: {
-                    "conf-path": s.configPath,
-                    "ingress-domain": `ingress.${args.domain}`,
-                    "ingress-ip": this.ingressAddress,
-                    record: nodes.map((h) => `${h.name}=${h.address}`),
-                },
-                removeArgs: { "conf-path": s.configPath },
+                args: recordsStep.args(s, args.domain, nodes, this.ingressAddress),
+                removeArgs: recordsStep.removeArgs(s),
             },
             { parent: this, dependsOn: args.after },
         );

@@ -6,6 +6,9 @@ import * as command from "@pulumi/command";
 import * as YAML from "yaml";
 import { ClusterSettings, HostSpec, SshSettings } from "./config";
 import { hostStep } from "./remote";
+import * as initStep from "../steps/kubeadm-init/step";
+import * as flannelStep from "../steps/flannel/step";
+import * as waitNodesStep from "../steps/wait-nodes/step";
 import { TYPES } from "./types";
 
 export interface MasterArgs {
@@ -46,19 +49,10 @@ export class Master extends pulumi.ComponentResource {
             `${name}-kubeadm-init`,
             {
                 ...on,
-                script: "kubeadm-init.sh",
+                script: initStep.script,
                 withActions: true,
-                args: {
-                    "pod-network-cidr": c.podNetworkCidr,
-                    "service-cidr": c.serviceCidr,
-                    "node-name": host.name,
-                    "advertise-address": host.address,
-                    "kubernetes-version": args.kubernetesVersion,
-                    "ssh-user": ssh.user,
-                    "ignore-preflight-errors": c.kubeadmIgnorePreflightErrors,
-                },
-                // The master's own Node is drained and deleted before its reset, as every node's is.
-                removeArgs: { "ssh-user": ssh.user, "node-name": host.name },
+                args: initStep.args(c, host, args.kubernetesVersion, ssh.user),
+                removeArgs: initStep.removeArgs(host, ssh.user),
             },
             // The cluster is the one thing a changed setting must never re-create; `protect` keeps a
             // destroy from resetting it at all (Pulumi refuses to delete a protected resource).
@@ -74,12 +68,12 @@ export class Master extends pulumi.ComponentResource {
 
         this.flannel = hostStep(
             `${name}-flannel`,
-            { ...on, script: "flannel.sh", withActions: true, args: { "manifest-url": c.flannelManifestUrl } },
+            { ...on, script: flannelStep.script, withActions: true, args: flannelStep.args(c) },
             { parent: this, dependsOn: [this.init] },
         );
         this.ready = hostStep(
             `${name}-ready`,
-            { ...on, script: "wait-nodes.sh", args: { timeout: String(c.nodeReadyTimeoutSeconds), node: [host.name] } },
+            { ...on, script: waitNodesStep.script, args: waitNodesStep.args(c.nodeReadyTimeoutSeconds, [host.name]) },
             { parent: this, dependsOn: [this.flannel] },
         );
         this.registerOutputs({ kubeconfig: this.kubeconfig });

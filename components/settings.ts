@@ -28,6 +28,8 @@ import * as os from "os";
 import * as path from "path";
 import { z } from "zod";
 import { renderScript, shQuote } from "./remote";
+import * as sysctlStep from "../steps/sysctl/step";
+import * as selinuxStep from "../steps/selinux/step";
 import {
     CLEAN_TEXT,
     NODE_PORT_RANGE,
@@ -517,14 +519,14 @@ export const SETTINGS = {
                 eachItem("sysctl.sh", "setting"),
             ),
             {
-                default: ["net.bridge.bridge-nf-call-ip6tables = 1", "net.bridge.bridge-nf-call-iptables = 1"],
-                description: "Lines of `/etc/sysctl.d/k8s.conf`.",
+                default: sysctlStep.DEFAULT_LINES,
+                description: `Lines of \`${sysctlStep.FILE}\`.`,
             },
         ),
         selinux: setting(oneOf(SELINUX_MODES, "disabled, permissive or enforcing"), {
             default: "disabled",
             description:
-                "SELinux mode of the `SELINUX=` line of `/etc/selinux/config`; the post disables it, `enforcing` leaves SELinux alone.",
+                `SELinux mode of the \`SELINUX=\` line of \`${selinuxStep.FILE}\`; the post disables it, \`enforcing\` leaves SELinux alone.`,
         }),
     }),
     ...group("cluster", {

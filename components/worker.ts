@@ -5,6 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { HostSpec, SshSettings } from "./config";
 import { hostStep } from "./remote";
+import * as joinStep from "../steps/kubeadm-join/step";
 import { TYPES } from "./types";
 
 export interface WorkerArgs {
@@ -39,9 +40,9 @@ export class Worker extends pulumi.ComponentResource {
             {
                 host,
                 ssh,
-                script: "kubeadm-join.sh",
+                script: joinStep.script,
                 withActions: true,
-                args: { "node-name": host.name, "ignore-preflight-errors": args.ignorePreflightErrors },
+                args: joinStep.args(host, args.ignorePreflightErrors),
                 stdin: pulumi.secret(joinLine.stdout),
             },
             // The line is needed for the first join only; a fresh token must not count as a change.

@@ -1,6 +1,7 @@
 // The known faults of the post's network, each a pure function of the facts (facts.ts): where it
 // sits, the evidence, what it breaks and why, how to fix it, and where that is written down.
 import { Facts, Iface, LauncherFacts, NodeFacts, firstHost, inCidr, ipv4, network } from "./facts";
+import * as sysctlStep from "../../steps/sysctl/step";
 
 export type Layer = "kubernetes" | "host" | "pod" | "vm" | "ingress";
 
@@ -201,7 +202,7 @@ const bridgeNf: Rule = (f) =>
                 fix: [
                     ...(missing ? [`on ${n.host}: modprobe br_netfilter`] : []),
                     `on ${n.host}: sysctl -w net.bridge.bridge-nf-call-iptables=1`,
-                    `for good: net.bridge.bridge-nf-call-iptables = 1 in /etc/sysctl.d/k8s.conf, then sysctl --system (the lab's sysctl step: npm run drift, pulumi up)`,
+                    `for good: net.bridge.bridge-nf-call-iptables = 1 in ${sysctlStep.FILE}, then sysctl --system (the lab's sysctl step: npm run drift, pulumi up)`,
                 ],
                 sources: [SOURCES.post, SOURCES.k8sNetworkPlugins, SOURCES.k8sBridgeNf],
             },
