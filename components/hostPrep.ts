@@ -4,7 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { HostPrepSettings, HostSpec, SshSettings } from "./config";
-import { ScriptArgs, hostStep } from "./remote";
+import { ResolvedArgs, hostStep } from "./remote";
 import { TYPES } from "./types";
 import * as repoStep from "../steps/repo/step";
 import * as packagesStep from "../steps/packages/step";
@@ -24,7 +24,7 @@ export interface HostPrepArgs {
 export const PREP_STEPS = ["repo", "packages", "docker-storage", "services", "sysctl", "swap", "selinux"] as const;
 
 /** Each prep step's binding (steps/<step>/step.ts): its script and its options from the settings. */
-export const PREP_BINDINGS: Record<(typeof PREP_STEPS)[number], { script: string; args: (s: HostPrepSettings) => ScriptArgs }> = {
+export const PREP_BINDINGS: Record<(typeof PREP_STEPS)[number], { script: string; args: (s: HostPrepSettings) => ResolvedArgs }> = {
     repo: repoStep,
     packages: packagesStep,
     "docker-storage": dockerStorageStep,

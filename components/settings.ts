@@ -525,8 +525,7 @@ export const SETTINGS = {
         ),
         selinux: setting(oneOf(SELINUX_MODES, "disabled, permissive or enforcing"), {
             default: "disabled",
-            description:
-                `SELinux mode of the \`SELINUX=\` line of \`${selinuxStep.FILE}\`; the post disables it, \`enforcing\` leaves SELinux alone.`,
+            description: `SELinux mode of the \`SELINUX=\` line of \`${selinuxStep.FILE}\`; the post disables it, \`enforcing\` leaves SELinux alone.`,
         }),
     }),
     ...group("cluster", {

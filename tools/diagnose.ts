@@ -15,7 +15,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
-import * as drift from "./drift";
+import * as stackLib from "./lib/pulumi";
+import * as sshLib from "./lib/ssh";
 import { runCli } from "./cli";
 import { collect, findKubectl, run } from "./diagnose/collect";
 import { Facts } from "./diagnose/facts";
@@ -63,13 +64,13 @@ export function parseCliArgs(argv: string[]): ParsedArgs {
             },
         }));
     } catch (err) {
-        throw new drift.UsageError((err as Error).message);
+        throw new stackLib.UsageError((err as Error).message);
     }
     const timeoutMs = v["timeout-ms"] === undefined ? 20_000 : Number(v["timeout-ms"]);
     if (!Number.isInteger(timeoutMs) || timeoutMs < 1000 || timeoutMs > 600_000)
-        throw new drift.UsageError(`--timeout-ms: "${v["timeout-ms"]}" is not 1000-600000`);
+        throw new stackLib.UsageError(`--timeout-ms: "${v["timeout-ms"]}" is not 1000-600000`);
     const stack = v.stack as string | undefined;
-    if (stack !== undefined && !/^[A-Za-z0-9_./-]+$/.test(stack)) throw new drift.UsageError(`--stack: "${stack}" is not a stack name`);
+    if (stack !== undefined && !/^[A-Za-z0-9_./-]+$/.test(stack)) throw new stackLib.UsageError(`--stack: "${stack}" is not a stack name`);
     return {
         stack,
         cwd: v.cwd as string | undefined,
@@ -86,24 +87,24 @@ export function parseCliArgs(argv: string[]): ParsedArgs {
 /** The lab's facts: the stack's settings, host keys and kubeconfig read at once, then every layer. */
 export async function labFacts(a: ParsedArgs): Promise<Facts> {
     const t0 = Date.now();
-    const stackName = a.stack ?? (await drift.pulumi(a, ["stack", "--show-name"])).stdout.trim();
-    if (!stackName) throw new drift.UsageError("no stack: give --stack <name> or `pulumi stack select` one");
+    const stackName = a.stack ?? (await stackLib.pulumi(a, ["stack", "--show-name"])).stdout.trim();
+    if (!stackName) throw new stackLib.UsageError("no stack: give --stack <name> or `pulumi stack select` one");
     // two pulumi commands at once: the settings, and the state with its outputs in clear (the kubeconfig)
     const [{ stack, cfg }, exported] = await Promise.all([
-        drift.readStack({ ...a, stack: stackName }),
-        drift.pulumi(a, ["stack", "export", "--stack", stackName, "--show-secrets"]),
+        stackLib.readStack({ ...a, stack: stackName }),
+        stackLib.pulumi(a, ["stack", "export", "--stack", stackName, "--show-secrets"]),
     ]);
     const pulumiMs = Date.now() - t0;
-    if (!(await drift.hasSsh())) throw new Error("ssh is missing: install it with: sudo apt-get install -y openssh-client");
+    if (!(await stackLib.hasSsh())) throw new Error("ssh is missing: install it with: sudo apt-get install -y openssh-client");
     const outputs = exported.code === 0 ? stackOutputs(exported.stdout) : {};
     const kubeconfig = typeof outputs.kubeconfig === "string" ? outputs.kubeconfig : undefined;
     const launcherHints: Record<string, string> = {};
     for (const [vm, v] of Object.entries((outputs.vms ?? {}) as Record<string, { pod?: string } | undefined>))
         if (v?.pod) launcherHints[vm] = v.pod;
     const guestKnownHosts = exported.code === 0 ? vmHostKeys(exported.stdout) : undefined;
-    const tmp = drift.privateTempDir("diagnose");
-    const hostKeys = drift.expectedHostKeys(cfg, exported.code === 0 ? exported.stdout : undefined);
-    const ssh = await drift.openSshAccess(cfg, hostKeys, tmp, a.timeoutMs / 1000 + 60);
+    const tmp = stackLib.privateTempDir("diagnose");
+    const hostKeys = sshLib.expectedHostKeys(cfg, new stackLib.StackState(exported.code === 0 ? exported.stdout : undefined));
+    const ssh = await sshLib.openSshAccess(cfg, hostKeys, tmp, a.timeoutMs / 1000 + 60);
     try {
         const access = {
             cfg,
@@ -197,7 +198,7 @@ export async function main(argv: string[], print: (line: string) => void = (l) =
         } else facts = await labFacts(a);
     } catch (err) {
         print(`diagnose: ${(err as Error).message}`);
-        if (err instanceof drift.UsageError) print(USAGE);
+        if (err instanceof stackLib.UsageError) print(USAGE);
         return 2;
     }
     const findings = judge(facts);

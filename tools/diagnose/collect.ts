@@ -9,8 +9,8 @@ import * as path from "node:path";
 import type { HostSpec, LabConfig } from "../../components/config";
 import { nodeAddress, shortName } from "../../components/config";
 import { hostScript } from "../../components/remote";
-import * as drift from "../drift";
-import * as verify from "../verify";
+import * as sshLib from "../lib/ssh";
+import * as verify from "../verify/checks";
 import { Facts, GuestFacts, K8sFacts, LabFacts, LauncherFacts, NodeFacts, parseGuest, parseK8s, parseLauncher, parseNode } from "./facts";
 
 export interface Run {
@@ -89,7 +89,7 @@ fi
 
 export interface Access {
     cfg: LabConfig;
-    ssh: drift.SshAccess;
+    ssh: sshLib.SshAccess;
     sshConfig?: string;
     /** kubectl and the stack's kubeconfig (undefined: the API is not read). */
     kubectl: string;
@@ -109,7 +109,7 @@ export async function collectNode(a: Access, host: HostSpec): Promise<NodeFacts>
         error,
     });
     if (!a.ssh.hostKeys.has(host.address)) return empty(`${where}: no host key to expect (run pulumi up first)`);
-    const r = await run("ssh", [...drift.sshArgs(a.cfg, host, a.ssh, a.sshConfig), hostScript("netfacts.sh", [], a.cfg.ssh.user)], {
+    const r = await run("ssh", [...sshLib.sshArgs(a.cfg, host, a.ssh, a.sshConfig), hostScript("netfacts.sh", [], a.cfg.ssh.user)], {
         timeoutMs: a.timeoutMs,
     });
     if (r.code !== 0)
