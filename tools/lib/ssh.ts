@@ -8,7 +8,7 @@ import { HostSpec, LabConfig, shortName } from "../../components/config";
 import { keyLine, parseKeyscan, preferredKey, sshHosts } from "../../components/hostKeys";
 import { ResolvedArgs, hostScript, namedArgv } from "../../components/remote";
 import { parsePublicKey } from "../../components/values";
-import { Exec, StackState, exec, secretText } from "./pulumi";
+import { Exec, StackState, secretText } from "./pulumi";
 
 /**
  * The host key each host's steps expect, by address (`<type> <base64>`), as the program pins them
