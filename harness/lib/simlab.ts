@@ -229,7 +229,7 @@ export interface PreviewStep {
 
 /** What a copy of the program holds: the files and folders the engine runs. */
 const PROGRAM_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts"];
-const PROGRAM_DIRS = ["components", "scripts", "manifests", "ansible"];
+const PROGRAM_DIRS = ["components", "steps", "scripts", "manifests", "ansible"];
 
 /** A copy of the project with its own stack file and file backend. */
 export class Project {

@@ -72,7 +72,7 @@ export function judge(cfg: LabConfig, seen: Seen): StepResult[] {
     const out: StepResult[] = [];
     for (const h of nodes) {
         const s = seen.get(h.name);
-        if (s) for (const step of PREP_STEPS) out.push(verdict(h.name, step, s.get(step) ?? []));
+        for (const step of PREP_STEPS) if (s?.has(step)) out.push(verdict(h.name, step, s.get(step)!));
     }
     const m = seen.get(cfg.master.name);
     if (m) {
