@@ -1,8 +1,8 @@
 // tools/verify.ts against local stand-ins on 127.0.0.0/8 only: a nodejs-ex
 // like page that counts views, a vts-like status page, and a real dnsmasq
 // answering *.ingress.<domain> with the stand-ins' address. The swap check:
-// its lines from probe results, the check selection, and probe.sh's swap check
-// in a sandbox (test/lib/sandbox.ts) with swap on and off.
+// its lines from the swap step's check items, the check selection, and the swap
+// step's check (steps/swap/swap.sh check) in a sandbox (test/lib/sandbox.ts) with swap on and off.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -13,23 +13,21 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { DnsmasqServer, startDnsmasq } from "./lib/dnsmasq";
 import { SIM_STATE, Sandbox, sandboxSupported } from "./lib/sandbox";
-import { Facts, parseProbe } from "../tools/drift";
+import { CheckItem, parseCheck } from "../tools/lib/ssh";
+import { UsageError } from "../tools/lib/pulumi";
+import { main } from "../tools/verify";
+import { parseCliArgs, resolveOptions, selectedChecks } from "../tools/verify/args";
 import {
     CHECKS,
     CheckResult,
     checkPage,
     checkSwap,
     looksLikeVts,
-    main,
-    parseCliArgs,
     parseCount,
-    resolveOptions,
     runChecks,
-    selectedChecks,
     swapResult,
-    UsageError,
     VerifyOptions,
-} from "../tools/verify";
+} from "../tools/verify/checks";
 
 const repo = path.resolve(__dirname, "..");
 const domain = "verify.test";
@@ -353,8 +351,16 @@ describe("inputs and parsing", { timeout: 60_000 }, () => {
     });
 });
 
-/** What probe.sh's swap check saw, as drift.ts's parseProbe gives it. */
-const swapFacts = (active: string[], fstab: string[]): Facts => ({ ...parseProbe(""), swapActive: active, swapFstab: fstab });
+/** The swap step's check items: active areas, the first swap line of the fstab. */
+const swapFacts = (active: string[], fstab: string[]): CheckItem[] => [
+    active.length === 0
+        ? { item: "swap active" }
+        : { item: "swap active", drift: { expected: "no active swap", saw: `swap on ${active.join(", ")}` } },
+    fstab.length === 0
+        ? { item: "swap fstab" }
+        : { item: "swap fstab", drift: { expected: "no active swap line", saw: JSON.stringify(fstab[0]) } },
+];
+const PASS_KM1 = "PASS swap: off on km1.virtomation.com (swap active, swap fstab: as the swap step makes them)";
 const km1 = { name: "km1.virtomation.com", address: "172.31.50.221" };
 const kn1 = { name: "kn1.virtomation.com", address: "172.31.50.231" };
 
@@ -363,21 +369,21 @@ describe("the swap check", { timeout: 60_000 }, () => {
         assert.deepEqual(swapResult(km1.name, swapFacts([], [])), {
             check: "swap",
             ok: true,
-            line: "PASS swap: off on km1.virtomation.com (no active swap, no swap line in /etc/fstab)",
+            line: PASS_KM1,
         });
         assert.equal(
             swapResult(km1.name, swapFacts(["/dev/vda2", "/swapfile"], [])).line,
-            "FAIL swap: expected off on km1.virtomation.com, saw active swap on /dev/vda2, /swapfile",
+            "FAIL swap: expected off on km1.virtomation.com, saw swap active: swap on /dev/vda2, /swapfile",
         );
         assert.equal(
             swapResult(kn1.name, swapFacts([], ["/dev/vda2 swap swap defaults 0 0"])).line,
-            'FAIL swap: expected off on kn1.virtomation.com, saw /etc/fstab line "/dev/vda2 swap swap defaults 0 0"',
+            'FAIL swap: expected off on kn1.virtomation.com, saw swap fstab: "/dev/vda2 swap swap defaults 0 0"',
         );
         const both = swapResult(kn1.name, swapFacts(["/dev/vda2"], ["/dev/vda2 swap swap defaults 0 0", "/swapfile none swap sw 0 0"]));
         assert.equal(both.ok, false);
         assert.equal(
             both.line,
-            'FAIL swap: expected off on kn1.virtomation.com, saw active swap on /dev/vda2 and /etc/fstab lines "/dev/vda2 swap swap defaults 0 0", "/swapfile none swap sw 0 0"',
+            'FAIL swap: expected off on kn1.virtomation.com, saw swap active: swap on /dev/vda2 and swap fstab: "/dev/vda2 swap swap defaults 0 0"',
         );
         const unreachable = new Error("kn1 (root@172.31.50.231:22): cannot reach it over SSH: Connection timed out");
         assert.equal(
@@ -397,7 +403,7 @@ describe("the swap check", { timeout: 60_000 }, () => {
         assert.deepEqual(
             lines.map((r) => r.line),
             [
-                "PASS swap: off on km1.virtomation.com (no active swap, no swap line in /etc/fstab)",
+                PASS_KM1,
                 "FAIL swap: expected off on kn1.virtomation.com, saw kn1 (root@172.31.50.231:22): cannot reach it over SSH: refused",
             ],
         );
@@ -448,7 +454,7 @@ describe("the swap check", { timeout: 60_000 }, () => {
 
 const skipSandbox = sandboxSupported().ok ? false : "needs root, unshare and overlayfs (test/lib/sandbox.ts)";
 
-describe("the swap check on probe.sh in a sandbox", { skip: skipSandbox, timeout: 120_000 }, () => {
+describe("the swap step's check in a sandbox", { skip: skipSandbox, timeout: 120_000 }, () => {
     let sb: Sandbox;
     before(async () => {
         sb = await Sandbox.create({ hostname: "km1" });
@@ -457,11 +463,11 @@ describe("the swap check on probe.sh in a sandbox", { skip: skipSandbox, timeout
         await sb?.dispose();
     });
 
-    /** probe.sh's swap check, as verify asks it over SSH (drift.ts probeHost with ["swap"]), judged. */
+    /** The swap step's check, as verify runs it over SSH (tools/lib/ssh.ts runChecks), judged. */
     async function swapLine(): Promise<CheckResult> {
-        const r = await sb.runScriptAsync("probe.sh", ["--check", "swap"]);
+        const r = await sb.runScriptAsync("swap.sh", ["check"]);
         assert.equal(r.code, 0, r.stderr);
-        return swapResult(km1.name, parseProbe(r.stdout));
+        return swapResult(km1.name, parseCheck("swap.sh", r.stdout));
     }
 
     test("swap on is FAIL; after swap.sh apply it is PASS", async () => {
@@ -474,14 +480,14 @@ describe("the swap check on probe.sh in a sandbox", { skip: skipSandbox, timeout
         assert.equal(fail.ok, false);
         assert.equal(
             fail.line,
-            'FAIL swap: expected off on km1.virtomation.com, saw active swap on /dev/vda2 and /etc/fstab line "/dev/vda2 swap swap defaults 0 0"',
+            'FAIL swap: expected off on km1.virtomation.com, saw swap active: swap on /dev/vda2 and swap fstab: "/dev/vda2 swap swap defaults 0 0"',
         );
         const off = await sb.runScriptAsync("swap.sh", ["apply"]);
         assert.equal(off.code, 0, off.stderr);
         assert.deepEqual(await swapLine(), {
             check: "swap",
             ok: true,
-            line: "PASS swap: off on km1.virtomation.com (no active swap, no swap line in /etc/fstab)",
+            line: PASS_KM1,
         });
     });
 });

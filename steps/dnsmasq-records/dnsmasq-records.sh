@@ -114,18 +114,15 @@ remove() {
 
 # kubevirt-lab:check {
 # check <the apply's options>: the item `file <conf-path>` as apply would write it (apply run in
-# check mode: it stops at the comparison, restarts nothing), and `dnsmasq active`.
+# check mode: it stops at the comparison, restarts nothing).
 OPTIONS[check]=${OPTIONS[apply]}
 check() {
-  local state
   file_is() {
     check_file "$1" "$2"
     return 0
   }
   restart() { :; }
   apply "$@"
-  state=$(systemctl is-active dnsmasq 2>/dev/null) || true
-  check_is "dnsmasq active" "dnsmasq active" "dnsmasq ${state:-unknown}" active "$state"
 }
 # kubevirt-lab:check }
 kvl::main "$@"
