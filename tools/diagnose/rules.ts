@@ -202,7 +202,7 @@ const bridgeNf: Rule = (f) =>
                 fix: [
                     ...(missing ? [`on ${n.host}: modprobe br_netfilter`] : []),
                     `on ${n.host}: sysctl -w net.bridge.bridge-nf-call-iptables=1`,
-                    `for good: net.bridge.bridge-nf-call-iptables = 1 in ${sysctlStep.FILE}, then sysctl --system (the lab's sysctl step: npm run drift, pulumi up)`,
+                    `for good: ${sysctlStep.DEFAULT_LINES.find((l) => l.startsWith("net.bridge.bridge-nf-call-iptables "))} in ${sysctlStep.FILE}, then sysctl --system (the lab's sysctl step: npm run drift, pulumi up)`,
                 ],
                 sources: [SOURCES.post, SOURCES.k8sNetworkPlugins, SOURCES.k8sBridgeNf],
             },
