@@ -271,7 +271,8 @@ export class Project {
         for (const f of PROGRAM_FILES) fs.copyFileSync(path.join(source, f), path.join(this.dir, f));
         for (const d of PROGRAM_DIRS) {
             fs.rmSync(path.join(this.dir, d), { recursive: true, force: true });
-            fs.cpSync(path.join(source, d), path.join(this.dir, d), { recursive: true });
+            // a release before steps/ has none (its host scripts were in scripts/host)
+            if (fs.existsSync(path.join(source, d))) fs.cpSync(path.join(source, d), path.join(this.dir, d), { recursive: true });
         }
     }
 

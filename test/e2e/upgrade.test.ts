@@ -1,7 +1,8 @@
 // A lab made by the previous release, taken over by this one: `pulumi up` with the previous
-// release's program (exported from git), then `preview` and `up` with this one. No kubeadm init
-// or join is replaced, deleted or re-run; no host records a kubeadm init, join or reset; the lab
-// then matches the stack file and destroys cleanly.
+// release's program (exported from git), then `preview` and `up` with this one. The preview has
+// no change at all (the steps moved to steps/ and gained a check action, yet what each step sends
+// is the same, byte for byte); no host records a kubeadm init, join or reset; the lab then
+// matches the stack file and destroys cleanly.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -14,8 +15,8 @@ import { standinsWithJoinConfig } from "../../harness/lib/standins";
 // The stand-ins with kubeadm's join --config (harness/lib/standins.ts): the lab's hosts copy them at up.
 process.env.SIMLAB_STANDINS = standinsWithJoinConfig();
 
-/** The previous release: the commit that landed before this layout (stop 6 of the tracker). */
-const PREVIOUS_RELEASE = "88fbbc322e5ac7a5dce4e2df20407bee266014f3";
+/** The previous release: the commit that landed before the steps' folders (stop 21 of the tracker). */
+const PREVIOUS_RELEASE = "109c2a0c98944b3805af89c6da6c0d04758b7e8c";
 const lab = new SimLab("kvlupg");
 const previous = fs.mkdtempSync(path.join(os.tmpdir(), "kvl-previous-"));
 let project: Project;
@@ -53,7 +54,7 @@ describe("upgrading a lab of the previous release", () => {
         );
     });
 
-    it("this release's preview replaces and deletes nothing of the cluster, and never kubeadm init or a join", async () => {
+    it("this release's preview changes nothing: no replace, no delete, no update (never kubeadm init or a join)", async () => {
         project.useProgram(REPO);
         const plan = await project.previewSteps();
         const changed = plan.filter((s) => s.op !== "same");
@@ -69,6 +70,11 @@ describe("upgrading a lab of the previous release", () => {
         assert.ok(
             plan.some((s) => s.name === "km1-kubeadm-init"),
             "the init step is still in the program",
+        );
+        assert.deepEqual(
+            changed.map((s) => `${s.op} ${s.name}`),
+            [],
+            "no change at all: what every step sends is the previous release's",
         );
     });
 
