@@ -11,8 +11,8 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ResolvedArgs, hostScript, namedArgv, renderScript } from "../components/remote";
-import { startDnsmasq } from "./lib/dnsmasq";
+import { ResolvedArgs, hostScript, namedArgv, renderScript } from "../../components/remote";
+import { startDnsmasq } from "../../test/lib/dnsmasq";
 
 const SCRIPT = "dnsmasq-records.sh";
 const USAGE =

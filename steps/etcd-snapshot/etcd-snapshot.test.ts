@@ -12,13 +12,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 
-import { snapshotCommand } from "../components/etcdSnapshot";
-import { fakeHostKey, runProgram } from "./lib/graph";
-import { stackConfig } from "./lib/stack";
-import { sandboxes } from "./lib/hosts";
-import { REPO_ROOT, sandboxSupported, shQuote } from "./lib/sandbox";
-import { startSshd } from "./lib/sshd";
-import { standinsWithJoinConfig } from "../harness/lib/standins";
+import { snapshotCommand } from "../../components/etcdSnapshot";
+import { fakeHostKey, runProgram } from "../../test/lib/graph";
+import { stackConfig } from "../../test/lib/stack";
+import { sandboxes } from "../../test/lib/hosts";
+import { REPO_ROOT, sandboxSupported, shQuote } from "../../test/lib/sandbox";
+import { startSshd } from "../../test/lib/sshd";
+import { standinsWithJoinConfig } from "../../harness/lib/standins";
 
 const K8S_BIN = process.env.KUBEVIRT_LAB_K8S_BIN ?? path.join(os.homedir(), ".cache/kubevirt-lab/kubernetes/v1.9.4/bin");
 const TOOLS = path.join(os.homedir(), ".cache/kubevirt-lab/etcd-tools");
