@@ -67,10 +67,13 @@ describe("upgrading a lab of the previous release", () => {
         for (const s of plan.filter((x) => /kubeadm-(init|join)$/.test(x.name))) {
             assert.ok(["same", "update"].includes(s.op), `${s.name}: ${s.op}`);
         }
+        const state = ((await project.exportState()).resources ?? []).map((r: { urn: string }) => r.urn);
         assert.ok(
-            plan.some((s) => s.name === "km1-kubeadm-init"),
-            "the init step is still in the program",
+            state.some((u: string) => u.endsWith("::km1-kubeadm-init")),
+            "the init step is in the state",
         );
+        const none = await project.pulumi(["preview", "--expect-no-changes"]);
+        assert.equal(none.code, 0, `expected no changes:\n${none.stdout.slice(-3000)}`);
         assert.deepEqual(
             changed.map((s) => `${s.op} ${s.name}`),
             [],
