@@ -4,15 +4,17 @@
 // recording `systemctl` first on PATH. Then a real dnsmasq on a loopback
 // address serves the file it wrote and answers the post's names. The values
 // themselves (addresses, names, the domain, the file's path) are checked by
-// components/config.ts (test/config.test.ts), not here.
+// components/config.ts (test/config.test.ts), not here. Last, the command lines
+// of the dev stack's dns-records step (golden/commands.txt).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ResolvedArgs, hostScript, namedArgv, renderScript } from "../../components/remote";
+import { hostScript, renderScript } from "../../components/remote";
 import { startDnsmasq } from "../../test/lib/dnsmasq";
+import { act, assertCommandsGolden } from "../../test/lib/steps";
 
 const SCRIPT = "dnsmasq-records.sh";
 const USAGE =
@@ -41,8 +43,6 @@ let bin: string;
 let calls: string;
 let conf: string;
 
-/** The script's words, as hostStep writes them: the action, then `--name value`... */
-const act = (action: "apply" | "remove", args: ResolvedArgs): string[] => [action, ...namedArgv(args)];
 /** apply with the post's records, the wildcard to `ingressIp`, and `records` (default: the three nodes). */
 const applyArgs = (ingressIp: string, records: string[] = nodes, domain = "ingress.virtomation.com"): string[] =>
     act("apply", { "conf-path": conf, "ingress-domain": domain, "ingress-ip": ingressIp, record: records });
@@ -360,4 +360,8 @@ describe("remove", () => {
         assert.equal(again.stdout, "kubevirt-lab: dnsmasq-records.sh remove: unchanged\n");
         assert.equal(systemctlCalls().length, restarts + 1);
     });
+});
+
+test("the dev stack's dnsmasq-records.sh steps: create and delete command lines (script elided), logging, stdin, as golden/commands.txt", () => {
+    assertCommandsGolden("dnsmasq-records");
 });
