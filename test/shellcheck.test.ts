@@ -1,10 +1,10 @@
 /**
- * shellcheck over every shell script of the project: *.sh under scripts/
- * (steps/lib.sh too, and followed from each host script's `source`
+ * shellcheck over every shell script of the project: *.sh under scripts/ and
+ * steps/ (steps/lib.sh too, and followed from each step script's `source`
  * line: -x with source path SCRIPTDIR) and every file of harness/standins/bin
  * (the stand-ins have no extension; sim-lib.sh is sourced by them) at severity
  * "style", *.sh under tools/ at "warning". The host scripts as sent to a host
- * (lib.sh inlined) are checked in test/host-scripts.test.ts.
+ * (lib.sh inlined) are checked in test/steps.test.ts.
  * Fails listing each finding as file:line:column: level: message [SCxxxx].
  * The files are checked by two shellcheck processes at once (2 cores).
  */
@@ -35,6 +35,7 @@ export function shellFiles(): { file: string; severity: "style" | "warning" }[] 
     const rel = (f: string) => path.relative(ROOT, f);
     return [
         ...walk(path.join(ROOT, "scripts"), (f) => f.endsWith(".sh")).map((f) => ({ file: rel(f), severity: "style" as const })),
+        ...walk(path.join(ROOT, "steps"), (f) => f.endsWith(".sh")).map((f) => ({ file: rel(f), severity: "style" as const })),
         ...walk(path.join(ROOT, "harness", "standins", "bin"), isShell).map((f) => ({ file: rel(f), severity: "style" as const })),
         ...walk(path.join(ROOT, "tools"), (f) => f.endsWith(".sh")).map((f) => ({ file: rel(f), severity: "warning" as const })),
     ].sort((a, b) => a.file.localeCompare(b.file));
@@ -66,7 +67,7 @@ describe("shellcheck", () => {
         }
     });
 
-    it("reports nothing (style for scripts/ and the stand-ins, warning for tools/)", async () => {
+    it("reports nothing (style for scripts/, steps/ and the stand-ins, warning for tools/)", async () => {
         const version = spawnSync("shellcheck", ["--version"], { encoding: "utf8" });
         assert.equal(version.status, 0, "shellcheck is not installed (Debian: apt-get install shellcheck)");
         const all = shellFiles();
