@@ -365,3 +365,29 @@ describe("remove", () => {
 test("the dev stack's dnsmasq-records.sh steps: create and delete command lines (script elided), logging, stdin, as golden/commands.txt", () => {
     assertCommandsGolden("dnsmasq-records");
 });
+
+describe("check", () => {
+    test("clean after apply; a record changed by hand, or another ingress address given, is the file's drift; it writes and restarts nothing", async () => {
+        const checkArgs = (ingressIp: string) => ["check", ...applyArgs(ingressIp).slice(1)];
+        assert.equal((await runScript(applyArgs("172.31.50.231"))).code, 0);
+        const before = systemctlCalls().length;
+        const clean = await runScript(checkArgs("172.31.50.231"));
+        assert.equal(clean.code, 0, show(clean));
+        assert.equal(clean.stdout, `ok\tfile ${conf}\n`);
+        assert.match(clean.stderr, /kubevirt-lab: dnsmasq-records\.sh check: unchanged\n$/);
+        const other = await runScript(checkArgs("172.31.50.232"));
+        assert.equal(
+            other.stdout,
+            `drift\tfile ${conf}\t${conf} line 7 "address=/.ingress.virtomation.com/172.31.50.232"\t"address=/.ingress.virtomation.com/172.31.50.231"\n`,
+        );
+        fs.writeFileSync(conf, postFile.replace("172.31.50.232", "172.31.50.99"));
+        const edited = await runScript(checkArgs("172.31.50.231"));
+        assert.match(
+            edited.stdout,
+            /^drift\tfile \S+\t\S+ line 4 "address=\/kn2\.virtomation\.com\/172\.31\.50\.232"\t"address=\/kn2\.virtomation\.com\/172\.31\.50\.99"\n$/,
+        );
+        assert.equal(fs.readFileSync(conf, "utf8"), postFile.replace("172.31.50.232", "172.31.50.99"), "the check wrote nothing");
+        assert.equal(systemctlCalls().length, before, "no restart");
+        assert.deepEqual(strayTempFiles(), []);
+    });
+});

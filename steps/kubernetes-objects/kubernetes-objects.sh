@@ -28,7 +28,7 @@ check() {
     [[ -z $ns ]] || where=(--namespace "$ns")
     if [[ ! -f $ADMIN_CONF ]]; then
       check_drift "$item" "$kind ${ns:+$ns/}$name present" "no control plane to ask"
-    elif out=$(kubectl --kubeconfig="$ADMIN_CONF" --request-timeout=10s get "$kind" "$name" ${where[@]+"${where[@]}"} 2>&1); then
+    elif out=$(kubectl --kubeconfig="$ADMIN_CONF" get "$kind" "$name" ${where[@]+"${where[@]}"} --request-timeout=10s 2>&1); then
       check_ok "$item"
     elif [[ $out == *NotFound* || $out == *"not found"* ]]; then
       check_drift "$item" "$kind ${ns:+$ns/}$name present" "missing"

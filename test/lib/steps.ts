@@ -23,6 +23,7 @@ import {
     scriptCommand,
 } from "./sandbox";
 import { stackConfig } from "./stack";
+import { parseCheck } from "../../tools/lib/ssh";
 
 export class Steps {
     /** whether a step has failed (the after hook keeps the logs then) */
@@ -335,3 +336,22 @@ export function assertCommandsGolden(stem: string): void {
     assert.ok(sections.length > 0, `the dev stack has host steps that run ${stem}.sh`);
     golden(stem, "commands.txt", sections.flat().join("\n"));
 }
+
+/**
+ * A step's read-only check (`<script> check <the apply's options>`, the command line hostStep's
+ * code makes, the check part rendered): it exits 0, prints its closing line on stderr, writes
+ * nothing and calls only what looks. Its items: item → "ok", or "<expected> / <saw>".
+ */
+export async function check(sb: Sandbox, script: string, args: ResolvedArgs = {}): Promise<Map<string, string>> {
+    const s = await step(sb, script, ["check", ...namedArgv(args)]);
+    ok(s.result, `${script} check`);
+    status(s.result, script, "check", "unchanged", "stderr");
+    // the stand-ins' calls log may be made by the check's first call, its folders with it
+    const wrote = s.diff.filter((d) => !/^created \/var\/log(\/kubevirt-lab)? \(dir\)$/.test(d));
+    assert.deepEqual(wrote, [], `${script} check wrote nothing`);
+    assert.deepEqual(stateChanging(s.calls), [], `${script} check only looked`);
+    return new Map(parseCheck(script, s.result.stdout).map((i) => [i.item, i.drift ? `${i.drift.expected} / ${i.drift.saw}` : "ok"]));
+}
+
+/** The items of a check that are not ok. */
+export const drifted = (items: Map<string, string>): Array<[string, string]> => [...items].filter(([, v]) => v !== "ok");
