@@ -7,6 +7,8 @@ import * as command from "@pulumi/command";
 import { HostSpec, SshSettings } from "./config";
 import { K8sObject, clone } from "./manifests";
 import { hostStep } from "./remote";
+import * as waitPodsStep from "../steps/wait-pods/step";
+import * as deleteDaemonsetsStep from "../steps/delete-daemonsets/step";
 
 /**
  * A provider for the post's Kubernetes 1.9: no server-side apply (1.16+) and
@@ -79,8 +81,8 @@ export function waitForPods(name: string, on: PodWaitTarget, a: PodWaitArgs, opt
         {
             host: on.masterHost,
             ssh: on.ssh,
-            script: "wait-pods.sh",
-            args: { timeout: String(a.timeoutSeconds), namespace: a.namespace, selector: a.selector, "min-ready": String(a.minReady) },
+            script: waitPodsStep.script,
+            args: waitPodsStep.args(a),
         },
         opts,
     );
@@ -138,10 +140,10 @@ export function applyObjects(
             {
                 host: on.masterHost,
                 ssh: on.ssh,
-                script: "delete-daemonsets.sh",
+                script: deleteDaemonsetsStep.script,
                 withActions: true,
-                args: { daemonset: daemonsets },
-                removeArgs: { daemonset: daemonsets },
+                args: deleteDaemonsetsStep.args(daemonsets),
+                removeArgs: deleteDaemonsetsStep.args(daemonsets),
             },
             { parent: opts.parent, dependsOn: groups },
         );

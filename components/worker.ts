@@ -6,6 +6,8 @@ import * as command from "@pulumi/command";
 import { HostSpec, SshSettings } from "./config";
 import { hostStep } from "./remote";
 import * as joinStep from "../steps/kubeadm-join/step";
+import * as joinCommandStep from "../steps/join-command/step";
+import * as drainStep from "../steps/drain-node/step";
 import { TYPES } from "./types";
 
 export interface WorkerArgs {
@@ -32,7 +34,7 @@ export class Worker extends pulumi.ComponentResource {
 
         const joinLine = hostStep(
             `${name}-join-command`,
-            { host: master, ssh, script: "join-command.sh", args: { ttl: args.joinTokenTtl }, secretOutput: true },
+            { host: master, ssh, script: joinCommandStep.script, args: joinCommandStep.args(args.joinTokenTtl), secretOutput: true },
             { parent: this, dependsOn: [args.masterReady] },
         );
         this.join = hostStep(
@@ -53,10 +55,10 @@ export class Worker extends pulumi.ComponentResource {
             {
                 host: master,
                 ssh,
-                script: "drain-node.sh",
+                script: drainStep.script,
                 withActions: true,
-                args: { "node-name": host.name },
-                removeArgs: { "node-name": host.name },
+                args: drainStep.args(host),
+                removeArgs: drainStep.args(host),
             },
             { parent: this, dependsOn: [this.join] },
         );
