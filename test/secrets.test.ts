@@ -115,7 +115,8 @@ describe(
                 fs.mkdirSync(tmp);
                 const script = [
                     'import { parseConfig } from "./components/config";',
-                    'import { openSshAccess, privateTempDir } from "./tools/drift";',
+                    'import { privateTempDir } from "./tools/lib/pulumi";',
+                    'import { openSshAccess } from "./tools/lib/ssh";',
                     'import { sourceOf, stackConfig } from "./test/lib/stack";',
                     "(async () => {",
                     "  const cfg = parseConfig(sourceOf(stackConfig('dev', { sshPrivateKey: process.env.KVL_KEY })));",
@@ -146,7 +147,7 @@ describe(
                 // the next run of a tool removes what the killed one left (nothing secret: known_hosts, a socket)
                 const next = spawnSync(
                     process.execPath,
-                    ["--import", "tsx", "-e", "import { privateTempDir } from './tools/drift'; console.log(privateTempDir('drift'))"],
+                    ["--import", "tsx", "-e", "import { privateTempDir } from './tools/lib/pulumi'; console.log(privateTempDir('drift'))"],
                     {
                         cwd: REPO_ROOT,
                         env: { ...process.env, TMPDIR: tmp },
