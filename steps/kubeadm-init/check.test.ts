@@ -2,20 +2,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { sandboxes, seedPreparedHost, sharedApiserver } from "../../test/lib/hosts";
+import { sandboxes } from "../../test/lib/hosts";
 import { SIM_APISERVER } from "../../test/lib/sandbox";
-import { INIT_ARGS, act, check, drifted, ok, sandboxSkip } from "../../test/lib/steps";
+import { check, drifted, INIT_ARGS, initializedHosts, ok, sandboxSkip } from "../../test/lib/steps";
 
 const sandbox = sandboxes();
 
 /** km1 prepared and initialised by kubeadm-init.sh apply, on a simulated API server of its own. */
-async function initialized() {
-    const api = sharedApiserver();
-    const km1 = await sandbox({ hostname: "km1", binds: api.binds });
-    await seedPreparedHost(km1);
-    ok(await km1.runScriptAsync("kubeadm-init.sh", act("apply", { ...INIT_ARGS, "ssh-user": "root" })), "init");
-    return km1;
-}
+const initialized = async () => (await initializedHosts(sandbox)).hosts[0];
 
 const ARGS = { ...INIT_ARGS, "ssh-user": "root" };
 

@@ -3,19 +3,16 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { sandboxes, seedPreparedHost, sharedApiserver } from "../../test/lib/hosts";
-import { INIT_ARGS, act, check, drifted, ok, run, sandboxSkip } from "../../test/lib/steps";
+import { sandboxes } from "../../test/lib/hosts";
+import { act, check, drifted, initializedHosts, ok, run, sandboxSkip } from "../../test/lib/steps";
 
 const sandbox = sandboxes();
 
 describe("kubeadm-join.sh check", { skip: sandboxSkip() }, () => {
     it("clean after the join; kubelet.conf removed by hand is reported", async () => {
-        const api = sharedApiserver();
-        const km1 = await sandbox({ hostname: "km1", binds: api.binds });
-        const kn1 = await sandbox({ hostname: "kn1", binds: api.binds });
-        await seedPreparedHost(km1);
-        await seedPreparedHost(kn1);
-        ok(await km1.runScriptAsync("kubeadm-init.sh", act("apply", { ...INIT_ARGS, "ssh-user": "root" })), "init");
+        const {
+            hosts: [km1, kn1],
+        } = await initializedHosts(sandbox, ["km1", "kn1"]);
         const line = ok(await km1.runScriptAsync("join-command.sh", run({ ttl: "1h" })), "join-command").stdout;
         const args = { "node-name": "kn1" };
         assert.deepEqual(drifted(await check(kn1, "kubeadm-join.sh", args)), [

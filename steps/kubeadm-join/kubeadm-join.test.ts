@@ -17,6 +17,7 @@ import {
     act,
     assertCommandsGolden,
     assertNoop,
+    initializedHosts,
     ok,
     run,
     sandboxSkip,
@@ -32,12 +33,10 @@ const sandbox = sandboxes();
 
 /** Two prepared hosts on one simulated API server, km1 initialised. */
 async function initializedPair() {
-    const api = sharedApiserver();
-    const km1 = await sandbox({ hostname: "km1", binds: api.binds });
-    const kn1 = await sandbox({ hostname: "kn1", binds: api.binds });
-    await seedPreparedHost(km1);
-    await seedPreparedHost(kn1);
-    ok(await km1.runScriptAsync("kubeadm-init.sh", act("apply", { ...INIT_ARGS, "ssh-user": "root" })), "init");
+    const {
+        api,
+        hosts: [km1, kn1],
+    } = await initializedHosts(sandbox, ["km1", "kn1"]);
     return { api, km1, kn1 };
 }
 

@@ -18,11 +18,13 @@ import {
     SIM_STATE,
     STANDINS_BIN,
     Sandbox,
+    SandboxOptions,
     diffSnapshots,
     sandboxSupported,
     scriptCommand,
 } from "./sandbox";
 import { stackConfig } from "./stack";
+import { seedPreparedHost, sharedApiserver } from "./hosts";
 import { parseCheck } from "../../tools/lib/ssh";
 
 export class Steps {
@@ -355,3 +357,22 @@ export async function check(sb: Sandbox, script: string, args: ResolvedArgs = {}
 
 /** The items of a check that are not ok. */
 export const drifted = (items: Map<string, string>): Array<[string, string]> => [...items].filter(([, v]) => v !== "ok");
+
+/**
+ * Prepared hosts (seedPreparedHost) named `names` on one simulated API server of their own, made by
+ * `sandbox`, the first initialised by kubeadm-init.sh apply (INIT_ARGS, as root).
+ */
+export async function initializedHosts(
+    sandbox: (opts?: SandboxOptions) => Promise<Sandbox>,
+    names: readonly string[] = ["km1"],
+): Promise<{ api: ReturnType<typeof sharedApiserver>; hosts: Sandbox[] }> {
+    const api = sharedApiserver();
+    const hosts: Sandbox[] = [];
+    for (const hostname of names) {
+        const sb = await sandbox({ hostname, binds: api.binds });
+        await seedPreparedHost(sb);
+        hosts.push(sb);
+    }
+    ok(await hosts[0].runScriptAsync("kubeadm-init.sh", act("apply", { ...INIT_ARGS, "ssh-user": "root" })), "init");
+    return { api, hosts };
+}
