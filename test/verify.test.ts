@@ -365,7 +365,7 @@ const km1 = { name: "km1.virtomation.com", address: "172.31.50.221" };
 const kn1 = { name: "kn1.virtomation.com", address: "172.31.50.231" };
 
 describe("the swap check", { timeout: 60_000 }, () => {
-    test("one line per host from what probe.sh saw", () => {
+    test("one line per host from the swap step's check items", () => {
         assert.deepEqual(swapResult(km1.name, swapFacts([], [])), {
             check: "swap",
             ok: true,
