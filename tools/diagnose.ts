@@ -96,14 +96,16 @@ export async function labFacts(a: ParsedArgs): Promise<Facts> {
     ]);
     const pulumiMs = Date.now() - t0;
     if (!(await stackLib.hasSsh())) throw new Error("ssh is missing: install it with: sudo apt-get install -y openssh-client");
-    const outputs = exported.code === 0 ? stackOutputs(exported.stdout) : {};
+    const state = new stackLib.StackState(exported.code === 0 ? exported.stdout : undefined);
+    const outputs = state.outputs();
     const kubeconfig = typeof outputs.kubeconfig === "string" ? outputs.kubeconfig : undefined;
     const launcherHints: Record<string, string> = {};
     for (const [vm, v] of Object.entries((outputs.vms ?? {}) as Record<string, { pod?: string } | undefined>))
         if (v?.pod) launcherHints[vm] = v.pod;
-    const guestKnownHosts = exported.code === 0 ? vmHostKeys(exported.stdout) : undefined;
+    // the VMs' host keys the app stage recorded (its `<name>-vm-host-keys` step: ssh-keyscan's lines)
+    const guestKnownHosts = state.stdoutOf(/-vm-host-keys$/);
     const tmp = stackLib.privateTempDir("diagnose");
-    const hostKeys = sshLib.expectedHostKeys(cfg, new stackLib.StackState(exported.code === 0 ? exported.stdout : undefined));
+    const hostKeys = sshLib.expectedHostKeys(cfg, state);
     const ssh = await sshLib.openSshAccess(cfg, hostKeys, tmp, a.timeoutMs / 1000 + 60);
     try {
         const access = {
@@ -123,36 +125,6 @@ export async function labFacts(a: ParsedArgs): Promise<Facts> {
         await ssh.close();
         fs.rmSync(tmp, { recursive: true, force: true });
     }
-}
-
-/** Pulumi's mark of a secret in a state export; with --show-secrets its `plaintext` is the value's JSON. */
-const SECRET_SIG = "4dabf18193072939515e22adb298388d";
-
-function unsecret(v: unknown): unknown {
-    if (Array.isArray(v)) return v.map(unsecret);
-    if (v && typeof v === "object") {
-        const o = v as Record<string, unknown>;
-        if (SECRET_SIG in o) return typeof o.plaintext === "string" ? unsecret(JSON.parse(o.plaintext)) : undefined;
-        return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, unsecret(x)]));
-    }
-    return v;
-}
-
-/** The stack's outputs from `pulumi stack export --show-secrets` (those of its pulumi:pulumi:Stack resource). */
-export function stackOutputs(exportJson: string): Record<string, unknown> {
-    const dep = (JSON.parse(exportJson) as { deployment?: { resources?: Array<{ type: string; outputs?: Record<string, unknown> }> } })
-        .deployment;
-    const root = dep?.resources?.find((r) => r.type === "pulumi:pulumi:Stack");
-    return (unsecret(root?.outputs ?? {}) as Record<string, unknown>) ?? {};
-}
-
-/** The VMs' host keys the app stage recorded (the stdout of its `<name>-vm-host-keys` step: ssh-keyscan's lines). */
-export function vmHostKeys(exportJson: string): string | undefined {
-    const dep = (JSON.parse(exportJson) as { deployment?: { resources?: Array<{ urn: string; outputs?: { stdout?: unknown } }> } })
-        .deployment;
-    const r = dep?.resources?.find((x) => x.urn.endsWith("-vm-host-keys"));
-    const out = unsecret(r?.outputs?.stdout);
-    return typeof out === "string" ? out : undefined;
 }
 
 /** Each path as <out>/<name>.dot, and .svg and .png by dot when it is there; the files written. */

@@ -66,6 +66,20 @@ export async function readStack(a: { stack?: string; cwd?: string }): Promise<{ 
 /** ssh: the one program besides pulumi (tools/need.sh checks it before npm run drift and diagnose). */
 export const hasSsh = async (): Promise<boolean> => (await exec("ssh", ["-V"], 10_000)).code !== 127;
 
+/** Pulumi's mark of a secret in a state export; with --show-secrets its `plaintext` is the value's JSON. */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+/** A value of a state export with each secret replaced by its plaintext (undefined without --show-secrets). */
+function unsecret(v: unknown): unknown {
+    if (Array.isArray(v)) return v.map(unsecret);
+    if (v && typeof v === "object") {
+        const o = v as Record<string, unknown>;
+        if (SECRET_SIG in o) return typeof o.plaintext === "string" ? unsecret(JSON.parse(o.plaintext)) : undefined;
+        return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, unsecret(x)]));
+    }
+    return v;
+}
+
 /** A resource of the stack's state. */
 export interface StateResource {
     urn: string;
@@ -90,11 +104,18 @@ export class StackState {
     urnsByName(): Map<string, string> {
         return new Map(this.resources.map((r) => [StackState.nameOf(r.urn), r.urn]));
     }
-    /** A command's stdout by resource name (the `<host>-host-key` records, for one). */
-    stdoutOf(name: string): string | undefined {
-        const r = this.resources.find((x) => StackState.nameOf(x.urn) === name);
-        const out = r?.outputs?.stdout;
+    /** A command's stdout by resource name, or the first whose name matches (the `<host>-host-key` records, for one). */
+    stdoutOf(name: string | RegExp): string | undefined {
+        const r = this.resources.find((x) =>
+            typeof name === "string" ? StackState.nameOf(x.urn) === name : name.test(StackState.nameOf(x.urn)),
+        );
+        const out = unsecret(r?.outputs?.stdout);
         return typeof out === "string" ? out : undefined;
+    }
+    /** The stack's outputs (those of its pulumi:pulumi:Stack resource), secrets in clear when exported with --show-secrets. */
+    outputs(): Record<string, unknown> {
+        const root = this.resources.find((r) => r.type === "pulumi:pulumi:Stack");
+        return (unsecret(root?.outputs ?? {}) as Record<string, unknown>) ?? {};
     }
     /** The Kubernetes objects the program registered: kind (lower case), namespace ("" cluster-scoped), name. */
     kubernetesObjects(): Array<{ kind: string; namespace: string; name: string }> {
