@@ -15,9 +15,10 @@ export interface Exec {
     stderr: string;
 }
 
-export function exec(cmd: string, args: string[], timeoutMs: number, cwd?: string): Promise<Exec> {
+/** `cmd args`, bounded by `timeoutMs` (then killed: exit 124), `input` on its stdin; 127: no such program. */
+export function exec(cmd: string, args: string[], timeoutMs: number, cwd?: string, input?: string): Promise<Exec> {
     return new Promise((resolve) => {
-        execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 << 20, cwd, killSignal: "SIGKILL" }, (err, stdout, stderr) => {
+        const p = execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 << 20, cwd, killSignal: "SIGKILL" }, (err, stdout, stderr) => {
             const e = err as (NodeJS.ErrnoException & { code?: number | string; killed?: boolean }) | null;
             const code = !e ? 0 : typeof e.code === "number" ? e.code : e.killed ? 124 : 127;
             resolve({
@@ -28,6 +29,10 @@ export function exec(cmd: string, args: string[], timeoutMs: number, cwd?: strin
                     : stderr || (e && typeof e.code === "string" ? e.message : stderr),
             });
         });
+        if (input !== undefined) {
+            p.stdin?.on("error", () => undefined); // a program that exits without reading it
+            p.stdin?.end(input);
+        }
     });
 }
 

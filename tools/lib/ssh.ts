@@ -8,7 +8,7 @@ import { HostSpec, LabConfig, shortName } from "../../components/config";
 import { keyLine, parseKeyscan, preferredKey, sshHosts } from "../../components/hostKeys";
 import { ResolvedArgs, hostScript, namedArgv } from "../../components/remote";
 import { parsePublicKey } from "../../components/values";
-import { Exec, StackState, secretText } from "./pulumi";
+import { Exec, StackState, exec, secretText } from "./pulumi";
 
 /**
  * The host key each host's steps expect, by address (`<type> <base64>`), as the program pins them
@@ -144,6 +144,8 @@ export function parseCheck(script: string, stdout: string): CheckItem[] {
 }
 
 const STEP_MARK = "kubevirt-lab-step-end";
+/** The line after a step's check: its index among the steps and its exit status. */
+const STEP_END = new RegExp(`^${STEP_MARK} (\\d+) (\\d+)$`);
 
 /**
  * Runs the checks of `steps` on a host, in one SSH session: a shell reads, on its stdin, each
@@ -169,27 +171,14 @@ export async function runChecks(
                 `(\n${hostScript(s.script, ["check", ...namedArgv(s.args)], cfg.ssh.user)}\n) </dev/null\necho "${STEP_MARK} ${i} $?"\n`,
         )
         .join("");
-    const r = await new Promise<Exec>((resolve) => {
-        const p = execFile(
-            "ssh",
-            [...sshArgs(cfg, host, access, opts.sshConfig), "sh -s"],
-            { timeout: opts.timeoutMs, maxBuffer: 64 << 20, killSignal: "SIGKILL" },
-            (err, stdout, stderr) => {
-                const e = err as (NodeJS.ErrnoException & { code?: number | string; killed?: boolean }) | null;
-                const code = !e ? 0 : typeof e.code === "number" ? e.code : e.killed ? 124 : 127;
-                resolve({ code, stdout, stderr: e?.killed ? `${stderr}\n[no answer within ${opts.timeoutMs} ms]` : stderr });
-            },
-        );
-        p.stdin?.on("error", () => undefined);
-        p.stdin?.end(script);
-    });
+    const r = await exec("ssh", [...sshArgs(cfg, host, access, opts.sshConfig), "sh -s"], opts.timeoutMs, undefined, script);
     const fail = (why: string) =>
         new Error(`${shortName(host.name)} (${where}): ${why}: ${r.stderr.trim().split("\n").slice(-3).join(" / ")}`);
     if (r.code === 255) throw fail("cannot reach it over SSH");
     const out = new Map<string, CheckItem[]>();
     let lines: string[] = [];
     for (const line of r.stdout.split("\n")) {
-        const m = new RegExp(`^${STEP_MARK} (\\d+) (\\d+)$`).exec(line);
+        const m = STEP_END.exec(line);
         if (!m) {
             lines.push(line);
             continue;
