@@ -68,15 +68,15 @@ export function renderScript(name: string, root: string = STEPS_DIR, forCheck = 
             else {
                 if (out.length > 0 && /^\s*# shellcheck source=/.test(out[out.length - 1])) out.pop();
                 out.push(
-                    fs
+                    ...fs
                         .readFileSync(path.join(root, "lib.sh"), "utf8")
                         .replace(/^#![^\n]*\n/, "")
-                        .replace(/\n$/, ""),
+                        .replace(/\n$/, "")
+                        .split("\n"),
                 );
             }
         }
-        const joined = out.join("\n").split("\n");
-        text = (forCheck ? joined : withoutCheck(joined, name)).join("\n");
+        text = (forCheck ? out : withoutCheck(out, name)).join("\n");
         scriptCache.set(key, text);
     }
     return text;
