@@ -584,11 +584,21 @@ my $wait = <STDIN>;
 
     /**
      * Fingerprint of every path in the upper layers (type, mode, owner, mtime,
-     * content hash), the calls log left out. Two equal snapshots around a run
-     * mean the run wrote, created, deleted and touched nothing.
+     * content hash), the calls log left out, and so are the folders above it
+     * (the stand-ins' first call makes them; what else is in them is kept). Two
+     * equal snapshots around a run mean the run wrote, created, deleted and
+     * touched nothing.
      */
     snapshot(exclude: readonly string[] = [CALLS_LOG]): Snapshot {
         const snap: Snapshot = new Map();
+        const above = new Set(
+            exclude.flatMap((e) =>
+                e
+                    .split("/")
+                    .slice(1, -1)
+                    .map((_, i, parts) => `/${parts.slice(0, i + 1).join("/")}`),
+            ),
+        );
         for (const d of OVERLAID) {
             const upper = this.upperDir(d);
             const walk = (real: string, inside: string) => {
@@ -607,14 +617,15 @@ my $wait = <STDIN>;
                         kind = "symlink";
                         hash = fs.readlinkSync(r);
                     } else if (st.isCharacterDevice() && st.rdev === 0n) kind = "whiteout";
-                    snap.set(p, {
-                        kind,
-                        mode: Number(st.mode & 0o7777n),
-                        uid: Number(st.uid),
-                        gid: Number(st.gid),
-                        mtimeNs: st.mtimeNs,
-                        hash,
-                    });
+                    if (!above.has(p))
+                        snap.set(p, {
+                            kind,
+                            mode: Number(st.mode & 0o7777n),
+                            uid: Number(st.uid),
+                            gid: Number(st.gid),
+                            mtimeNs: st.mtimeNs,
+                            hash,
+                        });
                     if (kind === "dir") walk(r, p);
                 }
             };
