@@ -52,12 +52,12 @@ remove() {
 
 # kubevirt-lab:check {
 # check [--setting '<key> = <value>']...: the item `file /etc/sysctl.d/k8s.conf` as apply would
-# write it (apply run in check mode: no mark, no `sysctl --system`), then `sysctl <key>` for each of
+# write it (apply run with own_file checking the file and keeping what it would write; no mark,
+# no `sysctl --system`), then `sysctl <key>` for each of
 # its lines: the running value (`sysctl -n`) is the file's (blanks aside).
 OPTIONS[check]=${OPTIONS[apply]}
 check() {
   local written="" line key value have
-  kvl::check_mode
   own_file() {
     check_file "$1" "$2"
     written=$2
