@@ -25,8 +25,8 @@ export function shQuote(s: string): string {
 /** A script's line that stands for lib.sh: it sources it when the file is run directly. */
 const LIB_MARKER = "# kubevirt-lab:lib";
 /** The lines that open and close a part of a script (or of lib.sh) that only its `check` action needs. */
-export const CHECK_BEGIN = "# kubevirt-lab:check {";
-export const CHECK_END = "# kubevirt-lab:check }";
+const CHECK_BEGIN = "# kubevirt-lab:check {";
+const CHECK_END = "# kubevirt-lab:check }";
 
 const scriptCache = new Map<string, string>();
 

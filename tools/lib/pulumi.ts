@@ -57,8 +57,6 @@ export function configFromJson(json: string): LabConfig {
     });
 }
 
-export const secretText = (o: LabConfig["ssh"]["privateKey"]): Promise<string> => new Promise((res) => o.apply((v) => (res(v), v)));
-
 /** The stack (--stack, else the selected one) and its settings, from `pulumi config --json --show-secrets`. */
 export async function readStack(a: { stack?: string; cwd?: string }): Promise<{ stack: string; cfg: LabConfig }> {
     const name = a.stack ?? (await pulumi(a, ["stack", "--show-name"])).stdout.trim();

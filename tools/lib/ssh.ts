@@ -8,7 +8,10 @@ import { HostSpec, LabConfig, shortName } from "../../components/config";
 import { keyLine, parseKeyscan, preferredKey, sshHosts } from "../../components/hostKeys";
 import { ResolvedArgs, hostScript, namedArgv } from "../../components/remote";
 import { parsePublicKey } from "../../components/values";
-import { Exec, StackState, exec, secretText } from "./pulumi";
+import { Exec, StackState, exec } from "./pulumi";
+
+/** The stack's secret key, in memory (for ssh-add's stdin). */
+const secretText = (o: LabConfig["ssh"]["privateKey"]): Promise<string> => new Promise((res) => o.apply((v) => (res(v), v)));
 
 /**
  * The host key each host's steps expect, by address (`<type> <base64>`), as the program pins them
