@@ -562,6 +562,15 @@ spec:
                 () => getJSON("daemonset", "kube-proxy", "-n", "kube-system").status.numberReady === 2,
                 15_000,
             );
+            // a host-network pod has a sandbox too (docker's pause container): an id kubeadm reset's `docker rm` removes
+            const proxy = getJSON("pods", "-n", "kube-system", "-l", "k8s-app=kube-proxy").items.find(
+                (p: any) => p.spec.nodeName === "kn1",
+            );
+            const rec = JSON.parse(
+                inHost("kn1", ["cat", `/var/lib/kubelet/kubelet-standin/runtime/pods/${proxy.metadata.uid}/pod.json`]).stdout,
+            );
+            assert.equal(rec.netns, "", "kube-proxy: no network namespace of its own");
+            assert.match(rec.sandboxID ?? "", /^[0-9a-f]{64}$/, `kube-proxy's record has a sandbox id: ${JSON.stringify(rec)}`);
         },
     );
 

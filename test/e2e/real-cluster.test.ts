@@ -1257,7 +1257,12 @@ describe("the whole post with real Kubernetes 1.9.4 in the simulated lab", () =>
             for (const h of SHORT) {
                 const left = await lab.cli(["exec", h, "sh", "-c", "find /etc/kubernetes /var/lib/etcd -type f 2>/dev/null; true"]);
                 assert.equal(left.stdout, "", `expected ${h}'s /etc/kubernetes (and /var/lib/etcd) emptied, saw:\n${left.stdout}`);
-                assert.deepEqual(kubeProcesses(h), [], `expected no kubelet stand-in or control-plane process left on ${h}`);
+                const leftProcs = kubeProcesses(h);
+                if (leftProcs.length) {
+                    const log = (await lab.file(h, "/var/log/kubevirt-lab/kubelet.log")) ?? "<none>";
+                    process.stderr.write(`--- ${h}: kubelet stand-in log (last 60 lines)\n${log.split("\n").slice(-60).join("\n")}\n`);
+                }
+                assert.deepEqual(leftProcs, [], `expected no kubelet stand-in or control-plane process left on ${h}`);
                 const active = await lab.cli(["exec", h, "sh", "-c", "systemctl is-active kubelet; true"]);
                 assert.equal(active.stdout, "inactive\n", `expected kubelet inactive on ${h}, saw ${active.stdout}`);
                 const net = await hostSh(

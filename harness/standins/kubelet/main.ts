@@ -192,7 +192,8 @@ async function main(): Promise<number> {
         log(`stopping (${why}); static pods and pod programs are stopped, the Node stays registered`);
         ac.abort();
         const force = setTimeout(() => {
-            log("not stopped within 20 s; exiting");
+            // what is still running is killed: a stand-in that exits leaves no container behind
+            log(`not stopped within 20 s; ${supervisor.killAll()} process(es) killed; exiting`);
             process.exit(code || 1);
         }, 20_000);
         force.unref();

@@ -188,7 +188,25 @@ export interface SupervisorOptions {
 }
 
 export class Supervisor {
+    /** the processes running now */
+    private live = new Set<ChildProcess>();
+
     constructor(private readonly o: SupervisorOptions) {}
+
+    /** SIGKILL to every running process's group, at once: the stand-in exits without waiting for them (its last resort). */
+    killAll(): number {
+        let n = 0;
+        for (const child of this.live) {
+            if (!child.pid || child.exitCode !== null || child.signalCode !== null) continue;
+            try {
+                process.kill(-child.pid, "SIGKILL");
+                n++;
+            } catch {
+                /* gone */
+            }
+        }
+        return n;
+    }
 
     /** Processes an earlier stand-in started and could not stop (it was killed): stopped now. */
     async stopLeftovers(): Promise<void> {
@@ -269,6 +287,7 @@ export class Supervisor {
         if (pipes) pipes.start();
         else if (fd !== undefined) fs.closeSync(fd);
         proc.child = child;
+        this.live.add(child);
         proc.startedAtMs = Date.now();
         proc.startedAt = now();
         proc.waiting = undefined;
@@ -290,6 +309,7 @@ export class Supervisor {
         const onEnd = (code: number | null, signal: NodeJS.Signals | null, err?: Error) => {
             if (done) return;
             done = true;
+            this.live.delete(child);
             const ranMs = Date.now() - (proc.startedAtMs ?? Date.now());
             proc.lastExit = { exitCode: code ?? (err ? 127 : 137), signal: signal ?? undefined, finishedAt: now() };
             proc.startedAt = undefined;

@@ -132,6 +132,8 @@ export class PodRuntime {
     private pods = new Map<string, PodRt>();
     private ended = new Set<string>();
     private stopping = false;
+    /** pods being stopped one by one (deleted, or no longer bound here): the kubelet's stop waits for them too */
+    private stops = new Set<Promise<void>>();
     private services: { at: number; items: any[] } = { at: 0, items: [] };
 
     constructor(private readonly o: RuntimeOptions) {}
@@ -226,13 +228,20 @@ export class PodRuntime {
 
     private async start(rt: PodRt, client: Client): Promise<void> {
         rt.sandbox ??= await this.sandbox(rt);
-        if (rt.stopped) return;
+        if (rt.stopped) {
+            // deleted while its network was set up: the sandbox just made goes too
+            if (this.ended.has(rt.uid)) await this.teardown(rt.uid, rt.label);
+            return;
+        }
         const recFile = path.join(rt.rtDir, "pod.json");
         if (!fs.existsSync(recFile)) {
             // a pod without a sandbox of its own (host network, or no network plugin): its record for the kubelet API
             const { namespace, name } = rt.pod.metadata;
             fs.mkdirSync(rt.rtDir, { recursive: true, mode: 0o700 });
-            fs.writeFileSync(recFile, JSON.stringify({ namespace, name, uid: rt.uid, netns: "", ip: rt.sandbox.ip }));
+            fs.writeFileSync(
+                recFile,
+                JSON.stringify({ namespace, name, uid: rt.uid, netns: "", ip: rt.sandbox.ip, sandboxID: rt.sandbox.id }),
+            );
         }
         const volumes = await this.volumes(rt, client);
         const services = await this.servicesList(client);
@@ -255,11 +264,13 @@ export class PodRuntime {
     /** The pod's sandbox: its network namespace and address (CNI), taken over when one was left by an earlier start. */
     private async sandbox(rt: PodRt): Promise<Sandbox> {
         const { namespace, name } = rt.pod.metadata;
-        if (rt.hostNetwork) return { id: "", netns: "", ip: this.o.nodeIP };
+        // a pod without a network namespace of its own still has a sandbox (docker's pause container): an id docker can remove
+        const id = () => crypto.randomBytes(32).toString("hex");
+        if (rt.hostNetwork) return { id: id(), netns: "", ip: this.o.nodeIP };
         if (this.o.networkPlugin !== "cni") {
             const ip = this.o.ips.get(rt.uid);
             if (!ip) throw new NetworkError("the node has no pod CIDR yet (or it is full)");
-            return { id: "", netns: "", ip };
+            return { id: id(), netns: "", ip };
         }
         const recFile = path.join(rt.rtDir, "pod.json");
         try {
@@ -276,7 +287,7 @@ export class PodRuntime {
             throw new NetworkError(
                 `network plugin is not ready: cni config uninitialized (no network configuration in ${this.o.cniConfDir})`,
             );
-        const sb: Sandbox = { id: crypto.randomBytes(32).toString("hex"), netns: `cni-${rt.uid}`, ip: "" };
+        const sb: Sandbox = { id: id(), netns: `cni-${rt.uid}`, ip: "" };
         const cni: CniPod = { namespace, name, id: sb.id, netns: netnsPath(sb.netns) };
         if (fs.existsSync(cni.netns)) ip(["netns", "delete", sb.netns]);
         const add = ip(["netns", "add", sb.netns]);
@@ -681,6 +692,16 @@ export class PodRuntime {
 
     /** The pod's containers stopped, its sandbox and folders removed: it is gone from the node. */
     async stop(uid: string, why: string): Promise<void> {
+        const done = this.stopOne(uid, why);
+        this.stops.add(done);
+        try {
+            await done;
+        } finally {
+            this.stops.delete(done);
+        }
+    }
+
+    private async stopOne(uid: string, why: string): Promise<void> {
         this.ended.add(uid);
         const rt = this.pods.get(uid);
         if (rt) {
@@ -757,6 +778,8 @@ export class PodRuntime {
                 for (const c of rt.ctrs) if (c.proc) this.record(rt, c, 0, why);
             }),
         );
+        // a pod deleted just before is still stopping: the kubelet stops once its containers are gone too
+        await Promise.all([...this.stops].map((p) => p.catch(() => undefined)));
     }
 }
 
