@@ -16,7 +16,7 @@ export = async () => {
     // The lab as Pulumi.<stack>.yaml says, validated, and the add-ons' upstream manifests: all before anything is touched.
     const settings = loadConfig();
     const upstream = settings.stages.addons ? await fetchUpstreamManifests(settings.addons) : undefined;
-    const timeoutSeconds = settings.addons.readyTimeoutSeconds;
+    const timeoutSeconds = settings.addons.addonReadyTimeoutSeconds;
 
     // 0. Each host's SSH key, pinned or recorded by the first up: a host offering another stops the program here.
     const hostKeys = await pinHostKeys(settings);

@@ -26,8 +26,8 @@ export interface InventoryArgs {
     /** Address of the node each VM's SSH NodePort is reached on. */
     nodejsHost: string;
     mongodbHost: string;
+    /** The VMs' SSH NodePorts and their guest user. */
     workload: WorkloadSettings;
-    guestUser: string;
     /** Skydive analyzer pod IP. */
     analyzerIp: string;
     privateKeyPath?: string;
@@ -38,7 +38,7 @@ export interface InventoryArgs {
 /** The inventory of ansible/README.md: groups mongodb and nodejs, reached through their SSH NodePorts. */
 export function inventory(a: InventoryArgs): string {
     const vars: Record<string, unknown> = {
-        ansible_user: a.guestUser,
+        ansible_user: a.workload.vmGuestUser,
         ansible_become: true,
         ansible_python_interpreter: "/usr/bin/python3",
         analyzers: `${a.analyzerIp}:8082`,
@@ -144,7 +144,6 @@ export class App extends pulumi.ComponentResource {
                 nodejsHost: h.nodejs,
                 mongodbHost: h.mongodb,
                 workload,
-                guestUser: args.settings.guestUser,
                 analyzerIp: analyzer.ip,
                 privateKeyPath: cluster.ssh.privateKeyPath,
                 source: args.settings.source,

@@ -1,12 +1,14 @@
 // The lab's configuration: read once and validated before any resource is
 // registered. Each setting is declared once, in ./settings (its type, checks,
-// default and description); this module reads them from the stack, runs those
-// declarations and maps the result to the LabConfig the components use.
+// default, description and group); this module reads them from the stack, runs
+// those declarations and hands the components LabConfig: one part per group of
+// ./settings, with what is derived from other settings filled in.
 // `parseConfig` is a pure function of the raw key/value map so that tests can
 // feed it any stack file; `loadConfig` reads the running stack's config.
 import * as pulumi from "@pulumi/pulumi";
 import {
     DEFAULT_SNAPSHOT_DIR,
+    GroupSettings,
     HostSpec,
     POST_MONGODB_PASSWORD,
     PROJECT,
@@ -17,6 +19,7 @@ import {
     Settings,
     Stage,
     crossCheck,
+    groupSettings,
     expandHome,
     readSettings,
 } from "./settings";
@@ -50,57 +53,28 @@ export interface SshSettings {
     perDialTimeout: number;
 }
 
-// The groups of LabConfig that carry settings under their own keys.
-const HOST_PREP = [
-    "yumRepoBaseUrl",
-    "yumRepoGpgKeys",
-    "yumUpdate",
-    "kubernetesVersion",
-    "extraPackages",
-    "dockerStorageDevice",
-    "sysctl",
-    "selinux",
-] as const;
-const CLUSTER = [
-    "podNetworkCidr",
-    "serviceCidr",
-    "flannelManifestUrl",
-    "joinTokenTtl",
-    "kubeadmIgnorePreflightErrors",
-    "nodeReadyTimeoutSeconds",
-    "protect",
-] as const;
-const ADDONS = [
-    "kubevirtVersion",
-    "skydiveManifestUrl",
-    "ingressNginxVersion",
-    "ingressHttpNodePort",
-    "ingressHttpsNodePort",
-    "ingressMgmtNodePort",
-] as const;
-const WORKLOAD = ["vmsRunning", "vmImage", "nodejsSshNodePort", "mongodbSshNodePort"] as const;
-
 /** Settings filled in (from other settings) when unset. */
 type Filled<K extends SettingKey> = { [P in K]-?: Exclude<Settings[P], undefined> };
 
-/** dockerStorageDevice is "" when the setting is `none`. */
-export type HostPrepSettings = Pick<Settings, (typeof HOST_PREP)[number]>;
+// The components read the settings by the groups they are declared in (./settings GROUPS): each
+// group's keys come from there; only what is derived from other settings is said here.
 
-export interface ClusterSettings extends Pick<Settings, (typeof CLUSTER)[number]> {
+/** The host preparation group; dockerStorageDevice is "" when the setting is `none`. */
+export type HostPrepSettings = GroupSettings<"hostPrep">;
+
+/** The cluster group (its `stages` is LabConfig.stages). */
+export interface ClusterSettings extends Omit<GroupSettings<"cluster">, "stages" | "etcdSnapshotDir"> {
     /** Where a destroy keeps the master's etcd snapshot on this machine, `~` expanded. */
     etcdSnapshotDir: string;
 }
 
-export interface AddonSettings
-    extends
-        Pick<Settings, (typeof ADDONS)[number]>,
-        Filled<"kubevirtManifestUrl" | "ingressNginxManifestBaseUrl" | "ingressNginxControllerImage"> {
-    readyTimeoutSeconds: number;
-}
+/** The add-ons group, the manifest URLs and the controller image filled in from the versions when unset. */
+type FilledAddons = "kubevirtManifestUrl" | "ingressNginxManifestBaseUrl" | "ingressNginxControllerImage";
+export type AddonSettings = Omit<GroupSettings<"addons">, FilledAddons> & Filled<FilledAddons>;
 
-export interface WorkloadSettings extends Pick<Settings, (typeof WORKLOAD)[number]>, Filled<"vmSshPublicKey"> {
-    namespace: string;
-    /** The workers' full names. */
+/** The workload group, the VMs' nodes resolved to the workers' full names, the VMs' SSH key filled in. */
+export interface WorkloadSettings
+    extends Omit<GroupSettings<"workload">, "nodejsVmNode" | "mongodbVmNode" | "vmSshPublicKey">, Filled<"vmSshPublicKey"> {
     nodejsVmNode: string;
     mongodbVmNode: string;
 }
@@ -110,7 +84,6 @@ export interface AppSettings {
     mongodbAdminPassword: pulumi.Output<string>;
     /** True when the password is the post's published one (no secret was set). */
     usesPostPassword: boolean;
-    guestUser: string;
     /** Ansible tags of the roles skipped (`--skip-tags`); empty: every task runs. */
     skipTags: string[];
     /** Where the nodejs VM gets the app and its npm dependencies (the nodejs role's variables). */
@@ -177,8 +150,10 @@ export function parseConfig(source: ConfigSource): LabConfig {
     return toLabConfig(reading.values as Settings, resolved);
 }
 
-function pick<K extends SettingKey>(s: Settings, keys: readonly K[]): Pick<Settings, K> {
-    return Object.fromEntries(keys.map((k) => [k, s[k]])) as Pick<Settings, K>;
+/** The cluster group without `stages`, which LabConfig has as a record of its own. */
+function withoutStages<T extends { stages: unknown }>(g: T): Omit<T, "stages"> {
+    const { stages: _stages, ...rest } = g;
+    return rest;
 }
 
 function toLabConfig(s: Settings, r: Resolved): LabConfig {
@@ -196,19 +171,17 @@ function toLabConfig(s: Settings, r: Resolved): LabConfig {
             dialErrorLimit: s.sshDialErrorLimit,
             perDialTimeout: s.sshPerDialTimeout,
         },
-        hostPrep: { ...pick(s, HOST_PREP), dockerStorageDevice: s.dockerStorageDevice === "none" ? "" : s.dockerStorageDevice },
-        cluster: { ...pick(s, CLUSTER), etcdSnapshotDir: expandHome(s.etcdSnapshotDir ?? DEFAULT_SNAPSHOT_DIR) },
+        hostPrep: { ...groupSettings(s, "hostPrep"), dockerStorageDevice: s.dockerStorageDevice === "none" ? "" : s.dockerStorageDevice },
+        cluster: { ...withoutStages(groupSettings(s, "cluster")), etcdSnapshotDir: expandHome(s.etcdSnapshotDir ?? DEFAULT_SNAPSHOT_DIR) },
         stages,
         addons: {
-            ...pick(s, ADDONS),
+            ...groupSettings(s, "addons"),
             kubevirtManifestUrl: s.kubevirtManifestUrl ?? kubevirtManifestUrl(s.kubevirtVersion),
             ingressNginxManifestBaseUrl: s.ingressNginxManifestBaseUrl ?? ingressNginxManifestBaseUrl(s.ingressNginxVersion),
             ingressNginxControllerImage: s.ingressNginxControllerImage ?? ingressNginxControllerImage(s.ingressNginxVersion),
-            readyTimeoutSeconds: s.addonReadyTimeoutSeconds,
         },
         workload: {
-            ...pick(s, WORKLOAD),
-            namespace: s.workloadNamespace,
+            ...groupSettings(s, "workload"),
             nodejsVmNode: r.nodejsVmNode,
             mongodbVmNode: r.mongodbVmNode,
             vmSshPublicKey: r.vmSshPublicKey ?? "",
@@ -217,7 +190,6 @@ function toLabConfig(s: Settings, r: Resolved): LabConfig {
             mongodbPassword: pulumi.secret(password),
             mongodbAdminPassword: pulumi.secret(s.mongodbAdminPassword ?? password),
             usesPostPassword: s.mongodbPassword === undefined,
-            guestUser: s.vmGuestUser,
             skipTags: s.appSkipTags,
             source: { repoUrl: s.nodejsRepoUrl, repoVersion: s.nodejsRepoVersion, npmRegistry: s.npmRegistryUrl },
         },

@@ -91,7 +91,7 @@ export class IngressNginx extends pulumi.ComponentResource {
         );
         const wait = args.cluster.waitForPods(
             `${name}-controller-ready`,
-            { namespace: INGRESS_NAMESPACE, selector: "app=ingress-nginx", minReady: 1, timeoutSeconds: s.readyTimeoutSeconds },
+            { namespace: INGRESS_NAMESPACE, selector: "app=ingress-nginx", minReady: 1, timeoutSeconds: s.addonReadyTimeoutSeconds },
             { parent: this, dependsOn: objects },
         );
         this.ready = wait.step;

@@ -376,8 +376,12 @@ const KUBERNETES_PACKAGES = /^(kubelet|kubeadm|kubectl)(-|$)/;
  */
 const LONGEST_LAB_NAME = "skydive.ingress";
 
-export const SETTINGS = {
-    ...group("hosts", {
+/**
+ * Every setting, in its group: the heading it is listed under in Pulumi.yaml, and the part of the
+ * lab configuration (components/config.ts) the components read it from.
+ */
+export const GROUPS = {
+    hosts: group("hosts", {
         domain: setting(
             also(
                 also(
@@ -455,7 +459,7 @@ export const SETTINGS = {
             },
         ),
     }),
-    ...group("host preparation", {
+    hostPrep: group("host preparation", {
         yumRepoBaseUrl: setting(url(["https", "file"], "a yum repository"), {
             default: "https://packages.cloud.google.com/yum/repos/kubernetes-el7-$basearch",
             description: "`baseurl` of the Kubernetes yum repository (`$basearch` stays literal; `file://` for a repository on the hosts).",
@@ -528,7 +532,7 @@ export const SETTINGS = {
             description: `SELinux mode of the \`SELINUX=\` line of \`${selinuxStep.FILE}\`; the post disables it, \`enforcing\` leaves SELinux alone.`,
         }),
     }),
-    ...group("cluster", {
+    cluster: group("cluster", {
         podNetworkCidr: setting(
             {
                 ...text(),
@@ -610,7 +614,7 @@ export const SETTINGS = {
             },
         ),
     }),
-    ...group("add-ons", {
+    addons: group("add-ons", {
         kubevirtVersion: setting(matching(/^v\d+\.\d+\.\d+$/, "a release tag like v0.4.1"), {
             default: "v0.4.1",
             description: "KubeVirt release.",
@@ -658,7 +662,7 @@ export const SETTINGS = {
             description: "How long to wait for add-on pods and VMs to run.",
         }),
     }),
-    ...group("workload", {
+    workload: group("workload", {
         workloadNamespace: setting(
             text(
                 isWorkloadNamespace,
@@ -696,7 +700,7 @@ export const SETTINGS = {
         nodejsSshNodePort: setting(NODE_PORT, { default: 30022, description: "NodePort of the nodejs-ssh Service (Ansible's way in)." }),
         mongodbSshNodePort: setting(NODE_PORT, { default: 30122, description: "NodePort of the mongodb-ssh Service." }),
     }),
-    ...group("app and DNS", {
+    appAndDns: group("app and DNS", {
         mongodbPassword: setting(matching(URL_PASSWORD, MONGODB_PASSWORD), {
             unset: `the post's published \`${POST_MONGODB_PASSWORD}\`, with a warning`,
             secret: true,
@@ -754,9 +758,29 @@ export const SETTINGS = {
     }),
 };
 
+export type GroupName = keyof typeof GROUPS;
+
+/** Every setting by its key. */
+export const SETTINGS = {
+    ...GROUPS.hosts,
+    ...GROUPS.hostPrep,
+    ...GROUPS.cluster,
+    ...GROUPS.addons,
+    ...GROUPS.workload,
+    ...GROUPS.appAndDns,
+};
+
 export type SettingKey = keyof typeof SETTINGS;
 /** Every setting's checked value, defaults applied; undefined where unset is allowed. */
 export type Settings = { [K in SettingKey]: z.output<(typeof SETTINGS)[K]["schema"]> };
+
+/** The checked values of one group's settings. */
+export type GroupSettings<G extends GroupName> = Pick<Settings, keyof (typeof GROUPS)[G] & SettingKey>;
+
+/** One group's values, picked by the keys the group declares. */
+export function groupSettings<G extends GroupName>(s: Settings, g: G): GroupSettings<G> {
+    return Object.fromEntries(Object.keys(GROUPS[g]).map((k) => [k, s[k as SettingKey]])) as GroupSettings<G>;
+}
 
 /** Settings of earlier releases, with what to do instead. */
 export const RETIRED: Readonly<Record<string, string>> = {

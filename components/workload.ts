@@ -57,7 +57,7 @@ export function workloadObjects(s: WorkloadSettings, domain: string) {
     const src = "manifests/nodejs-ex.yaml";
     const inNamespace = <T extends K8sObject>(o: T): T => {
         const c = clone(o);
-        c.metadata.namespace = s.namespace;
+        c.metadata.namespace = s.workloadNamespace;
         return c;
     };
     const userDataBase64 = Buffer.from(cloudInitUserData(s.vmSshPublicKey)).toString("base64");
@@ -111,15 +111,15 @@ export class Workload extends pulumi.ComponentResource {
 
         const namespace = new k8s.core.v1.Namespace(
             `${name}-namespace`,
-            { metadata: { name: s.namespace } },
+            { metadata: { name: s.workloadNamespace } },
             { ...k8sOpts, dependsOn: args.addonsReady },
         );
         const inNs = { ...k8sOpts, dependsOn: [namespace] };
         for (const svc of objs.services) {
-            new k8s.core.v1.Service(`${s.namespace}/${svc.metadata.name}`, svc as k8s.types.input.core.v1.Service, inNs);
+            new k8s.core.v1.Service(`${s.workloadNamespace}/${svc.metadata.name}`, svc as k8s.types.input.core.v1.Service, inNs);
         }
         new k8s.extensions.v1beta1.Ingress(
-            `${s.namespace}/nodejs`,
+            `${s.workloadNamespace}/nodejs`,
             forKubernetes19(objs.ingress) as k8s.types.input.extensions.v1beta1.Ingress,
             inNs,
         );
@@ -127,12 +127,12 @@ export class Workload extends pulumi.ComponentResource {
         const vms = {} as Record<VmName, k8s.apiextensions.CustomResource>;
         for (const vm of objs.vms) {
             const vmName = vm.metadata.name as VmName;
-            vms[vmName] = new k8s.apiextensions.CustomResource(`${s.namespace}/${vmName}`, vm, inNs);
+            vms[vmName] = new k8s.apiextensions.CustomResource(`${s.workloadNamespace}/${vmName}`, vm, inNs);
             if (!s.vmsRunning) continue;
             const wait = args.cluster.waitForPods(
                 `${name}-${vmName}-running`,
                 {
-                    namespace: s.namespace,
+                    namespace: s.workloadNamespace,
                     selector: `kubevirt.io=virt-launcher,kubevirt.io/domain=${vmName}`,
                     minReady: 1,
                     timeoutSeconds: args.readyTimeoutSeconds,

@@ -44,7 +44,6 @@ exit ${exitCode}
         nodejsHost: "172.31.50.231",
         mongodbHost: "172.31.50.232",
         workload: cfg.workload,
-        guestUser: "fedora",
         analyzerIp: "10.244.1.2",
     });
     const r = spawnSync("bash", ["-c", playbookCommand(inv, skipTags)], {

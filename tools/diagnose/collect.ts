@@ -214,7 +214,7 @@ export async function collectGuest(a: Access, vm: LabFacts["vms"][number]): Prom
             "-p",
             String(vm.sshNodePort),
             "-l",
-            a.cfg.app.guestUser,
+            a.cfg.workload.vmGuestUser,
             address,
             "sh -s",
         ],
@@ -224,7 +224,7 @@ export async function collectGuest(a: Access, vm: LabFacts["vms"][number]): Prom
         return {
             ...parseGuest(vm.name, via, ""),
             hostKey,
-            error: `ssh -p ${vm.sshNodePort} ${a.cfg.app.guestUser}@${address}: ${lastLines(r.stderr) || `exit ${r.code}`}${
+            error: `ssh -p ${vm.sshNodePort} ${a.cfg.workload.vmGuestUser}@${address}: ${lastLines(r.stderr) || `exit ${r.code}`}${
                 /Host key verification failed/.test(r.stderr)
                     ? " (the guest offers another key than the one the app stage recorded: a VM made again? pulumi up records the new one)"
                     : ""
@@ -240,7 +240,7 @@ export function labFacts(cfg: LabConfig, stack: string): LabFacts {
         stack,
         domain: cfg.domain,
         podNetworkCidr: cfg.cluster.podNetworkCidr,
-        namespace: w.namespace,
+        namespace: w.workloadNamespace,
         vms: cfg.stages.workload
             ? [
                   { name: "nodejs", node: w.nodejsVmNode, sshNodePort: w.nodejsSshNodePort },
@@ -248,7 +248,7 @@ export function labFacts(cfg: LabConfig, stack: string): LabFacts {
               ]
             : [],
         ingressHttpNodePort: cfg.addons.ingressHttpNodePort,
-        guestUser: cfg.app.guestUser,
+        guestUser: cfg.workload.vmGuestUser,
     };
 }
 
