@@ -13,6 +13,7 @@ const skip = process.getuid?.() !== 0 ? "needs root (a mount namespace)" : false
 /** a pod record as runtime.ts writes it, and a container record with the pid of a process started here */
 const SCRIPT = String.raw`
 set -u
+docker() { "$DOCKER" "$@"; } # the stand-in itself, whatever else is on PATH
 R=/var/lib/kubelet/kubelet-standin/runtime/pods
 pod() { # <uid> <netns> <sandbox id or ""> <pid>
   mkdir -p "$R/$1/containers"
@@ -28,12 +29,13 @@ pod cni cni-gone bbbb "$cnipid" # a pod with a network namespace of its own (gon
 pod old "" "" "$oldpid"         # a record without a sandbox id: nothing docker knows
 echo "ps:$(docker ps -a --filter name=k8s_ -q | sort | tr '\n' ' ')"
 echo "other:$(docker ps -q | tr '\n' ' ')"
-echo "rm:$(docker rm --force --volumes aaaa bbbb cccc 2>/tmp/docker-rm.err | tr '\n' ' ')"
-echo "err:$(cat /tmp/docker-rm.err)"
+echo "rm:$(docker rm --force --volumes aaaa bbbb cccc 2>/var/lib/docker-rm.err | tr '\n' ' ')"
+echo "err:$(cat /var/lib/docker-rm.err)"
 wait "$hostpid"; echo "host-exit:$?"
 wait "$cnipid"; echo "cni-exit:$?"
 kill -0 "$oldpid" && echo "old:running"; kill "$oldpid"
 echo "left:$(ls "$R" | tr '\n' ' ')"
+echo "calls:$(grep -c ' docker ' /var/lib/calls.log)"
 `;
 
 describe("docker stand-in (kubeadm reset's docker ps / docker rm)", { skip }, () => {
@@ -47,7 +49,7 @@ describe("docker stand-in (kubeadm reset's docker ps / docker rm)", { skip }, ()
                 "--",
                 "bash",
                 "-c",
-                `mount -t tmpfs kvl-docker-test /var/lib && mount -t tmpfs kvl-docker-test /tmp && export PATH=${path.dirname(DOCKER)}:$PATH SIM_CALLS=/tmp/calls.log SIM_STATE=/var/lib/kubevirt-lab-sim SIM_HOST=kn1 && ${SCRIPT}`,
+                `mount -t tmpfs kvl-docker-test /var/lib && export DOCKER=${DOCKER} SIM_CALLS=/var/lib/calls.log SIM_STATE=/var/lib/kubevirt-lab-sim SIM_HOST=kn1 && ${SCRIPT}`,
             ],
             { encoding: "utf8", timeout: 30_000 },
         );
@@ -66,5 +68,6 @@ describe("docker stand-in (kubeadm reset's docker ps / docker rm)", { skip }, ()
         assert.equal(out["cni-exit"], "137", "the pod's process killed (SIGKILL)");
         assert.equal(out.old, "running", "a record docker does not know is left alone");
         assert.equal(out.left, "old", "the removed pods' records gone");
+        assert.equal(out.calls, "3", "each call recorded, as every stand-in does");
     });
 });
