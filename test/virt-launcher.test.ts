@@ -338,7 +338,17 @@ class Lab {
         const h = holders();
         assert.equal(h.length, 1, `one guest holder (${HOLDER}), not ${h.length}`);
         const kids = fs.readFileSync(`/proc/${h[0]}/task/${h[0]}/children`, "utf8").trim().split(/\s+/);
-        return Number(kids[0]);
+        // PID 1 of the guest's namespace (its NSpid ends in 1), not a passing child of the holder's Go runtime
+        const nspid = (k: string) => {
+            try {
+                return /^NSpid:.*$/m.exec(fs.readFileSync(`/proc/${k}/status`, "utf8"))?.[0] ?? "";
+            } catch {
+                return ""; // gone
+            }
+        };
+        const init = kids.find((k) => /\s1$/.test(nspid(k)));
+        assert.ok(init, `the guest's init among the holder's children ${kids.join(" ")}`);
+        return Number(init);
     }
 
     async waitEvent(what: string, pred: (e: DomainEvent) => boolean, timeoutMs = 15_000): Promise<DomainEvent> {
@@ -575,7 +585,7 @@ describe(
                 const trigger = path.join(lab.share, "graceful-shutdown-trigger", `${VM.namespace}_${VM.name}`);
                 await waitFor("the graceful-shutdown trigger file", () => fs.existsSync(trigger), 5000, 100);
                 const r = lab.driver(["shutdown", lab.socket, lab.vmFile]);
-                assert.equal(r.code, 0, r.err);
+                assert.equal(r.code, 0, `${r.err}\n${lab.tail()}`);
                 await lab.waitEvent(
                     "Modified with the grace period's start",
                     (e) => e.type === "MODIFIED" && !!e.spec?.Metadata?.KubeVirt?.GracePeriod?.DeletionTimestamp,

@@ -248,14 +248,17 @@ func (g *guest) launch(cmd *exec.Cmd, bridge netlink.Link, mtu int, tapMAC, mac 
 	return nil
 }
 
-// childOf: the first child of pid (the guest's PID 1 forked by the holder), waited for.
+// childOf: the child of pid that is PID 1 of a PID namespace of its own (the guest's init, forked
+// by the holder), waited for. Not simply the first child: the holder's Go runtime forks a child of
+// its own once (the check that clone with CLONE_PIDFD works), which exits at once; caught in the
+// list, its pid would be taken for the guest's, and the power button would find no such process.
 func childOf(pid int, timeout time.Duration) int {
 	deadline := time.Now().Add(timeout)
 	f := fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)
 	for i := 0; i < 1000 && time.Now().Before(deadline); i++ {
 		if b, err := ioutil.ReadFile(f); err == nil {
-			if fields := strings.Fields(string(b)); len(fields) > 0 {
-				if c, err := strconv.Atoi(fields[0]); err == nil {
+			for _, field := range strings.Fields(string(b)) {
+				if c, err := strconv.Atoi(field); err == nil && isNamespaceInit(c) {
 					return c
 				}
 			}
@@ -265,6 +268,20 @@ func childOf(pid int, timeout time.Duration) int {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return 0
+}
+
+// isNamespaceInit: whether pid is PID 1 of a PID namespace below this one (its NSpid line ends in 1).
+func isNamespaceInit(pid int) bool {
+	b, err := ioutil.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 2 && f[0] == "NSpid:" {
+			return f[len(f)-1] == "1"
+		}
+	}
+	return false
 }
 
 // waitForDHCPServer: SetupPodNetwork starts the DHCP server in the background; the guest is started
