@@ -150,15 +150,10 @@ export function parseConfig(source: ConfigSource): LabConfig {
     return toLabConfig(reading.values as Settings, resolved);
 }
 
-/** The cluster group without `stages`, which LabConfig has as a record of its own. */
-function withoutStages<T extends { stages: unknown }>(g: T): Omit<T, "stages"> {
-    const { stages: _stages, ...rest } = g;
-    return rest;
-}
-
 function toLabConfig(s: Settings, r: Resolved): LabConfig {
     const stages = Object.fromEntries(STAGES.map((st) => [st, s.stages.includes(st)])) as Record<Stage, boolean>;
     const password = s.mongodbPassword ?? POST_MONGODB_PASSWORD;
+    const { stages: _stages, ...cluster } = groupSettings(s, "cluster"); // its stages are LabConfig.stages
     return {
         domain: s.domain,
         master: s.master,
@@ -172,7 +167,7 @@ function toLabConfig(s: Settings, r: Resolved): LabConfig {
             perDialTimeout: s.sshPerDialTimeout,
         },
         hostPrep: { ...groupSettings(s, "hostPrep"), dockerStorageDevice: s.dockerStorageDevice === "none" ? "" : s.dockerStorageDevice },
-        cluster: { ...withoutStages(groupSettings(s, "cluster")), etcdSnapshotDir: expandHome(s.etcdSnapshotDir ?? DEFAULT_SNAPSHOT_DIR) },
+        cluster: { ...cluster, etcdSnapshotDir: expandHome(s.etcdSnapshotDir ?? DEFAULT_SNAPSHOT_DIR) },
         stages,
         addons: {
             ...groupSettings(s, "addons"),

@@ -187,6 +187,16 @@ export interface SupervisorOptions {
     onChange: () => void;
 }
 
+/** `sig` to the process group `pid` leads (each process is started detached: a group of its own); false when it is gone. */
+function killGroup(pid: number, sig: NodeJS.Signals): boolean {
+    try {
+        process.kill(-pid, sig);
+        return true;
+    } catch {
+        return false;
+    }
+}
+
 export class Supervisor {
     /** the processes running now */
     private live = new Set<ChildProcess>();
@@ -196,15 +206,8 @@ export class Supervisor {
     /** SIGKILL to every running process's group, at once: the stand-in exits without waiting for them (its last resort). */
     killAll(): number {
         let n = 0;
-        for (const child of this.live) {
-            if (!child.pid || child.exitCode !== null || child.signalCode !== null) continue;
-            try {
-                process.kill(-child.pid, "SIGKILL");
-                n++;
-            } catch {
-                /* gone */
-            }
-        }
+        for (const child of this.live)
+            if (child.pid && child.exitCode === null && child.signalCode === null && killGroup(child.pid, "SIGKILL")) n++;
         return n;
     }
 
@@ -222,16 +225,9 @@ export class Supervisor {
                 const rec = JSON.parse(fs.readFileSync(file, "utf8")) as { pid: number; start: string; what: string };
                 if (rec.start && startTimeOf(rec.pid) === rec.start) {
                     log(`stopping ${rec.what} (pid ${rec.pid}), left running by an earlier stand-in`);
-                    const kill = (sig: NodeJS.Signals) => {
-                        try {
-                            process.kill(-rec.pid, sig);
-                        } catch {
-                            /* gone */
-                        }
-                    };
-                    kill("SIGTERM");
+                    killGroup(rec.pid, "SIGTERM");
                     for (let i = 0; i < 50 && startTimeOf(rec.pid) === rec.start; i++) await sleep(100);
-                    if (startTimeOf(rec.pid) === rec.start) kill("SIGKILL");
+                    if (startTimeOf(rec.pid) === rec.start) killGroup(rec.pid, "SIGKILL");
                 }
             } catch {
                 /* unreadable: nothing to stop */
@@ -359,14 +355,11 @@ export class Supervisor {
         if (!child || child.exitCode !== null || child.signalCode !== null || !child.pid) return;
         const pid = child.pid;
         const kill = (sig: NodeJS.Signals) => {
+            if (killGroup(pid, sig)) return;
             try {
-                process.kill(-pid, sig);
+                child.kill(sig);
             } catch {
-                try {
-                    child.kill(sig);
-                } catch {
-                    /* gone */
-                }
+                /* gone */
             }
         };
         kill("SIGTERM");
